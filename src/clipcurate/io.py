@@ -1,0 +1,314 @@
+"""Shared file formats and their checks (DESIGN.md section 3).
+
+Every per-sample file of the workflow is a parquet table with a ``uid`` column (32 lower-case hex
+characters, DataComp's encoding) whose rows follow the pool index's canonical order. This module
+writes those files atomically, reads them back with the alignment checks the contract asks for,
+and converts uids to DataComp's ``u8,u8`` subset format.
+
+Alignment is checked in one of two ways:
+
+* a file written by this workflow carries the index fingerprint (sha256 of the index's uid column)
+  in its parquet metadata; matching fingerprint and row count prove alignment without reading the
+  uid column, which matters at 128M rows;
+* any other file (an imported or hand-edited score file) has its uid column compared with the index,
+  and a mismatch is diagnosed as missing, duplicate or out-of-order uids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+FINGERPRINT_KEY = b"clipcurate.index_sha256"
+SUBSET_DTYPE = np.dtype("u8,u8")
+
+
+class ContractError(ValueError):
+    """A file breaks a contract between stages; the message names the file and what was expected."""
+
+
+# --------------------------------------------------------------------------------------------
+# atomic writes
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    An interrupted job therefore never leaves a file that looks complete, and a failed rewrite
+    leaves the previous version of ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def write_table(table: pa.Table, path: str | os.PathLike, fingerprint: str | None = None) -> None:
+    """Write ``table`` as parquet atomically, recording the index fingerprint it is aligned to."""
+    if fingerprint is not None:
+        meta = dict(table.schema.metadata or {})
+        meta[FINGERPRINT_KEY] = fingerprint.encode()
+        table = table.replace_schema_metadata(meta)
+    with atomic_path(path, suffix=".parquet") as tmp:
+        pq.write_table(table, tmp, row_group_size=1 << 20)
+
+
+# --------------------------------------------------------------------------------------------
+# uids
+
+
+def uid_fingerprint(uids: pa.Array | pa.ChunkedArray | Sequence[str]) -> str:
+    """sha256 of the uid column in order: equal fingerprints mean identical row order."""
+    arr = pa.chunked_array([uids]) if not isinstance(uids, (pa.Array, pa.ChunkedArray)) else uids
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    h = hashlib.sha256()
+    for chunk in arr.chunks:
+        chunk = chunk.cast(pa.string())
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = chunk.buffers()[2]
+        if data is not None:
+            h.update(memoryview(data)[offsets[0] : offsets[-1]])
+        h.update(np.diff(offsets).astype(np.int32).tobytes())
+    return h.hexdigest()
+
+
+def uids_to_pairs(uids: pa.Array | pa.ChunkedArray | Sequence[str] | np.ndarray) -> np.ndarray:
+    """32-hex uids -> structured ``u8,u8`` array (f0 = high 64 bits, f1 = low 64 bits), DataComp's encoding."""
+    if isinstance(uids, (pa.Array, pa.ChunkedArray)):
+        arr = uids.to_numpy(zero_copy_only=False)
+    else:
+        arr = np.asarray(uids)
+    raw = np.asarray(arr, dtype="S32")
+    if raw.size and (np.char.str_len(raw) != 32).any():
+        bad = raw[np.char.str_len(raw) != 32][0]
+        raise ContractError(f"uid {bad!r} is not 32 hex characters")
+    chars = raw.view(np.uint8).reshape(-1, 32)
+    # vectorised hex decoding: '0'-'9' -> 0-9, 'a'-'f'/'A'-'F' -> 10-15
+    nib = chars.astype(np.int16)
+    nib = np.where(nib >= 97, nib - 87, np.where(nib >= 65, nib - 55, nib - 48))
+    if raw.size and ((nib < 0) | (nib > 15)).any():
+        row = int(np.nonzero(((nib < 0) | (nib > 15)).any(axis=1))[0][0])
+        raise ContractError(f"uid {raw[row]!r} is not hexadecimal")
+    nib = nib.astype(np.uint64)
+    weights = (np.uint64(1) << (np.arange(15, -1, -1, dtype=np.uint64) * np.uint64(4)))
+    out = np.empty(len(raw), dtype=SUBSET_DTYPE)
+    out["f0"] = (nib[:, :16] * weights).sum(axis=1, dtype=np.uint64)
+    out["f1"] = (nib[:, 16:] * weights).sum(axis=1, dtype=np.uint64)
+    return out
+
+
+def pairs_to_uids(pairs: np.ndarray) -> list[str]:
+    return [f"{int(hi):016x}{int(lo):016x}" for hi, lo in zip(pairs["f0"], pairs["f1"])]
+
+
+# --------------------------------------------------------------------------------------------
+# the pool index
+
+
+def read_index(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read the pool index (one row per downloaded sample, canonical order)."""
+    path = Path(path)
+    if not path.exists():
+        raise ContractError(f"{path}: pool index not found (run the pool stage first)")
+    return pq.read_table(path, columns=list(columns) if columns else None)
+
+
+def index_fingerprint(path: str | os.PathLike) -> str:
+    meta = pq.read_schema(path).metadata or {}
+    if FINGERPRINT_KEY not in meta:
+        raise ContractError(f"{path}: pool index has no fingerprint in its metadata; rebuild it")
+    return meta[FINGERPRINT_KEY].decode()
+
+
+def index_num_rows(path: str | os.PathLike) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def check_alignment(path: str | os.PathLike, index_path: str | os.PathLike) -> None:
+    """Raise ContractError unless the file at ``path`` is row-aligned with the pool index."""
+    path = Path(path)
+    pf = pq.ParquetFile(path)
+    if "uid" not in pf.schema_arrow.names:
+        raise ContractError(f"{path}: no 'uid' column; every per-sample file must carry uid")
+    n_index = index_num_rows(index_path)
+    meta = pf.schema_arrow.metadata or {}
+    fp = meta.get(FINGERPRINT_KEY)
+    if fp is not None and fp.decode() == index_fingerprint(index_path) and pf.metadata.num_rows == n_index:
+        return
+    uids = pq.read_table(path, columns=["uid"]).column("uid")
+    ref = read_index(index_path, columns=["uid"]).column("uid")
+    _diagnose_uids(path, uids, ref)
+
+
+def _diagnose_uids(path: Path, uids: pa.ChunkedArray, ref: pa.ChunkedArray) -> None:
+    if uids.null_count:
+        row = int(pc.index(pc.is_null(uids), True).as_py())
+        raise ContractError(f"{path}: uid is missing (null) at row {row}")
+    n_unique = len(pc.unique(uids))
+    if n_unique != len(uids):
+        counts = pc.value_counts(uids)
+        dup = next(v["values"] for v in counts.to_pylist() if v["counts"] > 1)
+        raise ContractError(f"{path}: duplicate uid {dup} ({len(uids) - n_unique} duplicate rows)")
+    if len(uids) == len(ref) and pc.all(pc.equal(uids, ref)).as_py():
+        return
+    have = pc.is_in(ref, value_set=uids.combine_chunks())
+    if not pc.all(have).as_py():
+        n_missing = len(ref) - pc.sum(have.cast(pa.int64())).as_py()
+        first = ref[int(pc.index(have, False).as_py())].as_py()
+        raise ContractError(f"{path}: {n_missing} uids of the pool index are missing, e.g. {first}")
+    extra = pc.invert(pc.is_in(uids, value_set=ref.combine_chunks()))
+    if pc.any(extra).as_py():
+        first = uids[int(pc.index(extra, True).as_py())].as_py()
+        raise ContractError(f"{path}: uid {first} is not in the pool index")
+    neq = pc.not_equal(uids, ref)
+    row = int(pc.index(neq, True).as_py())
+    raise ContractError(
+        f"{path}: rows are out of the pool index order from row {row} "
+        f"(uid {uids[row].as_py()}, index has {ref[row].as_py()}); re-align it by uid with the import rule"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# score files
+
+
+def write_scores(
+    path: str | os.PathLike,
+    uids: pa.Array | pa.ChunkedArray,
+    columns: Mapping[str, np.ndarray],
+    fingerprint: str | None,
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write a score file: uid + float32 columns (bool columns such as ``keep`` stay boolean)."""
+    arrays = {"uid": uids}
+    for name, values in columns.items():
+        values = np.asarray(values)
+        if values.dtype != np.bool_:
+            values = values.astype(np.float32, copy=False)
+        if len(values) != len(uids):
+            raise ContractError(f"{path}: column {name!r} has {len(values)} rows, uid has {len(uids)}")
+        arrays[name] = pa.array(values)
+    table = pa.table(arrays)
+    if metadata:
+        table = table.replace_schema_metadata({**{k.encode(): v.encode() for k, v in metadata.items()}})
+    write_table(table, path, fingerprint=fingerprint)
+
+
+def score_columns(path: str | os.PathLike) -> list[str]:
+    return [n for n in pq.read_schema(path).names if n != "uid"]
+
+
+def read_scores(
+    path: str | os.PathLike,
+    index_path: str | os.PathLike,
+    columns: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Read score columns after checking alignment with the index and finiteness of every value.
+
+    Returns a dict column -> numpy array (float32 or bool), in index order.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ContractError(f"{path}: score file not found")
+    check_alignment(path, index_path)
+    available = score_columns(path)
+    wanted = list(columns) if columns else available
+    for c in wanted:
+        if c not in available:
+            raise ContractError(f"{path}: no column {c!r}; it has {available}")
+    table = pq.read_table(path, columns=wanted)
+    out = {}
+    for c in wanted:
+        col = table.column(c)
+        if col.null_count:
+            row = int(pc.index(pc.is_null(col), True).as_py())
+            raise ContractError(f"{path}: column {c!r} is null at row {row}")
+        values = col.to_numpy()
+        if values.dtype != np.bool_:
+            finite = np.isfinite(values)
+            if not finite.all():
+                row = int(np.argmin(finite))
+                raise ContractError(
+                    f"{path}: column {c!r} has a non-finite value ({values[row]}) at row {row}; "
+                    "scores must be finite floats"
+                )
+        out[c] = values
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# subsets
+
+
+def write_subset(
+    parquet_path: str | os.PathLike,
+    npy_path: str | os.PathLike | None,
+    uids: pa.Array | pa.ChunkedArray,
+    counts: np.ndarray,
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write a subset: parquet (uid, count >= 1) and DataComp's sorted ``u8,u8`` npy with repeats."""
+    counts = np.asarray(counts, dtype=np.int64)
+    keep = counts > 0
+    uids = pc.filter(uids, pa.array(keep))
+    counts = counts[keep]
+    table = pa.table({"uid": uids, "count": pa.array(counts.astype(np.uint32))})
+    if metadata:
+        table = table.replace_schema_metadata({k.encode(): str(v).encode() for k, v in metadata.items()})
+    if npy_path is not None:
+        pairs = uids_to_pairs(uids)
+        order = np.argsort(pairs, order=("f0", "f1"), kind="stable")
+        expanded = np.repeat(pairs[order], counts[order])
+        with atomic_path(npy_path, suffix=".npy") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, expanded)
+    write_table(table, parquet_path)
+
+
+def read_subset(path: str | os.PathLike) -> pa.Table:
+    path = Path(path)
+    if not path.exists():
+        raise ContractError(f"{path}: subset not found")
+    table = pq.read_table(path)
+    if table.column_names[:2] != ["uid", "count"]:
+        raise ContractError(f"{path}: a subset has columns uid, count; found {table.column_names}")
+    return table
+
+
+def iter_batches(path: str | os.PathLike, columns: Iterable[str] | None = None, batch_size: int = 1 << 20):
+    pf = pq.ParquetFile(path)
+    yield from pf.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
