@@ -171,10 +171,10 @@ def check_alignment(path: str | os.PathLike, index_path: str | os.PathLike) -> N
         return
     uids = pq.read_table(path, columns=["uid"]).column("uid")
     ref = read_index(index_path, columns=["uid"]).column("uid")
-    _diagnose_uids(path, uids, ref)
+    check_uid_order(path, uids, ref)
 
 
-def _diagnose_uids(path: Path, uids: pa.ChunkedArray, ref: pa.ChunkedArray) -> None:
+def check_uid_order(path: Path, uids: pa.ChunkedArray, ref: pa.ChunkedArray) -> None:
     if uids.null_count:
         row = int(pc.index(pc.is_null(uids), True).as_py())
         raise ContractError(f"{path}: uid is missing (null) at row {row}")

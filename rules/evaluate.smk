@@ -1,0 +1,32 @@
+# Zero-shot evaluation with clip_benchmark; one DataComp-format jsonl per recipe.
+
+
+def suite_path():
+    return str(REPO / "config" / "tasks" / f"{config['evaluation']['suite']}.yaml")
+
+
+def eval_root():
+    root = config["evaluation"].get("data_root")
+    return root if root else f"{WORLD_DIR}/eval"
+
+
+rule evaluate:
+    input:
+        weights="results/train/{recipe}/model/open_clip_pytorch_model.bin",
+        data=eval_root(),
+    output:
+        "results/eval/{recipe}.jsonl",
+    params:
+        arch=SCALE["model"],
+        suite=suite_path(),
+        batch_size=config["evaluation"]["batch_size"],
+        code=code_version("evaluate"),
+    log:
+        "logs/evaluate/{recipe}.log",
+    threads: 2
+    resources:
+        **gpu_resources(mem_mb=16000, runtime=4 * 60),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/evaluate.py"

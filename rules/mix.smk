@@ -1,0 +1,26 @@
+# Aggregations of score files into one score per sample (sums, intersections, M-FLYT ...).
+
+
+def mix_inputs(wildcards):
+    mix = lookup("mixes", wildcards.mix)
+    return {"index": POOL_INDEX, "scores": [f"results/scores/{i.split(':')[0]}.parquet" for i in mix["inputs"]]}
+
+
+rule mix:
+    input:
+        unpack(mix_inputs),
+    output:
+        "results/mixes/{mix}.parquet",
+    params:
+        mix=lambda w: lookup("mixes", w.mix),
+        code=code_version("mixing"),
+    log:
+        "logs/mix/{mix}.log",
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/mix.py"

@@ -1,0 +1,31 @@
+# Auxiliary models. On the tiny world the "pretrained" models are trained here, with open_clip_train,
+# on the world's reference sets; at real scale the same spec names published weights instead.
+
+
+def trained_model_cfg(wildcards):
+    m = lookup("models", wildcards.model)
+    if not m.get("train"):
+        raise ValueError(f"model {wildcards.model!r} has no `train` section: it uses pretrained={m.get('pretrained')!r}")
+    return m
+
+
+rule train_reference_model:
+    input:
+        WORLD_DIR,
+    output:
+        weights="results/models/{model}/open_clip_pytorch_model.bin",
+        info="results/models/{model}/train_info.json",
+    params:
+        spec=lambda w: {"arch": trained_model_cfg(w)["arch"], "pretrained": trained_model_cfg(w).get("pretrained")},
+        train=lambda w: trained_model_cfg(w)["train"],
+        scale=SCALE,
+        seed=SEED,
+    log:
+        "logs/train_reference_model/{model}.log",
+    threads: 2
+    resources:
+        **gpu_resources(mem_mb=16000, runtime=24 * 60),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/train_reference_model.py"

@@ -1,0 +1,33 @@
+# Subsets: uid + count (repetitions), and DataComp's sorted u8,u8 .npy with repeats.
+
+
+def recipe_score_file(recipe):
+    if "mix" in recipe:
+        return f"results/mixes/{recipe['mix']}.parquet"
+    if "score" in recipe:
+        return f"results/scores/{recipe['score']}.parquet"
+    return []
+
+
+rule sample:
+    input:
+        index=POOL_INDEX,
+        scores=lambda w: recipe_score_file(lookup("recipes", w.recipe)),
+    output:
+        subset="results/subsets/{recipe}.parquet",
+        npy="results/subsets/{recipe}.npy",
+    params:
+        sample=lambda w: lookup("recipes", w.recipe)["sample"],
+        n_target=SCALE["samples_seen"],
+        seed=SEED,
+        code=code_version("subset", "sampling"),
+    log:
+        "logs/sample/{recipe}.log",
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/sample.py"

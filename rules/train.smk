@@ -1,0 +1,47 @@
+# Reshard a subset (repeats honoured, shuffle buffer) and train with DataComp's fixed recipe.
+
+
+rule reshard:
+    input:
+        subset="results/subsets/{recipe}.parquet",
+        index=POOL_INDEX,
+        shards=POOL_SHARDS,
+    output:
+        temp(directory("results/train/{recipe}/shards")),
+    params:
+        shard_size=SCALE["reshard_shard_size"],
+        shuffle_buffer=SCALE["shuffle_buffer"],
+        seed=SEED,
+        code=code_version("reshard"),
+    log:
+        "logs/reshard/{recipe}.log",
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=12 * 60,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/reshard.py"
+
+
+rule train:
+    input:
+        shards="results/train/{recipe}/shards",
+    output:
+        weights="results/train/{recipe}/model/open_clip_pytorch_model.bin",
+        info="results/train/{recipe}/train_info.json",
+    params:
+        spec={"arch": SCALE["model"], "pretrained": None},
+        scale=SCALE,
+        seed=SEED,
+        code=code_version("train", "models"),
+    log:
+        "logs/train/{recipe}.log",
+    threads: 2
+    resources:
+        **gpu_resources(mem_mb=64000, runtime=48 * 60, gpus=SCALE.get("gpus", 1)),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/train.py"

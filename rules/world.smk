@@ -1,0 +1,22 @@
+# The embedded tiny world: pool metadata + images served over HTTP, reference sets, eval tasks,
+# and truth.parquet (DESIGN.md section 7). Deterministic from world.seed.
+
+
+rule world:
+    output:
+        directory(WORLD_DIR),
+    params:
+        cfg={k: v for k, v in config["world"].items() if k not in ("seed", "serve_port")},
+        seed=config["world"]["seed"],
+        base_url=f"http://127.0.0.1:{config['world']['serve_port']}",
+        code=code_version("world.generate", "world.render", "world.concepts"),
+    log:
+        "logs/world/world.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/world.py"

@@ -1,0 +1,174 @@
+"""Zero-shot evaluation with clip_benchmark, written and aggregated the way DataComp does it.
+
+A suite (``config/tasks/*.yaml``) lists tasks with their clip_benchmark dataset, task type, main
+metric and group. :func:`evaluate_model` runs clip_benchmark's own ``eval`` command in-process
+(so the tiny architectures registered here are visible to it) and writes one line per task in
+DataComp's ``eval_results.jsonl`` format. :func:`aggregate` reduces those lines to DataComp's five
+aggregates with the same rules for the tiny suite and the real 38-task suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import yaml
+
+from clipcurate import io, models
+
+GROUPS = ("ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Other")
+AGGREGATES = ("ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average")
+
+# DataComp's metric names -> clip_benchmark's output keys
+_METRIC_ALIASES = {"MPCR": "mean_per_class_recall", "mean_per_class_recall": "mean_per_class_recall"}
+
+
+class SuiteError(ValueError):
+    pass
+
+
+def load_suite(path: str | os.PathLike) -> dict:
+    """Load and validate a task suite file."""
+    path = Path(path)
+    suite = yaml.safe_load(path.read_text())
+    tasks = suite.get("tasks")
+    if not isinstance(tasks, list) or not tasks:
+        raise SuiteError(f"{path}: 'tasks' must be a non-empty list")
+    seen = set()
+    for i, t in enumerate(tasks):
+        for key in ("key", "name", "task", "group"):
+            if key not in t:
+                raise SuiteError(f"{path}: tasks[{i}] has no '{key}'")
+        if t["key"] in seen:
+            raise SuiteError(f"{path}: task key {t['key']!r} appears twice")
+        seen.add(t["key"])
+        if t["main_metric"] is not None and t["group"] not in GROUPS:
+            raise SuiteError(f"{path}: tasks[{i}] ({t['key']}) group {t['group']!r} is not one of {GROUPS}")
+    imagenet = [t for t in tasks if t.get("main_metric") is not None and t["group"] == "ImageNet"]
+    if len(imagenet) != 1:
+        raise SuiteError(f"{path}: exactly one scored task must be in group 'ImageNet', found {len(imagenet)}")
+    return suite
+
+
+def scored_tasks(suite: Mapping) -> list[dict]:
+    return [t for t in suite["tasks"] if t.get("main_metric") is not None]
+
+
+@contextlib.contextmanager
+def _argv(argv: Sequence[str]):
+    old = sys.argv
+    sys.argv = list(argv)
+    try:
+        yield
+    finally:
+        sys.argv = old
+
+
+def run_clip_benchmark(
+    model_spec: Mapping, task: Mapping, dataset_root: str, batch_size: int, out_json: str, num_workers: int = 0
+) -> dict:
+    """Run ``clip_benchmark eval`` for one task in this process and return its metrics dict."""
+    from clip_benchmark import cli
+
+    models.register_tiny_configs()
+    argv = [
+        "clip_benchmark", "eval",
+        "--dataset", task.get("dataset", f"wds/{task['key']}"),
+        "--dataset_root", dataset_root,
+        "--task", task["task"],
+        "--model", model_spec["arch"],
+        "--pretrained", str(model_spec.get("pretrained") or ""),
+        "--model_type", "open_clip",
+        "--batch_size", str(batch_size),
+        "--num_workers", str(num_workers),
+        "--output", out_json,
+        "--recall_k", "1", "5", "10",
+    ]
+    with _argv(argv):
+        _, base = cli.get_parser_args()
+    cli.main_eval(base)
+    return json.loads(Path(out_json).read_text())["metrics"]
+
+
+def datacomp_line(task: Mapping, metrics: Mapping) -> dict:
+    """One ``eval_results.jsonl`` line: key, dataset, metrics (+ main_metric), as DataComp writes it."""
+    metrics = dict(metrics)
+    if task["task"] == "zeroshot_retrieval":
+        metrics["mean_recall@1"] = 0.5 * (metrics["image_retrieval_recall@1"] + metrics["text_retrieval_recall@1"])
+    main = task.get("main_metric")
+    if main is not None:
+        key = _METRIC_ALIASES.get(main, main)
+        if key not in metrics:
+            raise SuiteError(f"task {task['key']}: main metric {main!r} not among {sorted(metrics)}")
+        metrics["main_metric"] = metrics[key]
+    else:
+        metrics["main_metric"] = None
+    return {"key": task["key"], "dataset": task["name"], "metrics": metrics}
+
+
+def evaluate_model(
+    model_spec: Mapping,
+    suite: Mapping,
+    root_template: str,
+    out_path: str | os.PathLike,
+    batch_size: int = 256,
+    log=print,
+) -> list[dict]:
+    """Evaluate every task of the suite and write the jsonl atomically."""
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in suite["tasks"]:
+            dataset = task.get("dataset", f"wds/{task['key']}").removeprefix("wds/")
+            root = root_template.format(dataset=dataset)
+            if not Path(root).exists():
+                raise SuiteError(f"task {task['key']}: dataset directory {root} does not exist")
+            metrics = run_clip_benchmark(model_spec, task, root, batch_size, os.path.join(tmp, "out.json"))
+            line = datacomp_line(task, metrics)
+            log(f"{task['key']}: main_metric={line['metrics']['main_metric']}")
+            lines.append(line)
+    with io.atomic_path(out_path) as tmp_path:
+        tmp_path.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    return lines
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        raise SuiteError(f"{path}: evaluation results not found")
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+
+
+def aggregate(lines: Iterable[Mapping], suite: Mapping, source: str = "results") -> dict:
+    """DataComp's aggregate_scores: drop null/NaN main metrics, require every scored task exactly
+    once, then ImageNet = the ImageNet task, the group means, and Average = mean of all scored tasks."""
+    scored = [l for l in lines if l["metrics"].get("main_metric") is not None and not math.isnan(l["metrics"]["main_metric"])]
+    expected = {t["key"]: t for t in scored_tasks(suite)}
+    keys = [l["key"] for l in scored]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise SuiteError(f"{source}: tasks appear more than once: {dupes}")
+    missing = sorted(set(expected) - set(keys))
+    if missing:
+        raise SuiteError(f"{source}: {len(missing)} of {len(expected)} scored tasks are missing: {missing}")
+    extra = sorted(set(keys) - set(expected))
+    if extra:
+        raise SuiteError(f"{source}: tasks not in the suite: {extra}")
+    value = {l["key"]: float(l["metrics"]["main_metric"]) for l in scored}
+
+    def mean(group):
+        vals = [value[k] for k, t in expected.items() if t["group"] == group]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    return {
+        "ImageNet": mean("ImageNet"),
+        "ImageNet dist. shifts": mean("ImageNet dist. shifts"),
+        "VTAB": mean("VTAB"),
+        "Retrieval": mean("Retrieval"),
+        "Average": sum(value.values()) / len(value),
+    }

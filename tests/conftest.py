@@ -1,0 +1,32 @@
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+import pyarrow as pa
+import pytest
+
+from clipcurate import io
+
+
+@pytest.fixture
+def make_index(tmp_path):
+    """Write a pool index with the given uids; return its path."""
+
+    def _make(uids, name="index.parquet"):
+        uids = pa.array(uids, pa.string())
+        path = tmp_path / name
+        io.write_table(
+            pa.table({"uid": uids, "shard": pa.array([0] * len(uids), pa.int32()),
+                      "key": pa.array([f"{i:09d}" for i in range(len(uids))]),
+                      "chunk": pa.array([0] * len(uids), pa.int32())}),
+            path, fingerprint=io.uid_fingerprint(uids),
+        )
+        return path
+
+    return _make
+
+
+def hex_uid(i: int) -> str:
+    return f"{i:032x}"

@@ -1,0 +1,97 @@
+"""DataComp aggregation and the task suites."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from clipcurate.evaluate import SuiteError, aggregate, datacomp_line, load_suite, scored_tasks
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_datacomp38_suite_matches_datacomp_tasklist():
+    suite = load_suite(REPO / "config/tasks/datacomp38.yaml")
+    assert len(suite["tasks"]) == 40
+    scored = scored_tasks(suite)
+    assert len(scored) == 38
+    groups = {}
+    for t in scored:
+        groups[t["group"]] = groups.get(t["group"], 0) + 1
+    # DataComp: ImageNet 1, dist. shifts 6, VTAB 13 (SUN397 included), Retrieval 3, Other 15
+    assert groups == {"ImageNet": 1, "ImageNet dist. shifts": 6, "VTAB": 13, "Retrieval": 3, "Other": 15}
+    by_key = {t["key"]: t for t in suite["tasks"]}
+    assert by_key["sun397"]["group"] == "VTAB"
+    assert by_key["vtab/pets"]["main_metric"] == "MPCR"
+    assert by_key["fairness/geode"]["main_metric"] == "acc_wg"
+    assert by_key["fairness/fairface"]["main_metric"] is None
+    assert by_key["retrieval/flickr_1k_test_image_text_retrieval"]["task"] == "zeroshot_retrieval"
+
+
+def test_tiny_suite_has_required_groups():
+    suite = load_suite(REPO / "config/tasks/tiny.yaml")
+    groups = [t["group"] for t in scored_tasks(suite)]
+    assert groups.count("ImageNet") == 1
+    assert groups.count("ImageNet dist. shifts") >= 2
+    assert groups.count("VTAB") >= 5
+    assert groups.count("Retrieval") >= 2
+    assert groups.count("Other") >= 2
+
+
+def _suite():
+    return {"tasks": [
+        {"key": "in", "name": "IN", "task": "zeroshot_classification", "main_metric": "acc1", "group": "ImageNet"},
+        {"key": "s1", "name": "S1", "task": "zeroshot_classification", "main_metric": "acc1", "group": "ImageNet dist. shifts"},
+        {"key": "s2", "name": "S2", "task": "zeroshot_classification", "main_metric": "acc1", "group": "ImageNet dist. shifts"},
+        {"key": "v1", "name": "V1", "task": "zeroshot_classification", "main_metric": "MPCR", "group": "VTAB"},
+        {"key": "r1", "name": "R1", "task": "zeroshot_retrieval", "main_metric": "mean_recall@1", "group": "Retrieval"},
+        {"key": "o1", "name": "O1", "task": "zeroshot_classification", "main_metric": "acc1", "group": "Other"},
+        {"key": "u", "name": "U", "task": "zeroshot_classification", "main_metric": None, "group": "Other"},
+    ]}
+
+
+def _lines():
+    s = _suite()["tasks"]
+    return [
+        datacomp_line(s[0], {"acc1": 0.5, "acc5": 0.9, "mean_per_class_recall": 0.4}),
+        datacomp_line(s[1], {"acc1": 0.2, "mean_per_class_recall": 0.1}),
+        datacomp_line(s[2], {"acc1": 0.4, "mean_per_class_recall": 0.1}),
+        datacomp_line(s[3], {"acc1": 0.9, "mean_per_class_recall": 0.3}),
+        datacomp_line(s[4], {"image_retrieval_recall@1": 0.1, "text_retrieval_recall@1": 0.3}),
+        datacomp_line(s[5], {"acc1": 0.6, "mean_per_class_recall": 0.6}),
+        datacomp_line(s[6], {"acc1": 0.0}),
+    ]
+
+
+def test_datacomp_lines_and_aggregates_hand_computed():
+    lines = _lines()
+    assert lines[3]["metrics"]["main_metric"] == 0.3  # MPCR = mean per-class recall
+    assert lines[4]["metrics"]["mean_recall@1"] == pytest.approx(0.2)
+    assert lines[6]["metrics"]["main_metric"] is None
+    json.dumps(lines)  # jsonl-serialisable
+    agg = aggregate(lines, _suite())
+    assert agg["ImageNet"] == 0.5
+    assert agg["ImageNet dist. shifts"] == pytest.approx(0.3)
+    assert agg["VTAB"] == pytest.approx(0.3)
+    assert agg["Retrieval"] == pytest.approx(0.2)
+    # unweighted mean over all scored tasks, the unscored one dropped
+    assert agg["Average"] == pytest.approx((0.5 + 0.2 + 0.4 + 0.3 + 0.2 + 0.6) / 6)
+
+
+def test_aggregate_rejects_missing_and_duplicate_tasks():
+    lines = _lines()
+    with pytest.raises(SuiteError, match=r"missing: \['o1'\]"):
+        aggregate(lines[:5], _suite())
+    with pytest.raises(SuiteError, match=r"more than once: \['s1'\]"):
+        aggregate(lines + [lines[1]], _suite())
+    nan = dict(lines[5], metrics={"main_metric": math.nan})
+    with pytest.raises(SuiteError, match="missing"):
+        aggregate(lines[:5] + [nan], _suite())
+
+
+def test_suite_validation_names_the_problem(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("tasks:\n  - {key: a, name: A, task: zeroshot_classification, main_metric: acc1, group: Nope}\n")
+    with pytest.raises(SuiteError, match=r"tasks\[0\] \(a\) group 'Nope'"):
+        load_suite(p)

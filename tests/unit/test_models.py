@@ -1,0 +1,46 @@
+"""Model specs: a locally saved checkpoint loads through the same path as published weights."""
+
+import json
+
+import open_clip
+import torch
+
+from clipcurate import models
+
+
+def test_tiny_config_registered_and_local_checkpoint_roundtrip(tmp_path):
+    assert "tiny-clip" in models.register_tiny_configs()
+    torch.manual_seed(0)
+    model = open_clip.create_model("tiny-clip")
+    ckpt = tmp_path / "train_ckpt.pt"
+    # open_clip_train checkpoints hold a DDP-prefixed state_dict
+    torch.save({"epoch": 1, "state_dict": {"module." + k: v for k, v in model.state_dict().items()}}, ckpt)
+    weights = models.export_checkpoint(ckpt, "tiny-clip", tmp_path / "exported")
+    loaded, preprocess, tokenizer = models.load_model({"arch": "tiny-clip", "pretrained": str(weights)})
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model.eval().encode_image(images), loaded.encode_image(images))
+    # the exported folder is also a valid open_clip local-dir model (the CLI path)
+    cfg = json.loads((tmp_path / "exported" / "open_clip_config.json").read_text())
+    assert cfg["model_cfg"]["embed_dim"] == 64
+    via_dir = open_clip.create_model(f"local-dir:{tmp_path / 'exported'}")
+    assert torch.equal(via_dir.state_dict()["logit_scale"], model.state_dict()["logit_scale"])
+
+
+def test_local_dir_with_init_checkpoint(tmp_path):
+    torch.manual_seed(1)
+    model = open_clip.create_model("tiny-clip")
+    torch.save(model.state_dict(), tmp_path / "init.bin")
+    arg = models.local_dir_for("tiny-clip", tmp_path / "dir", init_checkpoint=str(tmp_path / "init.bin"))
+    assert arg.startswith("local-dir:")
+    again = open_clip.create_model(arg)
+    assert torch.equal(again.state_dict()["text_projection"], model.state_dict()["text_projection"])
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="nope.bin"):
+        models.load_model({"arch": "tiny-clip", "pretrained": str(tmp_path / "nope.bin")})

@@ -1,0 +1,11 @@
+"""Reshard a subset into training shards (rules/train.smk)."""
+
+from clipcurate.reshard import reshard
+from clipcurate.runlog import start
+
+log = start(snakemake)
+meta = reshard(
+    snakemake.input.subset, snakemake.input.index, snakemake.input.shards, snakemake.output[0],
+    shard_size=snakemake.params.shard_size, shuffle_buffer=snakemake.params.shuffle_buffer, seed=snakemake.params.seed,
+)
+log.info("resharded: %s", meta)
