@@ -11,14 +11,23 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-configfile: "config/config.yaml"
-configfile: "config/scales/tiny.yaml"
+# Paths relative to this file, so that --directory <workdir> runs the same workflow elsewhere.
+configfile: f"{workflow.basedir}/config/config.yaml"
+configfile: f"{workflow.basedir}/config/scales/tiny.yaml"
 
 
 include: "rules/common.smk"
 
+wildcard_constraints:
+    recipe=r"[A-Za-z0-9_.\-]+",
+    table=r"[A-Za-z0-9_.\-]+",
+    model=r"[A-Za-z0-9_.\-]+",
+    score=r"[A-Za-z0-9_.\-]+",
+    mix=r"[A-Za-z0-9_.\-]+",
+    chunk=r"\d{5}",
 
-validate(config, "config/schema.yaml")
+
+validate(config, f"{workflow.basedir}/config/schema.yaml")
 check_config()
 
 

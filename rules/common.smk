@@ -35,13 +35,6 @@ POOL_SHARDS = "results/pool/shards"
 POOL_INDEX = "results/pool/index.parquet"
 
 
-wildcard_constraints:
-    recipe=r"[A-Za-z0-9_.\-]+",
-    table=r"[A-Za-z0-9_.\-]+",
-    model=r"[A-Za-z0-9_.\-]+",
-    score=r"[A-Za-z0-9_.\-]+",
-    mix=r"[A-Za-z0-9_.\-]+",
-    chunk=r"\d{5}",
 
 
 def check_config():
@@ -104,7 +97,7 @@ def model_spec(name):
 
 
 def model_files(name):
-    """Inputs a rule needs to use a model: the trained weights when the workflow trains it."""
+    """Extra inputs for using a model: its trained weights when the workflow trains it."""
     m = lookup("models", name)
     return [f"results/models/{name}/open_clip_pytorch_model.bin"] if m.get("train") else []
 
@@ -115,9 +108,10 @@ def model_files(name):
 def code_version(*modules):
     h = hashlib.sha256()
     for mod in modules:
-        path = REPO / "src" / "clipcurate" / (mod.replace(".", "/") + ".py")
+        parts = mod.split(".")
+        path = REPO.joinpath("src", "clipcurate", *parts[:-1], parts[-1] + ".py")
         if not path.exists():
-            path = REPO / "src" / "clipcurate" / mod.replace(".", "/") / "__init__.py"
+            path = REPO.joinpath("src", "clipcurate", *parts, "__init__.py")
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -131,3 +125,86 @@ def gpu_resources(mem_mb, runtime, gpus=1):
     if SCALE["name"] != "tiny":
         res["gpu"] = gpus
     return res
+
+
+# ---- pool (rules/pool.smk) ------------------------------------------------------
+
+def metadata_dir(wildcards=None):
+    if config["pool"]["source"] == "world":
+        return "results/pool/metadata"
+    return config["pool"]["metadata_dir"]
+
+
+# ---- models (rules/models.smk) ----------------------------------------------------
+
+def trained_model_cfg(wildcards):
+    m = lookup("models", wildcards.model)
+    if not m.get("train"):
+        raise ValueError(f"model {wildcards.model!r} has no `train` section: it uses pretrained={m.get('pretrained')!r}")
+    return m
+
+
+# ---- score (rules/score.smk) -----------------------------------------------------
+
+def score_cfg(name):
+    return lookup("scores", name)
+
+
+def score_method(name):
+    from clipcurate.scores import get
+
+    return get(score_cfg(name)["method"])
+
+
+def score_inputs(wildcards):
+    m = score_method(wildcards.score)
+    inputs = {"index": POOL_INDEX}
+    if m.level == "chunk":
+        inputs["chunks"] = expand("results/scores/{score}/chunks/{chunk}.parquet", score=wildcards.score, chunk=CHUNKS)
+    if "truth" in m.inputs:
+        inputs["world"] = WORLD_DIR
+    return inputs
+
+
+# ---- mix (rules/mix.smk) -------------------------------------------------------
+
+def mix_inputs(wildcards):
+    mix = lookup("mixes", wildcards.mix)
+    return {"index": POOL_INDEX, "scores": [f"results/scores/{i.split(':')[0]}.parquet" for i in mix["inputs"]]}
+
+
+# ---- sample (rules/sample.smk) ----------------------------------------------------
+
+def recipe_score_file(recipe):
+    if "mix" in recipe:
+        return f"results/mixes/{recipe['mix']}.parquet"
+    if "score" in recipe:
+        return f"results/scores/{recipe['score']}.parquet"
+    return []
+
+
+# ---- evaluate (rules/evaluate.smk) --------------------------------------------------
+
+def suite_path():
+    return str(REPO / "config" / "tasks" / f"{config['evaluation']['suite']}.yaml")
+
+
+def eval_root():
+    root = config["evaluation"].get("data_root")
+    return root if root else f"{WORLD_DIR}/eval"
+
+
+def eval_input():
+    """The world directory (eval sets live inside it) or the user's pre-downloaded eval sets."""
+    return config["evaluation"].get("data_root") or WORLD_DIR
+
+
+# ---- tables (rules/tables.smk) ----------------------------------------------------
+
+def table_inputs(wildcards):
+    table = lookup("tables", wildcards.table)
+    recipes = [row["recipe"] for row in table["rows"]]
+    return {
+        "evals": [f"results/eval/{r}.jsonl" for r in recipes],
+        "subsets": [f"results/subsets/{r}.parquet" for r in recipes],
+    }

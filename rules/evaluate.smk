@@ -1,24 +1,16 @@
 # Zero-shot evaluation with clip_benchmark; one DataComp-format jsonl per recipe.
 
 
-def suite_path():
-    return str(REPO / "config" / "tasks" / f"{config['evaluation']['suite']}.yaml")
-
-
-def eval_root():
-    root = config["evaluation"].get("data_root")
-    return root if root else f"{WORLD_DIR}/eval"
-
-
 rule evaluate:
     input:
         weights="results/train/{recipe}/model/open_clip_pytorch_model.bin",
-        data=eval_root(),
+        data=eval_input(),
     output:
         "results/eval/{recipe}.jsonl",
     params:
         arch=SCALE["model"],
         suite=suite_path(),
+        root=eval_root(),
         batch_size=config["evaluation"]["batch_size"],
         code=code_version("evaluate"),
     log:

@@ -1,11 +1,6 @@
 # Aggregations of score files into one score per sample (sums, intersections, M-FLYT ...).
 
 
-def mix_inputs(wildcards):
-    mix = lookup("mixes", wildcards.mix)
-    return {"index": POOL_INDEX, "scores": [f"results/scores/{i.split(':')[0]}.parquet" for i in mix["inputs"]]}
-
-
 rule mix:
     input:
         unpack(mix_inputs),

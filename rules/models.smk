@@ -2,13 +2,6 @@
 # on the world's reference sets; at real scale the same spec names published weights instead.
 
 
-def trained_model_cfg(wildcards):
-    m = lookup("models", wildcards.model)
-    if not m.get("train"):
-        raise ValueError(f"model {wildcards.model!r} has no `train` section: it uses pretrained={m.get('pretrained')!r}")
-    return m
-
-
 rule train_reference_model:
     input:
         WORLD_DIR,

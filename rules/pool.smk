@@ -1,12 +1,6 @@
 # Pool: metadata -> img2dataset shards (+ download report) -> the pool index (canonical row order).
 
 
-def metadata_dir(wildcards=None):
-    if config["pool"]["source"] == "world":
-        return "results/pool/metadata"
-    return config["pool"]["metadata_dir"]
-
-
 rule pool_metadata:
     """Copy the world's metadata into the pool's metadata directory (DataComp's layout)."""
     input:

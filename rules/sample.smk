@@ -1,14 +1,6 @@
 # Subsets: uid + count (repetitions), and DataComp's sorted u8,u8 .npy with repeats.
 
 
-def recipe_score_file(recipe):
-    if "mix" in recipe:
-        return f"results/mixes/{recipe['mix']}.parquet"
-    if "score" in recipe:
-        return f"results/scores/{recipe['score']}.parquet"
-    return []
-
-
 rule sample:
     input:
         index=POOL_INDEX,

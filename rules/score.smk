@@ -2,26 +2,6 @@
 # Chunk-level methods run per chunk and are gathered; pool-level methods run once.
 
 
-def score_cfg(name):
-    return lookup("scores", name)
-
-
-def score_method(name):
-    from clipcurate.scores import get
-
-    return get(score_cfg(name)["method"])
-
-
-def score_inputs(wildcards):
-    m = score_method(wildcards.score)
-    inputs = {"index": POOL_INDEX}
-    if m.level == "chunk":
-        inputs["chunks"] = expand("results/scores/{score}/chunks/{chunk}.parquet", score=wildcards.score, chunk=CHUNKS)
-    if "truth" in m.inputs:
-        inputs["world"] = WORLD_DIR
-    return inputs
-
-
 rule score_chunk:
     input:
         embeddings=lambda w: f"results/embeddings/{score_cfg(w.score)['model']}/{w.chunk}.parquet",

@@ -1,15 +1,6 @@
 # Paper tables as targets: results/tables/{table}.csv and .md.
 
 
-def table_inputs(wildcards):
-    table = lookup("tables", wildcards.table)
-    recipes = [row["recipe"] for row in table["rows"]]
-    return {
-        "evals": [f"results/eval/{r}.jsonl" for r in recipes],
-        "subsets": [f"results/subsets/{r}.parquet" for r in recipes],
-    }
-
-
 rule table:
     input:
         unpack(table_inputs),

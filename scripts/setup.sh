@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create .venv with the pinned stack (requirements.txt) and the project, once per requirements change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+stamp=.venv/.requirements.sha256
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install --disable-pip-version-check -q -r requirements.txt
+.venv/bin/pip install --disable-pip-version-check -q --no-deps -e .
+echo "$want" > "$stamp"

@@ -1,0 +1,86 @@
+"""The whole chain on a micro config in a temp directory, and the workflow's error messages."""
+
+import csv
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_smk(workdir, *args, check=True):
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def micro_args(workdir):
+    port_cfg = Path(workdir) / "port.yaml"
+    port_cfg.write_text(yaml.safe_dump({"world": {"serve_port": free_port()}}))
+    return ["--configfile", str(REPO / "tests/workflow/micro.yaml"), str(port_cfg)]
+
+
+@pytest.mark.workflow
+def test_table1_end_to_end(tmp_path):
+    run_smk(tmp_path, *micro_args(tmp_path), "results/tables/table1.csv", "--cores", "2")
+    rows = list(csv.DictReader(open(tmp_path / "results/tables/table1.csv")))
+    assert [r["method"] for r in rows] == ["No filtering", "CLIP score (top 30%)", "Ground-truth clean"]
+    cols = ["ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average", "dataset size"]
+    assert list(rows[0].keys()) == ["method", *cols]
+    for r in rows:
+        for c in cols[:-1]:
+            assert 0.0 <= float(r[c]) <= 1.0
+    by = {r["method"]: r for r in rows}
+    n_index = int(by["No filtering"]["dataset size"])
+    assert int(by["CLIP score (top 30%)"]["dataset size"]) == int(0.3 * n_index)
+    assert int(by["Ground-truth clean"]["dataset size"]) < n_index
+    # the ground-truth clean subset trains a better ImageNet analogue than the unfiltered pool
+    assert float(by["Ground-truth clean"]["ImageNet"]) > float(by["No filtering"]["ImageNet"])
+    assert (tmp_path / "results/tables/table1.md").read_text().startswith("## ")
+    report = yaml.safe_load((tmp_path / "results/pool/download_report.json").read_text())
+    assert report["failed"] > 0 and report["success"] == n_index
+    # a second run has nothing to do: outputs are complete and consistent
+    again = run_smk(tmp_path, *micro_args(tmp_path), "results/tables/table1.csv", "--cores", "1", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_lint_is_clean(tmp_path):
+    proc = run_smk(tmp_path, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_schema_error_names_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"scale": {"lr": "fast"}}))
+    proc = run_smk(tmp_path, "--configfile", str(bad), "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "'fast' is not of type 'number'" in out and "['scale']['lr']" in out.replace('"', "'")
+
+
+def test_unknown_recipe_and_table_list_known_names(tmp_path):
+    proc = run_smk(tmp_path, "results/subsets/nonsense.parquet", "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "unknown recipe 'nonsense'" in out and "clip_score_top30" in out
+    proc = run_smk(tmp_path, "results/tables/table99.csv", "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "unknown table 'table99'" in out and "table1" in out
+
+
+def test_dry_run_plans_chunks_from_config(tmp_path):
+    proc = run_smk(tmp_path, "results/tables/table1.csv", "-n", "--quiet", "rules")
+    out = proc.stdout + proc.stderr
+    # 20,000 samples / 1,000 per shard = 20 shards; 5 shards per chunk -> 4 embedding jobs
+    assert "embed                        4" in out or "embed 4" in " ".join(out.split())
