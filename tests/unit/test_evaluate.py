@@ -95,3 +95,10 @@ def test_suite_validation_names_the_problem(tmp_path):
     p.write_text("tasks:\n  - {key: a, name: A, task: zeroshot_classification, main_metric: acc1, group: Nope}\n")
     with pytest.raises(SuiteError, match=r"tasks\[0\] \(a\) group 'Nope'"):
         load_suite(p)
+
+
+def test_tiny_suite_covers_exactly_the_world_eval_tasks():
+    from clipcurate.world import EVAL_GROUPS, eval_task_names
+
+    suite = load_suite(REPO / "config/tasks/tiny.yaml")
+    assert [t["key"] for t in suite["tasks"]] == eval_task_names()

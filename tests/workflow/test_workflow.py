@@ -34,7 +34,7 @@ def micro_args(workdir):
 
 @pytest.mark.workflow
 def test_table1_end_to_end(tmp_path):
-    run_smk(tmp_path, *micro_args(tmp_path), "results/tables/table1.csv", "--cores", "2")
+    run_smk(tmp_path, "results/tables/table1.csv", *micro_args(tmp_path), "--cores", "2")
     rows = list(csv.DictReader(open(tmp_path / "results/tables/table1.csv")))
     assert [r["method"] for r in rows] == ["No filtering", "CLIP score (top 30%)", "Ground-truth clean"]
     cols = ["ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average", "dataset size"]
@@ -52,7 +52,7 @@ def test_table1_end_to_end(tmp_path):
     report = yaml.safe_load((tmp_path / "results/pool/download_report.json").read_text())
     assert report["failed"] > 0 and report["success"] == n_index
     # a second run has nothing to do: outputs are complete and consistent
-    again = run_smk(tmp_path, *micro_args(tmp_path), "results/tables/table1.csv", "--cores", "1", "-n")
+    again = run_smk(tmp_path, "results/tables/table1.csv", *micro_args(tmp_path), "--cores", "1", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 

@@ -1,4 +1,8 @@
-"""Download the pool with img2dataset (rules/pool.smk)."""
+"""Download the pool with img2dataset (rules/pool.smk).
+
+img2dataset starts worker processes with the spawn method, which re-imports this script; the guard
+keeps the workers from running the download again.
+"""
 
 import json
 
@@ -6,12 +10,18 @@ from clipcurate.io import write_json
 from clipcurate.pool import download_pool
 from clipcurate.runlog import start
 
-log = start(snakemake)
-world = snakemake.input.world
-report = download_pool(
-    snakemake.input.metadata, snakemake.output.shards, snakemake.params.download,
-    serve_root=world if world else None, serve_port=snakemake.params.serve_port,
-)
-write_json(report, snakemake.output.report)
-log.info("download: %d of %d succeeded; failures by kind: %s", report["success"], report["total"],
-         json.dumps(report["failures_by_kind"]))
+
+def main(smk):
+    log = start(smk)
+    world = smk.input.world
+    report = download_pool(
+        smk.input.metadata, smk.output.shards, smk.params.download,
+        serve_root=world if world else None, serve_port=smk.params.serve_port,
+    )
+    write_json(report, smk.output.report)
+    log.info("download: %d of %d succeeded; failures by kind: %s", report["success"], report["total"],
+             json.dumps(report["failures_by_kind"]))
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - injected by Snakemake
