@@ -15,6 +15,8 @@ rule embed:
         code=code_version("embed"),
     log:
         "logs/embed/{model}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/embed/{model}/{chunk}.tsv"
     threads: 2
     resources:
         **gpu_resources(mem_mb=16000, runtime=12 * 60),

@@ -15,6 +15,8 @@ rule evaluate:
         code=code_version("evaluate"),
     log:
         "logs/evaluate/{recipe}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{recipe}.tsv"
     threads: 2
     resources:
         **gpu_resources(mem_mb=16000, runtime=4 * 60),

@@ -11,6 +11,8 @@ rule mix:
         code=code_version("mixing"),
     log:
         "logs/mix/{mix}.log",
+    benchmark:
+        "results/benchmarks/mix/{mix}.tsv"
     threads: 1
     resources:
         mem_mb=16000,

@@ -15,6 +15,8 @@ rule train_reference_model:
         seed=SEED,
     log:
         "logs/train_reference_model/{model}.log",
+    benchmark:
+        "results/benchmarks/train_reference_model/{model}.tsv"
     threads: 2
     resources:
         **gpu_resources(mem_mb=16000, runtime=24 * 60),

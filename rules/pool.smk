@@ -9,6 +9,8 @@ rule pool_metadata:
         directory("results/pool/metadata"),
     log:
         "logs/pool_metadata/pool_metadata.log",
+    benchmark:
+        "results/benchmarks/pool_metadata/pool_metadata.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -32,6 +34,8 @@ rule download:
         serve_port=config["world"]["serve_port"] if config["pool"]["source"] == "world" else None,
     log:
         "logs/download/download.log",
+    benchmark:
+        "results/benchmarks/download/download.tsv"
     threads: config["download"]["processes"]
     resources:
         mem_mb=8000,
@@ -51,6 +55,8 @@ rule pool_index:
         chunk_shards=SCALE["chunk_shards"],
     log:
         "logs/pool_index/pool_index.log",
+    benchmark:
+        "results/benchmarks/pool_index/pool_index.tsv"
     threads: 1
     resources:
         mem_mb=16000,

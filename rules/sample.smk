@@ -15,6 +15,8 @@ rule sample:
         code=code_version("subset", "sampling"),
     log:
         "logs/sample/{recipe}.log",
+    benchmark:
+        "results/benchmarks/sample/{recipe}.tsv"
     threads: 1
     resources:
         mem_mb=16000,

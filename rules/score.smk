@@ -13,6 +13,8 @@ rule score_chunk:
         code=code_version("scores.runner"),
     log:
         "logs/score_chunk/{score}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/score_chunk/{score}/{chunk}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
@@ -33,6 +35,8 @@ rule score:
         params=lambda w: score_cfg(w.score).get("params", {}),
     log:
         "logs/score/{score}.log",
+    benchmark:
+        "results/benchmarks/score/{score}.tsv"
     threads: 1
     resources:
         mem_mb=16000,

@@ -13,6 +13,8 @@ rule table:
         show_reported=SHOW_REPORTED,
     log:
         "logs/table/{table}.log",
+    benchmark:
+        "results/benchmarks/table/{table}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -15,6 +15,8 @@ rule reshard:
         code=code_version("reshard"),
     log:
         "logs/reshard/{recipe}.log",
+    benchmark:
+        "results/benchmarks/reshard/{recipe}.tsv"
     threads: 1
     resources:
         mem_mb=16000,
@@ -38,6 +40,8 @@ rule train:
         code=code_version("train", "models"),
     log:
         "logs/train/{recipe}.log",
+    benchmark:
+        "results/benchmarks/train/{recipe}.tsv"
     threads: 2
     resources:
         **gpu_resources(mem_mb=64000, runtime=48 * 60, gpus=SCALE.get("gpus", 1)),

@@ -12,6 +12,8 @@ rule world:
         code=code_version("world.generate", "world.render", "world.concepts"),
     log:
         "logs/world/world.log",
+    benchmark:
+        "results/benchmarks/world/world.tsv"
     threads: 2
     resources:
         mem_mb=4000,

@@ -1,0 +1,111 @@
+"""Per-stage wall time of the main job (table1 on the tiny world) and the medium-scale dry run.
+
+    python benchmarks/bench_workflow.py [--workdir DIR] [--seeds 0 1 2] [--skip-run] [--skip-dryrun]
+
+For each world seed it runs ``snakemake results/tables/table1.csv --cores 2`` in a fresh working
+directory, prints the table, the total wall time, and per-rule wall time and peak RSS from
+Snakemake's ``benchmark:`` files. Then it plans table1 at medium scale from a listing of 12,800
+shard names (no data) and prints how long the dry run took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_table1(workdir: Path, seed: int, cores: int) -> float:
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "bench.yaml"
+    cfg.write_text(yaml.safe_dump({"seed": seed, "world": {"seed": seed, "serve_port": free_port()}}))
+    t0 = time.time()
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "results/tables/table1.csv",
+                           "--configfile", str(cfg), "--cores", str(cores)], capture_output=True, text=True)
+    wall = time.time() - t0
+    if proc.returncode:
+        print(proc.stderr[-3000:])
+        raise SystemExit(f"table1 run failed for seed {seed}")
+    return wall
+
+
+def stage_times(workdir: Path) -> dict:
+    per_rule = defaultdict(lambda: [0.0, 0.0, 0])
+    for tsv in (workdir / "results" / "benchmarks").rglob("*.tsv"):
+        rule = tsv.relative_to(workdir / "results" / "benchmarks").parts[0]
+        rows = list(csv.DictReader(open(tsv), delimiter="\t"))
+        if not rows:
+            continue
+        per_rule[rule][0] += float(rows[0]["s"])
+        rss = rows[0].get("max_rss", "NA")
+        per_rule[rule][1] = max(per_rule[rule][1], float(rss) if rss not in ("NA", "-") else 0.0)
+        per_rule[rule][2] += 1
+    return per_rule
+
+
+def dry_run_medium(tmp: Path) -> float:
+    listing = tmp / "shards.txt"
+    listing.write_text("".join(f"{i:08d}.tar\n" for i in range(12800)))
+    cfg = tmp / "medium.yaml"
+    cfg.write_text(yaml.safe_dump({"pool": {"source": "datacomp", "metadata_dir": str(tmp / "metadata"),
+                                            "shard_list": str(listing)}}))
+    (tmp / "metadata").mkdir(exist_ok=True)
+    t0 = time.time()
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp), "results/tables/table1.csv", "-n", "--quiet", "rules",
+                           "--configfile", str(REPO / "config/scales/medium.yaml"), str(cfg)],
+                          capture_output=True, text=True)
+    wall = time.time() - t0
+    if proc.returncode:
+        print(proc.stdout[-2000:], proc.stderr[-3000:])
+        raise SystemExit("medium dry run failed")
+    jobs = [l for l in proc.stdout.splitlines() if l.startswith("total")]
+    print(f"medium dry run (12,800 shards): {wall:.1f} s; {jobs[0] if jobs else ''}")
+    return wall
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--skip-run", action="store_true")
+    ap.add_argument("--skip-dryrun", action="store_true")
+    args = ap.parse_args()
+    base = args.workdir or Path(tempfile.mkdtemp(prefix="bench_workflow_"))
+    walls = []
+    if not args.skip_run:
+        for seed in args.seeds:
+            wd = base / f"seed{seed}"
+            wall = run_table1(wd, seed, args.cores)
+            walls.append(wall)
+            print(f"\n=== world seed {seed}: table1 in {wall:.0f} s ===")
+            print((wd / "results/tables/table1.md").read_text())
+            print(f"{'rule':28s} {'jobs':>4s} {'wall s (sum)':>12s} {'max RSS MB':>10s}")
+            for rule, (s, rss, n) in sorted(stage_times(wd).items(), key=lambda kv: -kv[1][0]):
+                print(f"{rule:28s} {n:4d} {s:12.1f} {rss:10.0f}")
+        print(f"\nmain job wall time: median {statistics.median(walls):.0f} s over {len(walls)} run(s)")
+    if not args.skip_dryrun:
+        dry = [dry_run_medium(Path(tempfile.mkdtemp(prefix="bench_dry_"))) for _ in range(3)]
+        print(f"medium dry run: median {statistics.median(dry):.1f} s over 3 runs")
+
+
+if __name__ == "__main__":
+    main()
