@@ -28,7 +28,8 @@ def run_smk(workdir, *args, check=True):
 
 def micro_args(workdir):
     port_cfg = Path(workdir) / "port.yaml"
-    port_cfg.write_text(yaml.safe_dump({"world": {"serve_port": free_port()}}))
+    if not port_cfg.exists():  # reused by a second run, so its params (the served URL) stay the same
+        port_cfg.write_text(yaml.safe_dump({"world": {"serve_port": free_port()}}))
     return ["--configfile", str(REPO / "tests/workflow/micro.yaml"), str(port_cfg)]
 
 
