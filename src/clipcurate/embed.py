@@ -68,7 +68,6 @@ def embed_chunk(
     batch_size: int = 256,
     image_transform: str = "none",
     dtype: str = "float32",
-    fingerprint_of_index: bool = False,
 ) -> dict:
     """Embed one chunk and write the embedding parquet; returns throughput figures."""
     t0 = time.time()
