@@ -1,4 +1,5 @@
-# Subsets: uid + count (repetitions), and DataComp's sorted u8,u8 .npy with repeats.
+# Subsets: uid + count (repetitions), and DataComp's sorted u8,u8 .npy with repeats; plus the
+# repetition report (FLYT Figure 2): stats JSON and histogram PNG.
 
 
 rule sample:
@@ -8,6 +9,8 @@ rule sample:
     output:
         subset="results/subsets/{recipe}.parquet",
         npy="results/subsets/{recipe}.npy",
+        stats="results/subsets/{recipe}.stats.json",
+        hist="results/subsets/{recipe}.hist.png",
     params:
         sample=lambda w: lookup("recipes", w.recipe)["sample"],
         n_target=SCALE["samples_seen"],

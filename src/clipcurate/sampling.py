@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -87,9 +86,13 @@ __all__ = [
     "hcs_reference",
     "nocap",
     "sample",
+    "check_param",
+    "check_params",
+    "repetition_stats",
     "repetition_histogram",
     "default_group_size",
     "METHODS",
+    "REQUIRED",
 ]
 
 #: methods understood by :func:`sample`, with the parameters each accepts.
@@ -99,6 +102,9 @@ METHODS: dict[str, tuple[str, ...]] = {
     "hcs": ("beta", "batch_size"),
     "nocap": (),
 }
+
+#: parameters each sampler requires (the other ones in :data:`METHODS` are optional).
+REQUIRED: dict[str, tuple[str, ...]] = {"threshold": ("fraction",), "scs": ("alpha",), "hcs": ("beta",), "nocap": ()}
 
 #: the paper samples N = 128M in 1280 rounds of G = 100K; :func:`default_group_size` keeps that ratio.
 PAPER_ROUNDS = 1280
@@ -839,7 +845,63 @@ def hcs_reference(s, n_target, beta, seed, batch_size=1000) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
-def sample(method: str, s, n_target, params: Mapping | None, seed) -> np.ndarray:
+#: integer parameters of a recipe's ``sample`` section, all >= 1 (``n`` is the target dataset size N).
+_INT_PARAMS = ("n", "group_size", "beta", "batch_size")
+
+
+def _show(value) -> str:
+    """``repr`` of a config value, numpy scalars shown as plain numbers (``-1``, not ``np.int64(-1)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_param(key: str, value, where: str = "sample"):
+    """One sampler parameter, validated and normalised (``fraction`` and ``alpha`` float, the others int).
+
+    The bounds are those of ``$defs/sample`` in config/schema.yaml (fraction in (0, 1], alpha >= 0,
+    beta, n, group_size, batch_size integers >= 1). They are repeated here because the library is also
+    called without the schema (tests, notebooks, other drivers). The error names the key as
+    ``{where}.{key}`` (``recipes.<name>.sample.alpha`` for a recipe), the bound and the value given, e.g.
+    ``recipes.x.sample.alpha: must be >= 0, got -1``.
+    """
+    name = f"{where}.{key}"
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if key == "fraction":
+        if real and 0.0 < float(value) <= 1.0:
+            return float(value)
+        raise SamplingError(f"{name}: must be in (0, 1], got {_show(value)}")
+    if key == "alpha":
+        if real and float(value) >= 0.0:  # NaN fails; inf is allowed (sampling without replacement)
+            return float(value)
+        raise SamplingError(f"{name}: must be >= 0, got {_show(value)}")
+    if key in _INT_PARAMS:
+        if real and math.isfinite(value) and float(value).is_integer() and value >= 1:
+            return int(value)
+        raise SamplingError(f"{name}: must be an integer >= 1, got {_show(value)}")
+    known = ", ".join(sorted({"fraction", "alpha", *_INT_PARAMS}))
+    raise SamplingError(f"{name}: unknown sampler parameter; known: {known}")
+
+
+def check_params(method: str, params: Mapping | None, where: str = "sample") -> dict:
+    """A sampler's method and parameters, validated: known method, no unknown or missing parameter,
+    values within bounds (:func:`check_param`). Returns the normalised parameters.
+
+    Checked before any sampling so that a bad recipe fails at once, with the key ``{where}.<param>``
+    in the message, rather than deep inside a sampler after the scores were read. ``group_size: None``
+    is kept (it means :func:`default_group_size`).
+    """
+    if method not in METHODS:
+        raise SamplingError(f"{where}.method: unknown sampler {method!r}; known: {', '.join(sorted(METHODS))}")
+    p = dict(params or {})
+    for key in sorted(set(p) - set(METHODS[method])):
+        takes = list(METHODS[method]) or "no parameter"
+        raise SamplingError(f"{where}.{key}: sampler {method!r} does not take {key!r}; it takes {takes}")
+    for key in REQUIRED[method]:
+        if key not in p:
+            raise SamplingError(f"{where}.{key}: sampler {method!r} needs parameter {key!r}")
+    return {k: (v if (k == "group_size" and v is None) else check_param(k, v, where)) for k, v in p.items()}
+
+
+def sample(method: str, s, n_target, params: Mapping | None, seed, where: str = "sample") -> np.ndarray:
     """Counts for a recipe's sampler: ``method`` in :data:`METHODS`, ``params`` its parameters.
 
     * ``threshold``: ``fraction`` (``n_target`` is not used: the size is ``floor(fraction * M)``);
@@ -847,35 +909,32 @@ def sample(method: str, s, n_target, params: Mapping | None, seed) -> np.ndarray
     * ``hcs``: ``beta`` (required), ``batch_size`` (optional, speed only);
     * ``nocap``: no parameter.
 
-    Unknown methods and unknown or missing parameters raise :class:`SamplingError`.
+    Every error is a :class:`SamplingError` naming the key under ``where`` (``recipes.<name>.sample``
+    when a recipe is sampled): the method and parameters are checked first (:func:`check_params`;
+    ``n_target`` is checked as ``{where}.n``, the recipe key that sets N); errors that depend on the
+    scores (non-finite scores, ``beta * M < N``, a round larger than the pool) are prefixed with ``where``.
     """
-    if method not in METHODS:
-        raise SamplingError(f"method: unknown sampler {method!r}; known: {', '.join(sorted(METHODS))}")
-    p = dict(params or {})
-    extra = sorted(set(p) - set(METHODS[method]))
-    if extra:
-        raise SamplingError(
-            f"params: {method!r} does not take {extra}; it takes {list(METHODS[method]) or 'no parameter'}"
-        )
-    required = {"threshold": ("fraction",), "scs": ("alpha",), "hcs": ("beta",), "nocap": ()}[method]
-    for key in required:
-        if key not in p:
-            raise SamplingError(f"{key}: sampler {method!r} needs parameter {key!r}")
-    if method == "threshold":
-        return threshold_top_fraction(s, p["fraction"])
-    if method == "scs":
-        return scs(s, n_target, p["alpha"], p.get("group_size"), seed)
-    if method == "hcs":
-        return hcs(s, n_target, p["beta"], seed, batch_size=p.get("batch_size", 1_000_000))
-    return nocap(s, n_target, seed)
+    p = check_params(method, params, where)
+    n = None if method == "threshold" else check_param("n", n_target, where)
+    try:
+        if method == "threshold":
+            return threshold_top_fraction(s, p["fraction"])
+        if method == "scs":
+            return scs(s, n, p["alpha"], p.get("group_size"), seed)
+        if method == "hcs":
+            return hcs(s, n, p["beta"], seed, batch_size=p.get("batch_size", 1_000_000))
+        return nocap(s, n, seed)
+    except SamplingError as err:
+        raise SamplingError(f"{where}: {err}") from err
 
 
-def repetition_histogram(counts, path_png, title: str = "") -> dict:
-    """Histogram of repetitions among the selected examples (FLYT Figure 2), saved as a PNG.
+def repetition_stats(counts) -> dict:
+    """How many examples appear 1, 2, 3, ... times in a count vector (the numbers behind FLYT Figure 2).
 
-    The x axis is the number of times an example appears (1, 2, ...), the y axis (log scale) how many
-    examples appear that many times. Returns ``n_unique`` (examples with count > 0), ``max_count``,
-    ``mean_count`` (mean repetitions among selected examples) and ``n_total`` (the dataset size).
+    Returns ``n_unique`` (examples with count > 0), ``n_total`` (the dataset size, sum of counts),
+    ``max_count``, ``mean_count`` (mean repetitions of a selected example) and ``histogram``
+    ``{repetitions: n_examples}`` for the repetition numbers that occur, in increasing order (sparse:
+    a no-cap sample can repeat one example thousands of times and leave most numbers in between empty).
     """
     c = np.asarray(counts)
     if c.ndim != 1 or not np.issubdtype(c.dtype, np.integer):
@@ -885,32 +944,47 @@ def repetition_histogram(counts, path_png, title: str = "") -> dict:
     hist = np.bincount(c) if c.size else np.zeros(1, dtype=np.int64)
     n_unique = int(hist[1:].sum())
     n_total = int((np.arange(hist.size, dtype=np.int64) * hist).sum())
-    stats = {
+    reps = np.flatnonzero(hist[1:]) + 1
+    return {
         "n_unique": n_unique,
+        "n_total": n_total,
         "max_count": int(hist.size - 1) if n_unique else 0,
         "mean_count": (n_total / n_unique) if n_unique else 0.0,
-        "n_total": n_total,
+        "histogram": {int(r): int(hist[r]) for r in reps},
     }
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    reps = np.arange(1, hist.size)
-    ax.bar(reps, hist[1:], width=0.9, color="#4477aa")
-    ax.set_yscale("log")
+def repetition_histogram(counts, path_png, title: str = "") -> dict:
+    """Histogram of repetitions among the selected examples (FLYT Figure 2), saved as a PNG.
+
+    The x axis is the number of times an example appears (1, 2, ...), the y axis (log scale) how many
+    examples appear that many times. Returns :func:`repetition_stats`. The figure is drawn on
+    matplotlib's Agg canvas without pyplot (no global figure state, no display needed) and written
+    through :func:`clipcurate.io.atomic_path`, so an interrupted job never leaves a truncated PNG.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from clipcurate import io
+
+    stats = repetition_stats(counts)
+    reps = np.array(list(stats["histogram"]), dtype=np.int64)
+    n_examples = np.array(list(stats["histogram"].values()), dtype=np.int64)
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.bar(reps, n_examples, width=max(0.9, stats["max_count"] / 200), color="#4477aa")
+    if stats["n_unique"]:
+        ax.set_yscale("log")
     ax.set_xlabel("repetitions of an example")
     ax.set_ylabel("number of examples")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.text(
         0.98, 0.95,
-        f"unique {n_unique:,}\ntotal {n_total:,}\nmax {stats['max_count']}",
+        f"unique {stats['n_unique']:,}\ntotal {stats['n_total']:,}\nmax {stats['max_count']}",
         transform=ax.transAxes, ha="right", va="top", fontsize=8,
     )
     fig.tight_layout()
-    path = Path(path_png)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with io.atomic_path(path_png, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     return stats

@@ -3,6 +3,11 @@
 ``all`` keeps the whole pool once (DataComp's no-filter baseline); ``keep`` takes a rule filter's
 boolean column; every other sampler (threshold, SCS, HCS, no-cap) lives in
 :mod:`clipcurate.sampling` and receives the score column as logits.
+
+Besides the subset, a recipe gets a repetition report (FLYT Figure 2): ``{recipe}.stats.json`` (sizes,
+the histogram of repetitions, the sampler config as given and as resolved, seed, N) and
+``{recipe}.hist.png``. Errors in a recipe's ``sample`` section name the key
+``recipes.<recipe>.sample.<param>``.
 """
 
 from __future__ import annotations
@@ -13,27 +18,124 @@ import numpy as np
 
 from clipcurate import io, sampling
 
+#: methods handled here rather than by :func:`clipcurate.sampling.sample`.
+POOL_METHODS = ("all", "keep")
 
-def select(sample_cfg: Mapping, columns: Mapping[str, np.ndarray] | None, n_pool: int, n_target: int, seed: int) -> np.ndarray:
-    """Counts per pool row for the recipe's sampler."""
+
+def _where(recipe: str | None) -> str:
+    """The config key of a recipe's sampler section, for error messages."""
+    return f"recipes.{recipe}.sample" if recipe else "sample"
+
+
+def resolve_sample_cfg(sample_cfg: Mapping, n_target: int, recipe: str | None = None) -> dict:
+    """A recipe's ``sample`` section, validated, with the defaults it implies filled in.
+
+    ``n`` (the target size N) defaults to ``n_target`` (scale.samples_seen) for the samplers that draw
+    N examples, and SCS's ``group_size`` to :func:`clipcurate.sampling.default_group_size`; the stats
+    JSON records the result, so a sweep's figure can say which N and G were used. ``threshold`` takes
+    its size from ``fraction``, and ``all``/``keep`` take no parameter: an ``n`` there would be silently
+    ignored, so it is an error. Raises :class:`~clipcurate.sampling.SamplingError` naming
+    ``recipes.<recipe>.sample.<key>`` (``sample.<key>`` without a recipe) before anything is read or written.
+    """
+    where = _where(recipe)
     cfg = dict(sample_cfg)
+    method = cfg.pop("method", None)
+    known = [*POOL_METHODS, *sorted(sampling.METHODS)]
+    if method not in known:
+        raise sampling.SamplingError(f"{where}.method: expected one of {', '.join(known)}, got {method!r}")
+    if method in POOL_METHODS:
+        for key in sorted(cfg):
+            raise sampling.SamplingError(f"{where}.{key}: method {method!r} takes no parameter; remove {key!r}")
+        return {"method": method}
+    n = cfg.pop("n", None)
+    if method == "threshold" and n is not None:
+        raise sampling.SamplingError(
+            f"{where}.n: method 'threshold' keeps floor(fraction * pool size) examples; remove 'n' or set 'fraction'"
+        )
+    params = sampling.check_params(method, cfg, where)
+    if method != "threshold":
+        params["n"] = sampling.check_param("n", n_target if n is None else n, where)
+    if method == "scs" and params.get("group_size") is None:
+        params["group_size"] = sampling.default_group_size(params["n"])
+    return {"method": method, **params}
+
+
+def select(
+    sample_cfg: Mapping,
+    columns: Mapping[str, np.ndarray] | None,
+    n_pool: int,
+    n_target: int,
+    seed: int,
+    recipe: str | None = None,
+) -> np.ndarray:
+    """Counts per pool row for the recipe's sampler (int64, one per pool row).
+
+    The config is checked first (:func:`resolve_sample_cfg`); ``recipe`` only names the recipe in errors.
+    """
+    cfg = resolve_sample_cfg(sample_cfg, n_target, recipe)
     method = cfg.pop("method")
+    where = _where(recipe)
     if method == "all":
         return np.ones(n_pool, dtype=np.int64)
     if columns is None:
-        raise sampling.SamplingError(f"sample method {method!r} needs a score; the recipe names none")
+        raise sampling.SamplingError(f"{where}.method: {method!r} needs a score or a mix; the recipe names neither")
     if method == "keep":
         if "keep" not in columns:
-            raise sampling.SamplingError(f"sample method 'keep' needs a boolean 'keep' column; found {sorted(columns)}")
+            raise sampling.SamplingError(f"{where}.method: 'keep' needs a boolean 'keep' column; found {sorted(columns)}")
         return columns["keep"].astype(np.int64)
-    n = int(cfg.pop("n", None) or n_target)
-    return np.asarray(sampling.sample(method, columns["score"], n, cfg, seed), dtype=np.int64)
+    if "score" not in columns:
+        raise sampling.SamplingError(f"{where}.method: {method!r} needs a 'score' column; found {sorted(columns)}")
+    n = cfg.pop("n", None)
+    return np.asarray(sampling.sample(method, columns["score"], n, cfg, seed, where=where), dtype=np.int64)
 
 
-def write_recipe_subset(recipe: str, sample_cfg: Mapping, index_path, score_path, out_parquet, out_npy, n_target: int, seed: int) -> dict:
+def subset_stats(recipe: str, counts: np.ndarray, sample_cfg: Mapping, n_target: int, seed: int) -> dict:
+    """The stats JSON of a subset: repetition numbers (:func:`clipcurate.sampling.repetition_stats`)
+    plus what produced them (the ``sample`` section as given and as resolved, seed, N, pool size)."""
+    return {
+        "recipe": recipe,
+        "n_pool": int(len(counts)),
+        **sampling.repetition_stats(np.asarray(counts, dtype=np.int64)),
+        "sample": dict(sample_cfg),
+        "sampler": resolve_sample_cfg(sample_cfg, n_target, recipe),
+        "seed": int(seed),
+        "n_target": int(n_target),
+    }
+
+
+def _title(recipe: str, resolved: Mapping) -> str:
+    """Histogram title: the recipe and its resolved sampler, e.g. ``x: scs alpha=0.1 n=40960 group_size=32``."""
+    params = " ".join(f"{k}={v}" for k, v in resolved.items() if k != "method")
+    return f"{recipe}: {resolved['method']} {params}".rstrip()
+
+
+def write_recipe_subset(
+    recipe: str,
+    sample_cfg: Mapping,
+    index_path,
+    score_path,
+    out_parquet,
+    out_npy,
+    n_target: int,
+    seed: int,
+    *,
+    out_stats=None,
+    out_hist=None,
+) -> dict:
+    """Sample a recipe and write its subset (parquet + npy), and optionally its stats JSON and histogram PNG.
+
+    The counts and stats are computed before anything is written, so a bad config or score file leaves
+    the previous outputs as they were; each file is then written atomically (temporary name + rename).
+    Returns the stats.
+    """
     uids = io.read_index(index_path, columns=["uid"]).column("uid")
     columns = io.read_scores(score_path, index_path) if score_path else None
-    counts = select(sample_cfg, columns, len(uids), n_target, seed)
+    counts = select(sample_cfg, columns, len(uids), n_target, seed, recipe=recipe)
+    stats = subset_stats(recipe, counts, sample_cfg, n_target, seed)
     meta = {"recipe": recipe, "sample": dict(sample_cfg), "seed": seed, "n_target": n_target}
     io.write_subset(out_parquet, out_npy, uids, counts, metadata={k: str(v) for k, v in meta.items()})
-    return {"unique": int((counts > 0).sum()), "total": int(counts.sum()), "max_count": int(counts.max(initial=0))}
+    if out_stats is not None:
+        io.write_json(stats, out_stats)
+    if out_hist is not None:
+        sampling.repetition_histogram(counts, out_hist, title=_title(recipe, stats["sampler"]))
+    return stats

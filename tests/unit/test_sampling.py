@@ -296,12 +296,58 @@ GOOD = np.array([0.1, 0.2, 0.3, 0.4])
         (lambda: S.nocap(np.zeros((2, 2)), 1, 0), "scores"),
         (lambda: S.sample("topk", GOOD, 2, {}, 0), "method"),
         (lambda: S.sample("scs", GOOD, 2, {}, 0), "alpha"),
-        (lambda: S.sample("hcs", GOOD, 2, {"beta": 2, "alpha": 1}, 0), "params"),
+        (lambda: S.sample("hcs", GOOD, 2, {"beta": 2, "alpha": 1}, 0), r"sample\.alpha: sampler 'hcs' does not take"),
     ],
 )
 def test_validation_names_the_parameter(call, name):
     with pytest.raises(SamplingError, match=name):
         call()
+
+
+@pytest.mark.parametrize(
+    "method, n, params, message",
+    [
+        ("scs", 3, {"alpha": -1}, "sample.alpha: must be >= 0, got -1"),
+        ("scs", 3, {"alpha": float("nan")}, "sample.alpha: must be >= 0, got nan"),
+        ("scs", 3, {"alpha": "0.1"}, "sample.alpha: must be >= 0, got '0.1'"),
+        ("scs", 3, {"alpha": 0.1, "group_size": 0}, "sample.group_size: must be an integer >= 1, got 0"),
+        ("hcs", 3, {"beta": 0}, "sample.beta: must be an integer >= 1, got 0"),
+        ("hcs", 3, {"beta": 0.5}, "sample.beta: must be an integer >= 1, got 0.5"),
+        ("hcs", 3, {"beta": np.int64(-2)}, "sample.beta: must be an integer >= 1, got -2"),
+        ("scs", 0, {"alpha": 0.1}, "sample.n: must be an integer >= 1, got 0"),
+        ("nocap", -4, {}, "sample.n: must be an integer >= 1, got -4"),
+        ("hcs", 0, {"beta": 2}, "sample.n: must be an integer >= 1, got 0"),
+        ("threshold", 3, {"fraction": 0}, "sample.fraction: must be in (0, 1], got 0"),
+        ("threshold", 3, {"fraction": 1.01}, "sample.fraction: must be in (0, 1], got 1.01"),
+        ("threshold", 3, {"fraction": -0.2}, "sample.fraction: must be in (0, 1], got -0.2"),
+        ("threshold", 3, {}, "sample.fraction: sampler 'threshold' needs parameter 'fraction'"),
+    ],
+)
+def test_sample_errors_name_the_recipe_key(method, n, params, message):
+    with pytest.raises(SamplingError) as err:
+        S.sample(method, GOOD, n, params, 0)
+    assert str(err.value) == message
+    with pytest.raises(SamplingError) as err:
+        S.sample(method, GOOD, n, params, 0, where="recipes.sweep.sample")
+    assert str(err.value) == "recipes." + message.replace("sample.", "sweep.sample.", 1)
+
+
+def test_sample_prefixes_score_dependent_errors_with_the_key():
+    with pytest.raises(SamplingError, match=r"^recipes\.x\.sample: beta: beta \* len\(scores\)"):
+        S.sample("hcs", GOOD, 9, {"beta": 2}, 0, where="recipes.x.sample")
+    with pytest.raises(SamplingError, match=r"^sample: scores: expected finite values.*index 1"):
+        S.sample("nocap", np.array([0.0, np.nan]), 1, {}, 0)
+
+
+def test_check_param_bounds_and_normalisation():
+    assert S.check_param("alpha", 0) == 0.0 and S.check_param("alpha", np.inf) == np.inf
+    assert S.check_param("fraction", 1) == 1.0
+    assert S.check_param("beta", 5.0) == 5 and isinstance(S.check_param("beta", np.int32(5)), int)
+    with pytest.raises(SamplingError, match=r"^sample\.beta: must be an integer >= 1, got True$"):
+        S.check_param("beta", True)
+    with pytest.raises(SamplingError, match=r"^sample\.temperature: unknown sampler parameter"):
+        S.check_param("temperature", 1.0)
+    assert S.check_params("scs", {"alpha": 1, "group_size": None}) == {"alpha": 1.0, "group_size": None}
 
 
 def test_non_finite_scores_name_the_first_bad_index():
@@ -342,6 +388,41 @@ def test_repetition_histogram(tmp_path):
     counts = np.array([0, 1, 3, 1, 0, 2], dtype=np.int32)
     out = tmp_path / "fig" / "hist.png"
     stats_ = S.repetition_histogram(counts, out, "toy")
-    assert stats_ == {"n_unique": 4, "max_count": 3, "mean_count": 7 / 4, "n_total": 7}
+    assert stats_ == {"n_unique": 4, "max_count": 3, "mean_count": 7 / 4, "n_total": 7, "histogram": {1: 2, 2: 1, 3: 1}}
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert S.repetition_histogram(np.zeros(3, dtype=np.int32), tmp_path / "e.png")["n_unique"] == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["hist.png"]  # no temporary file left behind
+
+
+def test_repetition_stats_hand_computed():
+    # 9 examples: 3 unused, two seen once, one twice, none 3-4 times, two 5 times, one 7 times
+    counts = np.array([5, 0, 1, 7, 0, 2, 1, 5, 0], dtype=np.int64)
+    st = S.repetition_stats(counts)
+    assert st["histogram"] == {1: 2, 2: 1, 5: 2, 7: 1}  # sparse: 3, 4 and 6 do not occur
+    assert list(st["histogram"]) == [1, 2, 5, 7]
+    assert (st["n_unique"], st["n_total"], st["max_count"]) == (6, 21, 7)
+    assert st["mean_count"] == pytest.approx(21 / 6)
+    assert sum(st["histogram"].values()) == st["n_unique"]
+    assert sum(r * n for r, n in st["histogram"].items()) == st["n_total"]
+    assert S.repetition_stats(np.zeros(4, dtype=np.int32)) == {
+        "n_unique": 0, "n_total": 0, "max_count": 0, "mean_count": 0.0, "histogram": {}
+    }
+    for bad in (np.array([1.0, 2.0]), np.array([1, -1]), np.zeros((2, 2), dtype=int)):
+        with pytest.raises(SamplingError, match="counts"):
+            S.repetition_stats(bad)
+
+
+def test_repetition_histogram_failure_keeps_the_previous_png(tmp_path, monkeypatch):
+    out = tmp_path / "hist.png"
+    S.repetition_histogram(np.array([1, 2, 2]), out)
+    before = out.read_bytes()
+    from matplotlib.figure import Figure
+
+    def boom(self, *a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        S.repetition_histogram(np.array([3, 3, 3]), out)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["hist.png"]
