@@ -53,10 +53,31 @@ def check_config():
         for i, row in enumerate(table["rows"]):
             if row["recipe"] not in config["recipes"]:
                 raise ValueError(f"config: tables.{name}.rows[{i}].recipe: unknown recipe {row['recipe']!r}; known: {sorted(config['recipes'])}")
+    for name, run in config["flyt"]["runs"].items():
+        for key in ("reference_model", "embed_model"):
+            if key in run and run[key] not in config["models"]:
+                raise ValueError(f"config: flyt.runs.{name}.{key}: unknown model {run[key]!r}; known: {sorted(config['models'])}")
+        for inp in run.get("inputs", []):
+            if inp.split(":")[0] not in config["scores"]:
+                raise ValueError(f"config: flyt.runs.{name}.inputs: unknown score {inp!r}; known: {sorted(config['scores'])}")
     for name, mix in config["mixes"].items():
-        for inp in mix["inputs"]:
+        if mix["method"] == "mflyt":
+            flyt_run(mix.get("flyt"), f"mixes.{name}.flyt", scorer="mixer")
+        for inp in mix_spec(name)["inputs"]:
             if inp.split(":")[0] not in config["scores"]:
                 raise ValueError(f"config: mixes.{name}.inputs: unknown score {inp!r}; known: {sorted(config['scores'])}")
+    for name in config["mixes"]:
+        for recipe in mix_recipe_refs(name):
+            if recipe not in config["recipes"]:
+                raise ValueError(f"config: mixes.{name}.params.in_accuracy: unknown recipe {recipe!r}; known: {sorted(config['recipes'])}")
+    for name, score in config["scores"].items():
+        if "flyt" in score:
+            run = flyt_run(score["flyt"], f"scores.{name}.flyt", scorer="embedding")
+            if score.get("model") != run["embed_model"]:
+                raise ValueError(
+                    f"config: scores.{name}.model ({score.get('model')!r}) must be the E-FLYT head's "
+                    f"embedding model flyt.runs.{score['flyt']}.embed_model ({run['embed_model']!r})"
+                )
 
 
 def lookup(kind, name):
@@ -97,9 +118,14 @@ def model_spec(name):
 
 
 def model_files(name):
-    """Extra inputs for using a model: its trained weights when the workflow trains it."""
+    """Extra inputs for using a model: its weights when the workflow trains them (a reference
+    model, or a `pretrained` path under results/, e.g. the model trained on the unfiltered pool)."""
     m = lookup("models", name)
-    return [f"results/models/{name}/open_clip_pytorch_model.bin"] if m.get("train") else []
+    if m.get("train"):
+        return [f"results/models/{name}/open_clip_pytorch_model.bin"]
+    if str(m.get("pretrained") or "").startswith("results/"):
+        return [m["pretrained"]]
+    return []
 
 
 # ---- code versions: Snakemake does not track imported modules, so rules pass a hash ----------
@@ -156,6 +182,14 @@ def score_method(name):
     return get(score_cfg(name)["method"])
 
 
+def score_chunk_inputs(wildcards):
+    cfg = score_cfg(wildcards.score)
+    inputs = {"embeddings": f"results/embeddings/{cfg['model']}/{wildcards.chunk}.parquet"}
+    if "flyt" in cfg:
+        inputs["head"] = f"results/flyt/{cfg['flyt']}/head.pt"
+    return inputs
+
+
 def score_inputs(wildcards):
     m = score_method(wildcards.score)
     inputs = {"index": POOL_INDEX}
@@ -166,11 +200,94 @@ def score_inputs(wildcards):
     return inputs
 
 
+# ---- FLYT scorers (rules/models.smk) ----------------------------------------------
+
+
+def flyt_run(name, key="flyt.runs", scorer=None):
+    """config.flyt.runs[name], checked to exist (and to be of kind ``scorer``); errors name ``key``."""
+    runs = config["flyt"]["runs"]
+    if name not in runs:
+        raise ValueError(f"config: {key}: unknown flyt run {name!r}; known flyt.runs: {', '.join(sorted(runs)) or '(none)'}")
+    if scorer and runs[name]["scorer"] != scorer:
+        raise ValueError(f"config: {key}: flyt run {name!r} has scorer {runs[name]['scorer']!r}, expected {scorer!r}")
+    return runs[name]
+
+
+def flyt_names(scorer):
+    """Wildcard regex matching the names of the FLYT runs of one scorer kind (never matches if none)."""
+    names = [n for n, r in config["flyt"]["runs"].items() if r["scorer"] == scorer]
+    return "|".join(names) if names else "(?!)"
+
+
+def flyt_train(name):
+    """A run's training hyperparameters: config.flyt.train, overridden by the run's own train."""
+    return {**config["flyt"]["train"], **(flyt_run(name).get("train") or {})}
+
+
+def flyt_downstream_dir(run):
+    return run.get("downstream") or f"{WORLD_DIR}/reference/downstream"
+
+
+def score_specs(inputs):
+    """(input name, score file, column) for score references written ``name`` or ``name:column``."""
+    return [(i, f"results/scores/{i.split(':')[0]}.parquet", i.partition(":")[2] or "score") for i in inputs]
+
+
+def flyt_inputs(wildcards):
+    run = flyt_run(wildcards.flyt)
+    inputs = {
+        "index": POOL_INDEX,
+        "shards": POOL_SHARDS,
+        "reference": model_files(run["reference_model"]),
+        # a subdirectory of the world cannot be an input of its own; depend on the world itself
+        "downstream": run.get("downstream") or WORLD_DIR,
+    }
+    if run["scorer"] == "mixer":
+        inputs["scores"] = [path for _, path, _ in score_specs(run["inputs"])]
+    else:
+        inputs["embedder"] = model_files(run["embed_model"])
+    return inputs
+
+
+def flyt_params(wildcards):
+    run = flyt_run(wildcards.flyt)
+    return {
+        "scorer": run["scorer"],
+        "train": flyt_train(wildcards.flyt),
+        "reference_spec": model_spec(run["reference_model"]),
+        "downstream_dir": flyt_downstream_dir(run),
+        "score_specs": score_specs(run.get("inputs", [])),
+        "embed_spec": model_spec(run["embed_model"]) if "embed_model" in run else None,
+        "hidden_mult": float(run.get("hidden_mult", 1.0)),
+    }
+
+
 # ---- mix (rules/mix.smk) -------------------------------------------------------
 
+
+def mix_spec(name):
+    """A mix with its inputs resolved: an M-FLYT mix takes the inputs its mixer was trained on."""
+    mix = dict(lookup("mixes", name))
+    if mix["method"] == "mflyt":
+        mix["inputs"] = list(flyt_run(mix["flyt"], f"mixes.{name}.flyt", scorer="mixer")["inputs"])
+    return mix
+
+
+def mix_recipe_refs(name):
+    """Recipes whose ImageNet accuracy a mix uses (in_weighted's ``in_accuracy: recipe:<name>``)."""
+    acc = (lookup("mixes", name).get("params") or {}).get("in_accuracy") or {}
+    return sorted({v.partition(":")[2] for v in acc.values() if isinstance(v, str) and v.startswith("recipe:")})
+
+
 def mix_inputs(wildcards):
-    mix = lookup("mixes", wildcards.mix)
-    return {"index": POOL_INDEX, "scores": [f"results/scores/{i.split(':')[0]}.parquet" for i in mix["inputs"]]}
+    mix = mix_spec(wildcards.mix)
+    inputs = {"index": POOL_INDEX, "scores": [path for _, path, _ in score_specs(mix["inputs"])]}
+    if mix["method"] == "mflyt":
+        inputs["mixer"] = f"results/flyt/{mix['flyt']}/mixer.json"
+    refs = mix_recipe_refs(wildcards.mix)
+    if refs:
+        inputs["evals"] = [f"results/eval/{r}.jsonl" for r in refs]
+    return inputs
 
 
 # ---- sample (rules/sample.smk) ----------------------------------------------------

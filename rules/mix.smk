@@ -7,7 +7,9 @@ rule mix:
     output:
         "results/mixes/{mix}.parquet",
     params:
-        mix=lambda w: lookup("mixes", w.mix),
+        mix=lambda w: mix_spec(w.mix),
+        recipes=lambda w: mix_recipe_refs(w.mix),
+        suite=suite_path(),
         code=code_version("mixing"),
     log:
         "logs/mix/{mix}.log",

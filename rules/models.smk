@@ -24,3 +24,58 @@ rule train_reference_model:
         "../envs/torch.yaml"
     script:
         "../workflow/scripts/train_reference_model.py"
+
+
+# FLYT scoring models (FLYT paper, Algorithm 1): an M-FLYT mixer over standardised input scores,
+# or an E-FLYT head over frozen CLIP embeddings, trained by meta-gradients from the downstream set.
+
+
+rule train_mflyt:
+    input:
+        unpack(flyt_inputs),
+    output:
+        mixer="results/flyt/{flyt}/mixer.json",
+        weights="results/flyt/{flyt}/weights.csv",
+        info="results/flyt/{flyt}/train_info.json",
+    wildcard_constraints:
+        flyt=flyt_names("mixer"),
+    params:
+        run=flyt_params,
+        seed=SEED,
+        code=code_version("flyt.run", "flyt.data", "flyt.meta", "flyt.trainer", "flyt.scorers"),
+    log:
+        "logs/train_flyt/{flyt}.log",
+    benchmark:
+        "results/benchmarks/train_flyt/{flyt}.tsv"
+    threads: 2
+    resources:
+        **gpu_resources(mem_mb=32000, runtime=24 * 60),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/train_flyt.py"
+
+
+rule train_eflyt:
+    input:
+        unpack(flyt_inputs),
+    output:
+        head="results/flyt/{flyt}/head.pt",
+        info="results/flyt/{flyt}/train_info.json",
+    wildcard_constraints:
+        flyt=flyt_names("embedding"),
+    params:
+        run=flyt_params,
+        seed=SEED,
+        code=code_version("flyt.run", "flyt.data", "flyt.meta", "flyt.trainer", "flyt.scorers"),
+    log:
+        "logs/train_flyt/{flyt}.log",
+    benchmark:
+        "results/benchmarks/train_flyt/{flyt}.tsv"
+    threads: 2
+    resources:
+        **gpu_resources(mem_mb=32000, runtime=24 * 60),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/train_flyt.py"

@@ -4,13 +4,13 @@
 
 rule score_chunk:
     input:
-        embeddings=lambda w: f"results/embeddings/{score_cfg(w.score)['model']}/{w.chunk}.parquet",
+        unpack(score_chunk_inputs),
     output:
         temp("results/scores/{score}/chunks/{chunk}.parquet"),
     params:
         method=lambda w: score_cfg(w.score)["method"],
         params=lambda w: score_cfg(w.score).get("params", {}),
-        code=code_version("scores.runner"),
+        code=lambda w: code_version("scores.runner", f"scores.{score_cfg(w.score)['method']}"),
     log:
         "logs/score_chunk/{score}/{chunk}.log",
     benchmark:

@@ -172,3 +172,24 @@ def aggregate(lines: Iterable[Mapping], suite: Mapping, source: str = "results")
         "Retrieval": mean("Retrieval"),
         "Average": sum(value.values()) / len(value),
     }
+
+
+def imagenet_accuracy(eval_path: str | os.PathLike, suite: Mapping) -> float:
+    """The ImageNet aggregate of one evaluation file (e.g. to weight a score by it, FLYT C.5)."""
+    return aggregate(read_jsonl(eval_path), suite, source=str(eval_path))["ImageNet"]
+
+
+def resolve_recipe_accuracies(values: Mapping, eval_files: Mapping[str, str], suite: Mapping, key: str) -> dict:
+    """Replace ``"recipe:NAME"`` values by the ImageNet accuracy of that recipe's evaluation.
+
+    Numbers pass through. ``eval_files`` maps recipe names to their ``results/eval`` files.
+    """
+    out = {}
+    for name, v in values.items():
+        if isinstance(v, str):
+            kind, _, recipe = v.partition(":")
+            if kind != "recipe" or recipe not in eval_files:
+                raise SuiteError(f"{key}[{name!r}]: expected a number or 'recipe:<name>' of an evaluated recipe, got {v!r}")
+            v = imagenet_accuracy(eval_files[recipe], suite)
+        out[name] = v
+    return out

@@ -222,3 +222,12 @@ def write_index(table: pa.Table, path: str | os.PathLike) -> None:
 
 def shard_path(shards_dir: str | os.PathLike, shard: int) -> Path:
     return Path(shards_dir) / f"{shard:0{SHARD_DIGITS}d}.tar"
+
+
+def shard_paths(shards_dir: str | os.PathLike) -> list[Path]:
+    """The pool's webdataset shards, in shard order."""
+    shards_dir = Path(shards_dir)
+    paths = sorted(p for p in shards_dir.glob("*.tar") if re.fullmatch(r"\d{%d}\.tar" % SHARD_DIGITS, p.name))
+    if not paths:
+        raise io.ContractError(f"{shards_dir}: no pool shards (*.tar); did the download run?")
+    return paths

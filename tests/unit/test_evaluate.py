@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clipcurate.evaluate import SuiteError, aggregate, datacomp_line, load_suite, scored_tasks
+from clipcurate.evaluate import SuiteError, aggregate, datacomp_line, load_suite, resolve_recipe_accuracies, scored_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,3 +102,15 @@ def test_tiny_suite_covers_exactly_the_world_eval_tasks():
 
     suite = load_suite(REPO / "config/tasks/tiny.yaml")
     assert [t["key"] for t in suite["tasks"]] == eval_task_names()
+
+
+def test_recipe_accuracies_resolve_to_the_imagenet_aggregate(tmp_path):
+    suite = {"tasks": [{"key": "imagenet1k", "group": "ImageNet", "main_metric": "acc1"},
+                       {"key": "cars", "group": "VTAB", "main_metric": "acc1"}]}
+    lines = [{"key": "imagenet1k", "dataset": "x", "metrics": {"main_metric": 0.25}},
+             {"key": "cars", "dataset": "y", "metrics": {"main_metric": 0.5}}]
+    (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(l) for l in lines) + "\n")
+    got = resolve_recipe_accuracies({"a": "recipe:r", "b": 0.1}, {"r": tmp_path / "r.jsonl"}, suite, "mixes.m.params.in_accuracy")
+    assert got == {"a": 0.25, "b": 0.1}
+    with pytest.raises(SuiteError, match=r"mixes\.m\.params\.in_accuracy\['a'\]: expected a number or 'recipe:<name>'"):
+        resolve_recipe_accuracies({"a": "recipe:other"}, {"r": tmp_path / "r.jsonl"}, suite, "mixes.m.params.in_accuracy")

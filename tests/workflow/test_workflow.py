@@ -85,3 +85,22 @@ def test_dry_run_plans_chunks_from_config(tmp_path):
     out = proc.stdout + proc.stderr
     # 20,000 samples / 1,000 per shard = 20 shards; 5 shards per chunk -> 4 embedding jobs
     assert "embed                        4" in out or "embed 4" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"mixes": {"bad": {"method": "mflyt", "flyt": "nope"}}}, "mixes.bad.flyt: unknown flyt run 'nope'; known flyt.runs: eflyt, mflyt"),
+        ({"mixes": {"bad": {"method": "mflyt", "flyt": "eflyt"}}}, "flyt run 'eflyt' has scorer 'embedding', expected 'mixer'"),
+        ({"mixes": {"bad": {"method": "sum", "inputs": ["clip_score", "dfn"]}}}, "mixes.bad.inputs: unknown score 'dfn'"),
+        ({"flyt": {"runs": {"mflyt": {"inputs": ["clip_score", "nope"]}}}}, "flyt.runs.mflyt.inputs: unknown score 'nope'"),
+        ({"scores": {"eflyt": {"model": "nofilter"}}}, "scores.eflyt.model ('nofilter') must be the E-FLYT head's embedding model"),
+        ({"mixes": {"in_weighted_r8": {"params": {"in_accuracy": {"eflyt": "recipe:zzz"}}}}}, "in_accuracy: unknown recipe 'zzz'"),
+    ],
+)
+def test_flyt_and_mix_config_errors_name_the_key(tmp_path, override, message):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(override))
+    proc = run_smk(tmp_path, "--configfile", str(cfg), "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and message in out, out[-2000:]

@@ -4,5 +4,6 @@ from clipcurate.runlog import start
 from clipcurate.scores.runner import score_chunk
 
 log = start(snakemake)
-n = score_chunk(snakemake.params.method, snakemake.params.params, snakemake.input.embeddings, snakemake.output[0])
+files = {"head": snakemake.input.head} if "head" in snakemake.input.keys() else {}
+n = score_chunk(snakemake.params.method, snakemake.params.params, snakemake.input.embeddings, snakemake.output[0], files)
 log.info("scored %d samples", n)

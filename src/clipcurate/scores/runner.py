@@ -12,11 +12,15 @@ from clipcurate.embed import read_embeddings
 from clipcurate.scores import get
 
 
-def score_chunk(method: str, params: Mapping, embeddings_path, out_path) -> int:
-    """Apply a chunk-level method to one chunk's embeddings; write uid + its output columns."""
+def score_chunk(method: str, params: Mapping, embeddings_path, out_path, files: Mapping | None = None) -> int:
+    """Apply a chunk-level method to one chunk's embeddings; write uid + its output columns.
+
+    ``files`` maps parameter names to input files the rule tracked (e.g. a trained head); they
+    reach the method as parameters.
+    """
     m = get(method)
     emb = read_embeddings(embeddings_path)
-    cols = m.func(emb, {**m.defaults, **params})
+    cols = m.func(emb, {**m.defaults, **params, **(files or {})})
     io.write_scores(out_path, emb["uid"], cols, fingerprint=None)
     return len(emb["uid"])
 
