@@ -26,7 +26,6 @@ from clipcurate import models
 def open_clip_train_args(
     train_data: str,
     train_num_samples_total: int,
-    dataset_size: int,
     model_arg: str,
     pretrained: str | None,
     scale: Mapping,
@@ -34,7 +33,6 @@ def open_clip_train_args(
     name: str,
     seed: int,
     device: str,
-    threads: int,
 ) -> list[str]:
     """The open_clip_train command line for one DataComp-style run."""
     n_ckpt = int(scale.get("num_checkpoints", 1))
@@ -62,7 +60,6 @@ def open_clip_train_args(
         "--save-most-recent",
         "--resume", "latest",
         "--log-every-n-steps", str(scale.get("log_every_n_steps", 20)),
-        "--report-to", "",
         "--device", device,
     ]
     if pretrained:
@@ -105,8 +102,8 @@ def run_training(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     samples_seen = int(scale["samples_seen"])
     args = open_clip_train_args(
-        train_data, samples_seen, dataset_size, model_arg, pretrained, scale,
-        logs=str(work / "logs"), name="run", seed=seed, device=device, threads=threads,
+        train_data, samples_seen, model_arg, pretrained, scale,
+        logs=str(work / "logs"), name="run", seed=seed, device=device,
     )
     gpus = int(scale.get("gpus", 1)) if device == "cuda" else 1
     if gpus > 1:

@@ -88,3 +88,13 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path):
             raise RuntimeError("interrupted")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_outputs_get_the_mode_of_a_plain_open(tmp_path):
+    import os
+    import stat
+
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    io.write_json({}, tmp_path / "atomic.json")
+    assert stat.S_IMODE(os.stat(tmp_path / "atomic.json").st_mode) == stat.S_IMODE(os.stat(plain).st_mode)

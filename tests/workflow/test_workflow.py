@@ -56,6 +56,17 @@ def test_table1_end_to_end(tmp_path):
     again = run_smk(tmp_path, "results/tables/table1.csv", *micro_args(tmp_path), "--cores", "1", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
 
+    # FLYT on the same pool (a few steps): E-FLYT head -> eflyt score -> M-FLYT mixer -> mix -> SCS
+    run_smk(tmp_path, "results/subsets/mflyt_scs015.parquet", *micro_args(tmp_path), "--cores", "2")
+    weights = list(csv.DictReader(open(tmp_path / "results/flyt/mflyt/weights.csv")))
+    assert [w["input"] for w in weights] == ["clip_score", "eflyt"]
+    info = yaml.safe_load((tmp_path / "results/flyt/mflyt/train_info.json").read_text())
+    assert info["steps_done"] == 4 and info["train"]["reference_lr"] == 2.0e-4
+    stats = yaml.safe_load((tmp_path / "results/subsets/mflyt_scs015.stats.json").read_text())
+    assert stats["n_total"] == 6144 and stats["n_unique"] <= n_index  # SCS draws N = samples seen, with repeats
+    assert stats["sampler"] == {"method": "scs", "alpha": 0.15, "n": 6144, "group_size": 5}  # G = ceil(N / 1280)
+    assert (tmp_path / "results/subsets/mflyt_scs015.hist.png").stat().st_size > 0
+
 
 def test_lint_is_clean(tmp_path):
     proc = run_smk(tmp_path, "--lint", check=False)
