@@ -28,6 +28,10 @@ SHOW_REPORTED = bool(config.get("show_reported", False))
 
 SCALE = config["scale"]
 SEED = int(config["seed"])
+# CPU threads of a model job (embed, train, evaluate, FLYT): torch threads and data-loading workers.
+# On the tiny world one thread is fastest (open_clip_train's loader worker takes the other core) and
+# lets two such jobs run side by side.
+JOB_THREADS = int(SCALE.get("job_threads", 1))
 DEFAULT_TABLES = ["table1"]
 
 WORLD_DIR = "resources/world"

@@ -17,7 +17,7 @@ rule embed:
         "logs/embed/{model}/{chunk}.log",
     benchmark:
         "results/benchmarks/embed/{model}/{chunk}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **gpu_resources(mem_mb=16000, runtime=12 * 60),
     conda:

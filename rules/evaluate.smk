@@ -17,7 +17,7 @@ rule evaluate:
         "logs/evaluate/{recipe}.log",
     benchmark:
         "results/benchmarks/evaluate/{recipe}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **gpu_resources(mem_mb=16000, runtime=4 * 60),
     conda:

@@ -17,7 +17,7 @@ rule train_reference_model:
         "logs/train_reference_model/{model}.log",
     benchmark:
         "results/benchmarks/train_reference_model/{model}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **gpu_resources(mem_mb=16000, runtime=24 * 60),
     conda:
@@ -47,7 +47,7 @@ rule train_mflyt:
         "logs/train_flyt/{flyt}.log",
     benchmark:
         "results/benchmarks/train_flyt/{flyt}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **gpu_resources(mem_mb=32000, runtime=24 * 60),
     conda:
@@ -72,7 +72,7 @@ rule train_eflyt:
         "logs/train_flyt/{flyt}.log",
     benchmark:
         "results/benchmarks/train_flyt/{flyt}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **gpu_resources(mem_mb=32000, runtime=24 * 60),
     conda:

@@ -42,7 +42,7 @@ rule train:
         "logs/train/{recipe}.log",
     benchmark:
         "results/benchmarks/train/{recipe}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **gpu_resources(mem_mb=64000, runtime=48 * 60, gpus=SCALE.get("gpus", 1)),
     conda:
