@@ -1,4 +1,4 @@
-"""DataComp-style CLIP training with ``python -m open_clip_train.main``.
+"""DataComp-style CLIP training with open_clip_train (run through :mod:`clipcurate.train_entry`).
 
 The recipe is fixed per scale (DataComp's ``scale_configs.py``): model, global batch, learning rate,
 warmup, and **samples seen**, which stays the same whatever the subset size (small subsets repeat,
@@ -107,9 +107,9 @@ def run_training(
     )
     gpus = int(scale.get("gpus", 1)) if device == "cuda" else 1
     if gpus > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "open_clip_train.main", *args]
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "clipcurate.train_entry", *args]
     else:
-        cmd = [sys.executable, "-m", "open_clip_train.main", *args]
+        cmd = [sys.executable, "-m", "clipcurate.train_entry", *args]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "WANDB_MODE": "disabled"}
     t0 = time.time()
     log_handle = open(log_file, "a") if log_file else None

@@ -1,0 +1,49 @@
+"""``python -m clipcurate.train_entry ARGS``: open_clip_train's main with a seeded sample shuffle.
+
+open_clip_train builds its webdataset pipeline with ``wds.shuffle(bufsize, initial)`` and no rng,
+so webdataset seeds that buffer from the process id and the clock: two runs of the same config
+see the samples in different orders and train different models. This entry point makes
+``wds.shuffle`` default to ``random.Random(seed)`` (``seed`` from ``CLIPCURATE_SHUFFLE_SEED``,
+the run's ``--seed`` otherwise) and then runs open_clip_train unchanged. On CPU the same config
+then gives bit-identical weights; on GPUs cuDNN kernels remain a source of run-to-run noise.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import webdataset as wds
+
+
+def _seed_from_argv(argv: list[str]) -> int:
+    if "--seed" in argv:
+        return int(argv[argv.index("--seed") + 1])
+    return 0
+
+
+def seed_sample_shuffle(seed: int) -> None:
+    """Make ``wds.shuffle`` without an explicit rng use ``random.Random(seed)``."""
+    original = wds.shuffle
+    if getattr(original, "_clipcurate_seeded", False):
+        return
+
+    def seeded_shuffle(*args, **kwargs):
+        kwargs.setdefault("rng", random.Random(seed))
+        return original(*args, **kwargs)
+
+    seeded_shuffle._clipcurate_seeded = True
+    wds.shuffle = seeded_shuffle
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    seed_sample_shuffle(int(os.environ.get("CLIPCURATE_SHUFFLE_SEED", _seed_from_argv(argv))))
+    from open_clip_train.main import main as train_main
+
+    train_main(argv)
+
+
+if __name__ == "__main__":
+    main()
