@@ -73,6 +73,25 @@ def open_clip_train_args(
     return args
 
 
+def reset_stale_run(work: Path, args: Sequence[str], model_spec: Mapping) -> None:
+    """Keep open_clip_train's checkpoints only for a restart of the very same run.
+
+    Training passes ``--resume latest`` so that a preempted job continues where it stopped. A rerun
+    with other hyperparameters, data or init would resume the old run instead, and a finished one
+    would be exported unchanged; so the run's arguments are recorded beside its logs, and any other
+    run's logs and checkpoints are removed first.
+    """
+    import shutil
+
+    record = work / "run_args.json"
+    current = json.dumps({"args": list(args), "init": dict(model_spec)}, sort_keys=True)
+    if record.exists() and record.read_text() == current:
+        return
+    shutil.rmtree(work / "logs", ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    record.write_text(current)
+
+
 def run_training(
     train_data: str,
     dataset_size: int,
@@ -105,6 +124,7 @@ def run_training(
         train_data, samples_seen, model_arg, pretrained, scale,
         logs=str(work / "logs"), name="run", seed=seed, device=device,
     )
+    reset_stale_run(work, args, model_spec)
     gpus = int(scale.get("gpus", 1)) if device == "cuda" else 1
     if gpus > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "clipcurate.train_entry", *args]

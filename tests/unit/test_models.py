@@ -44,3 +44,17 @@ def test_missing_checkpoint_is_named(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="nope.bin"):
         models.load_model({"arch": "tiny-clip", "pretrained": str(tmp_path / "nope.bin")})
+
+
+def test_a_changed_run_does_not_resume_the_old_checkpoints(tmp_path):
+    from clipcurate.train import reset_stale_run
+
+    work = tmp_path / "open_clip_train"
+    reset_stale_run(work, ["--lr", "1"], {"arch": "tiny-clip"})
+    ckpt = work / "logs" / "run" / "checkpoints" / "epoch_latest.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_text("x")
+    reset_stale_run(work, ["--lr", "1"], {"arch": "tiny-clip"})  # the same run restarted: resume
+    assert ckpt.exists()
+    reset_stale_run(work, ["--lr", "2"], {"arch": "tiny-clip"})  # another run: start afresh
+    assert not ckpt.exists()

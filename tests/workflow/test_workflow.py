@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -33,9 +34,17 @@ def micro_args(workdir):
     return ["--configfile", str(REPO / "tests/workflow/micro.yaml"), str(port_cfg)]
 
 
+@pytest.fixture(scope="module")
+def micro_workdir(tmp_path_factory):
+    """One micro run of table1, shared by the tests that extend it (FLYT reuses its pool and models)."""
+    workdir = tmp_path_factory.mktemp("micro")
+    run_smk(workdir, "results/tables/table1.csv", *micro_args(workdir), "--cores", "2")
+    return workdir
+
+
 @pytest.mark.workflow
-def test_table1_end_to_end(tmp_path):
-    run_smk(tmp_path, "results/tables/table1.csv", *micro_args(tmp_path), "--cores", "2")
+def test_table1_end_to_end(micro_workdir):
+    tmp_path = micro_workdir
     rows = list(csv.DictReader(open(tmp_path / "results/tables/table1.csv")))
     assert [r["method"] for r in rows] == ["No filtering", "CLIP score (top 30%)", "Ground-truth clean"]
     cols = ["ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average", "dataset size"]
@@ -56,7 +65,12 @@ def test_table1_end_to_end(tmp_path):
     again = run_smk(tmp_path, "results/tables/table1.csv", *micro_args(tmp_path), "--cores", "1", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
 
-    # FLYT on the same pool (a few steps): E-FLYT head -> eflyt score -> M-FLYT mixer -> mix -> SCS
+
+@pytest.mark.workflow
+def test_flyt_chain_on_the_micro_pool(micro_workdir):
+    """E-FLYT head -> eflyt score -> M-FLYT mixer -> mflyt mix -> SCS subset (a few FLYT steps)."""
+    tmp_path = micro_workdir
+    n_index = len(pq.read_table(tmp_path / "results/pool/index.parquet", columns=["uid"]))
     run_smk(tmp_path, "results/subsets/mflyt_scs015.parquet", *micro_args(tmp_path), "--cores", "2")
     weights = list(csv.DictReader(open(tmp_path / "results/flyt/mflyt/weights.csv")))
     assert [w["input"] for w in weights] == ["clip_score", "eflyt"]
