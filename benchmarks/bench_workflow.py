@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,14 +22,10 @@ from pathlib import Path
 
 import yaml
 
+from clipcurate.pool import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_table1(workdir: Path, seed: int, cores: int) -> float:

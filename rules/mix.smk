@@ -8,9 +8,10 @@ rule mix:
         "results/mixes/{mix}.parquet",
     params:
         mix=lambda w: mix_spec(w.mix),
+        specs=lambda w: score_specs(mix_spec(w.mix)["inputs"]),
         recipes=lambda w: mix_recipe_refs(w.mix),
         suite=suite_path(),
-        code=code_version("mixing"),
+        code=code_version("mixing", "flyt.run"),
     log:
         "logs/mix/{mix}.log",
     benchmark:

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import threading
 from collections import Counter
 from pathlib import Path
@@ -42,6 +43,13 @@ SHARD_DIGITS = 8  # DataComp's oom_shard_count: shard names are {:08d}.tar
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
         pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS reports free on ``host``, for a world.serve_port (tests, benchmarks)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

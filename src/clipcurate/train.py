@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -81,8 +82,6 @@ def reset_stale_run(work: Path, args: Sequence[str], model_spec: Mapping) -> Non
     would be exported unchanged; so the run's arguments are recorded beside its logs, and any other
     run's logs and checkpoints are removed first.
     """
-    import shutil
-
     record = work / "run_args.json"
     current = json.dumps({"args": list(args), "init": dict(model_spec)}, sort_keys=True)
     if record.exists() and record.read_text() == current:

@@ -2,7 +2,6 @@
 
 import math
 
-import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,23 +12,17 @@ from clipcurate.flyt.adamw import AdamWState, adamw_step, weight_decay_param_gro
 from clipcurate.flyt.downstream import model_downstream_loss
 from clipcurate.flyt.meta import meta_gradient, scorer_gradients
 from clipcurate.flyt.scorers import LinearMixer
+from tests.unit.flyt_micro import CTX, VOCAB, micro_clip
 
 torch.set_num_threads(1)
 
-B, BD, C, CTX, VOCAB = 6, 5, 3, 8, 64
+B, BD, C = 6, 5, 3
 LR = 1e-2
 BETA1, BETA2, EPS, WD = 0.9, 0.98, 1e-6, 0.2
 
 
 def micro_model(seed=0):
-    torch.manual_seed(seed)
-    m = open_clip.CLIP(
-        embed_dim=8,
-        vision_cfg=dict(image_size=8, layers=1, width=16, head_width=8, patch_size=4),
-        text_cfg=dict(context_length=CTX, vocab_size=VOCAB, width=16, heads=2, layers=1),
-    ).double()
-    m.train()
-    return m
+    return micro_clip(seed).double().train()
 
 
 # ---------------------------------------------------------------- independent references

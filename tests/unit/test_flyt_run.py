@@ -14,7 +14,7 @@ from PIL import Image
 from clipcurate import io, mixing
 from clipcurate.flyt import GLUHead, LinearMixer
 from clipcurate.flyt.data import downstream_batches, downstream_set, pool_score_features, upstream_batches
-from clipcurate.flyt.run import head_scores, load_head, read_mixer, train_run, write_mixer
+from clipcurate.flyt.run import head_scores, load_head, mixer_mix, read_mixer, train_run, write_mixer
 from clipcurate.scores import get
 from tests.conftest import hex_uid
 
@@ -149,9 +149,11 @@ def test_mflyt_mix_ranks_like_the_trained_mixer(tmp_path):
     assert m["bias"] == pytest.approx(0.7)
     rows = list(csv.reader(open(tmp_path / "weights.csv")))
     assert rows == [["input", "weight"], ["a", "0.800000"], ["b", "-0.300000"], ["c:x", "0.100000"]]
-    got = mixing.mix("weighted_sum", {n: raw[:, i] for i, n in enumerate(m["inputs"])},
-                     {"weights": dict(zip(m["inputs"], m["weights"])), "standardize": True})["score"]
+    method, params = mixer_mix(tmp_path / "mixer.json", ["a", "b", "c:x"])
+    got = mixing.mix(method, {n: raw[:, i] for i, n in enumerate(m["inputs"])}, params)["score"]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(io.ContractError, match=r"mixer\.json: mixer inputs .* differ"):
+        mixer_mix(tmp_path / "mixer.json", ["a", "b"])
 
 
 def test_read_mixer_rejects_inconsistent_files(tmp_path):

@@ -4,7 +4,6 @@ import copy
 import math
 
 import numpy as np
-import open_clip
 import pytest
 import torch
 
@@ -21,9 +20,11 @@ from clipcurate.flyt import (
     train_flyt,
 )
 
+from tests.unit.flyt_micro import CTX, VOCAB, micro_clip
+
 torch.set_num_threads(1)
 
-CTX, VOCAB, C = 8, 64, 4
+C = 4
 CLASSNAMES = [f"class{i}" for i in range(C)]
 TEMPLATES = ["a photo of a {c}", "a picture of the {c}", "{c}"]
 
@@ -50,14 +51,7 @@ class WordTokenizer:
         return out
 
 
-def micro_model(seed=0):
-    torch.manual_seed(seed)
-    m = open_clip.CLIP(
-        embed_dim=8,
-        vision_cfg=dict(image_size=8, layers=1, width=16, head_width=8, patch_size=4),
-        text_cfg=dict(context_length=CTX, vocab_size=VOCAB, width=16, heads=2, layers=1),
-    )
-    return m
+micro_model = micro_clip
 
 
 class SyntheticWorld:

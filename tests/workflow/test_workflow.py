@@ -1,7 +1,6 @@
 """The whole chain on a micro config in a temp directory, and the workflow's error messages."""
 
 import csv
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,14 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from clipcurate.pool import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_smk(workdir, *args, check=True):

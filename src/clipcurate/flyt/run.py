@@ -21,6 +21,7 @@ short tiny-world run a random start would stay visible in the table.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ from .trainer import FlytConfig, mixer_bias, mixer_weights_table, train_flyt
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SCORERS", "train_run", "write_mixer", "read_mixer", "load_head", "head_scores"]
+__all__ = ["SCORERS", "train_run", "write_mixer", "read_mixer", "mixer_mix", "load_head", "head_scores"]
 
 SCORERS = ("mixer", "embedding")
 
@@ -159,8 +160,6 @@ def write_mixer(mixer: LinearMixer, names: Sequence[str], json_path, csv_path) -
 
 def read_mixer(path) -> dict:
     """A mixer.json, checked: inputs, weights, mean and std of equal length."""
-    import json
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: M-FLYT mixer file not found")
@@ -170,6 +169,18 @@ def read_mixer(path) -> dict:
         if len(m.get(key, [])) != k:
             raise io.ContractError(f"{path}: {key!r} has {len(m.get(key, []))} entries, expected {k} (one per input)")
     return m
+
+
+def mixer_mix(path, inputs: Sequence[str]) -> tuple[str, dict]:
+    """The (method, params) of :func:`clipcurate.mixing.mix` that score the pool as a trained mixer.
+
+    The mixer's ``a . z`` is the standardized weighted sum of its inputs; its bias shifts every
+    score alike, which no sampler sees, so it is left out. ``inputs`` must be the mixer's own.
+    """
+    mixer = read_mixer(path)
+    if mixer["inputs"] != list(inputs):
+        raise io.ContractError(f"{path}: mixer inputs {mixer['inputs']} differ from the run's {list(inputs)}")
+    return "weighted_sum", {"weights": dict(zip(mixer["inputs"], mixer["weights"])), "standardize": True}
 
 
 def load_head(path) -> GLUHead:
