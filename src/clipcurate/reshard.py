@@ -109,9 +109,11 @@ def reshard(
     processed = 0
     for shard in sorted(wanted):
         need = wanted[shard]
-        for key, files in _iter_samples(shard_path(shards_dir, shard)):
-            if key not in need:
-                continue
+        # img2dataset writes a shard's samples in download-completion order, which differs from one
+        # download to the next; key order makes the output a function of the subset and the seed alone.
+        found = {key: files for key, files in _iter_samples(shard_path(shards_dir, shard)) if key in need}
+        for key in sorted(found):
+            files = found[key]
             uid, count = need[key]
             processed += 1
             sample = {ext: data for ext, data in files.items() if ext in ("jpg", "txt", "json")}

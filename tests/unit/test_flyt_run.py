@@ -28,16 +28,22 @@ def _jpg(rng, size=32):
     return buf.getvalue()
 
 
-def write_pool_shards(directory, n, per_shard=10, seed=0):
-    """Pool shards as img2dataset writes them (jpg, txt, json with the uid); returns (paths, uids)."""
+def write_pool_shards(directory, n, per_shard=10, seed=0, reverse_members=False):
+    """Pool shards as img2dataset writes them (jpg, txt, json with the uid); returns (paths, uids).
+
+    ``reverse_members`` writes each shard's samples in reverse key order, as a download whose
+    requests completed in another order would.
+    """
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     paths, uids = [], [hex_uid(i) for i in range(n)]
+    images = [_jpg(rng) for _ in range(n)]
     for s in range(0, n, per_shard):
         path = directory / f"{s // per_shard:08d}.tar"
+        members = range(s, min(n, s + per_shard))
         with wds.TarWriter(str(path)) as w:
-            for i in range(s, min(n, s + per_shard)):
-                w.write({"__key__": f"{i:09d}", "jpg": _jpg(rng), "txt": f"caption {i}",
+            for i in reversed(members) if reverse_members else members:
+                w.write({"__key__": f"{i:09d}", "jpg": images[i], "txt": f"caption {i}",
                          "json": json.dumps({"uid": uids[i]}).encode()})
         paths.append(path)
     return paths, uids
@@ -95,6 +101,17 @@ def test_upstream_order_is_reproducible_from_the_seed(tmp_path):
 
     assert first(0) == first(0)
     assert first(0) != first(1)
+
+
+def test_upstream_order_does_not_depend_on_the_member_order_within_a_shard(tmp_path):
+    feats = np.zeros((30, 1), np.float32)
+
+    def first(reverse):
+        shards, uids = write_pool_shards(tmp_path / f"shards{reverse}", 30, reverse_members=reverse)
+        it = upstream_batches(shards, ident, tokens, 10, seed=0, shuffle_buffer=8, uids=uids, features=feats)
+        return [u for _ in range(4) for u in next(it)["uids"]]
+
+    assert first(False) == first(True)
 
 
 def test_upstream_sample_without_score_row_names_the_shard(tmp_path):

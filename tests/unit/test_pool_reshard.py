@@ -117,3 +117,35 @@ def test_reshard_rejects_unknown_uid(downloaded, tmp_path):
     io.write_subset(tmp_path / "sub.parquet", None, pa.array([hex_uid(500)]), np.array([1]))
     with pytest.raises(io.ContractError, match=r"sub.parquet: 1 uids are not in the pool index"):
         reshard(tmp_path / "sub.parquet", index, root / "shards", tmp_path / "out", 4, 8, 0)
+
+
+def _member_order_of(tar_dir):
+    out = []
+    for tar in sorted(tar_dir.glob("*.tar")):
+        with tarfile.open(tar) as tf:
+            out += [(m.name, tf.extractfile(m).read()) for m in tf.getmembers()]
+    return out
+
+
+def test_reshard_does_not_depend_on_the_download_order_within_a_shard(downloaded, tmp_path):
+    """img2dataset writes samples in completion order; the same pool in another order reshards identically."""
+    root, _ = downloaded
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    for tar in sorted((root / "shards").glob("*.tar")):
+        with tarfile.open(tar) as tf:
+            members = [(m, tf.extractfile(m).read()) for m in tf.getmembers()]
+        by_key = {}
+        for m, data in members:
+            by_key.setdefault(m.name.split(".")[0], []).append((m, data))
+        with tarfile.open(shuffled / tar.name, "w") as out:
+            for key in sorted(by_key, reverse=True):
+                for m, data in by_key[key]:
+                    out.addfile(m, _io.BytesIO(data))
+    table = pool.build_index(root / "shards", chunk_shards=2)
+    index = tmp_path / "index.parquet"
+    pool.write_index(table, index)
+    io.write_subset(tmp_path / "sub.parquet", None, table.column("uid"), np.array([2, 1, 1, 3, 0, 1, 1, 2, 1]))
+    for shards, out in ((root / "shards", "a"), (shuffled, "b")):
+        reshard(tmp_path / "sub.parquet", index, shards, tmp_path / out, shard_size=4, shuffle_buffer=8, seed=5)
+    assert _member_order_of(tmp_path / "a") == _member_order_of(tmp_path / "b")

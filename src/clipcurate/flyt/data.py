@@ -71,6 +71,24 @@ def _shard_urls(shards: Sequence) -> list[str]:
     return urls
 
 
+def _key_order_within_shard(src: Iterator[dict]) -> Iterator[dict]:
+    """Re-emit each shard's raw samples sorted by ``__key__``.
+
+    img2dataset writes samples in download-completion order, so the same pool downloaded twice
+    gives shards whose members differ in order; sorting makes the stream a function of the seed.
+    Holds one shard's undecoded samples at a time.
+    """
+    current, held = None, []
+    for sample in src:
+        url = sample.get("__url__")
+        if url != current and held:
+            yield from sorted(held, key=lambda s: s["__key__"])
+            held = []
+        current = url
+        held.append(sample)
+    yield from sorted(held, key=lambda s: s["__key__"])
+
+
 def _samples_forever(urls: list[str], keys: str, seed: int, shuffle_buffer: int) -> Iterator[tuple]:
     """(decoded PIL image, *other fields) tuples, endlessly, in a seeded order."""
     epoch = 0
@@ -78,6 +96,7 @@ def _samples_forever(urls: list[str], keys: str, seed: int, shuffle_buffer: int)
         order = np.random.default_rng([seed, epoch]).permutation(len(urls))
         ds = (
             wds.WebDataset([urls[i] for i in order], shardshuffle=False, handler=wds.warn_and_continue)
+            .compose(_key_order_within_shard)
             .shuffle(shuffle_buffer, initial=min(shuffle_buffer, 1000), rng=random.Random(seed * 1000003 + epoch))
             .decode("pil", handler=wds.warn_and_continue)
             .to_tuple(keys, handler=wds.warn_and_continue)
