@@ -18,6 +18,7 @@ rule embed:
     benchmark:
         "results/benchmarks/embed/{model}/{chunk}.tsv"
     threads: JOB_THREADS
+    priority: SELECTION_PRIORITY
     resources:
         **gpu_resources(mem_mb=16000, runtime=12 * 60),
     conda:

@@ -17,6 +17,7 @@ rule mix:
     benchmark:
         "results/benchmarks/mix/{mix}.tsv"
     threads: 1
+    priority: SELECTION_PRIORITY
     resources:
         mem_mb=16000,
         runtime=60,

@@ -18,6 +18,7 @@ rule train_reference_model:
     benchmark:
         "results/benchmarks/train_reference_model/{model}.tsv"
     threads: JOB_THREADS
+    priority: SELECTION_PRIORITY
     resources:
         **gpu_resources(mem_mb=16000, runtime=24 * 60),
     conda:
@@ -48,6 +49,7 @@ rule train_mflyt:
     benchmark:
         "results/benchmarks/train_flyt/{flyt}.tsv"
     threads: JOB_THREADS
+    priority: SELECTION_PRIORITY
     resources:
         **gpu_resources(mem_mb=32000, runtime=24 * 60),
     conda:
@@ -73,6 +75,7 @@ rule train_eflyt:
     benchmark:
         "results/benchmarks/train_flyt/{flyt}.tsv"
     threads: JOB_THREADS
+    priority: SELECTION_PRIORITY
     resources:
         **gpu_resources(mem_mb=32000, runtime=24 * 60),
     conda:

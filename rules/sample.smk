@@ -21,6 +21,7 @@ rule sample:
     benchmark:
         "results/benchmarks/sample/{recipe}.tsv"
     threads: 1
+    priority: SELECTION_PRIORITY
     resources:
         mem_mb=16000,
         runtime=60,

@@ -16,6 +16,7 @@ rule score_chunk:
     benchmark:
         "results/benchmarks/score_chunk/{score}/{chunk}.tsv"
     threads: 1
+    priority: SELECTION_PRIORITY
     resources:
         mem_mb=8000,
         runtime=60,
@@ -38,6 +39,7 @@ rule score:
     benchmark:
         "results/benchmarks/score/{score}.tsv"
     threads: 1
+    priority: SELECTION_PRIORITY
     resources:
         mem_mb=16000,
         runtime=60,

@@ -18,6 +18,7 @@ rule reshard:
     benchmark:
         "results/benchmarks/reshard/{recipe}.tsv"
     threads: 1
+    priority: SELECTION_PRIORITY
     resources:
         mem_mb=16000,
         runtime=12 * 60,

@@ -52,17 +52,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+class _WorldServer(http.server.ThreadingHTTPServer):
+    # the default listen backlog (5) refuses connections when img2dataset opens many at once,
+    # and those refusals would be counted as download failures the world never planned
+    request_queue_size = 512
+    daemon_threads = True
+
+
 @contextlib.contextmanager
 def serve_directory(root: str | os.PathLike, port: int, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve ``root`` over HTTP on ``host:port`` for the duration of the block; yield the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(root))
     try:
-        server = http.server.ThreadingHTTPServer((host, port), handler)
+        server = _WorldServer((host, port), handler)
     except OSError as e:
         raise RuntimeError(
             f"cannot serve the tiny world on {host}:{port} ({e}); set world.serve_port to a free port"
         ) from e
-    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="world-http", daemon=True)
     thread.start()
     try:

@@ -72,8 +72,8 @@ def test_flyt_chain_on_the_micro_pool(micro_workdir):
     info = yaml.safe_load((tmp_path / "results/flyt/mflyt/train_info.json").read_text())
     assert info["steps_done"] == 4 and info["train"]["reference_lr"] == 2.0e-4
     stats = yaml.safe_load((tmp_path / "results/subsets/mflyt_scs015.stats.json").read_text())
-    assert stats["n_total"] == 30720 and stats["n_unique"] <= n_index  # SCS draws N = samples seen, with repeats
-    assert stats["sampler"] == {"method": "scs", "alpha": 0.15, "n": 30720, "group_size": 24}  # G = ceil(N / 1280)
+    assert stats["n_total"] == 23040 and stats["n_unique"] <= n_index  # SCS draws N = samples seen, with repeats
+    assert stats["sampler"] == {"method": "scs", "alpha": 0.15, "n": 23040, "group_size": 18}  # G = ceil(N / 1280)
     assert (tmp_path / "results/subsets/mflyt_scs015.hist.png").stat().st_size > 0
 
 
