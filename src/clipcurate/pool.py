@@ -93,7 +93,8 @@ def download_pool(
     """Download every URL of ``metadata_dir/*.parquet`` into webdataset shards with img2dataset.
 
     ``cfg`` holds img2dataset's parameters (processes, threads, image_size, resize_mode,
-    samples_per_shard, retries, timeout, encode_quality). With ``serve_root`` set, a loopback
+    resize_only_if_bigger, samples_per_shard, retries, timeout, encode_quality, and ``bbox_col``:
+    DataComp blurs the faces its metadata boxes in ``face_bboxes`` at download time). With ``serve_root`` set, a loopback
     HTTP server serves that directory while img2dataset runs. The shards are written to a temporary
     directory and renamed into place, so an interrupted download never looks complete.
     Returns the download report (see :func:`download_report`).
@@ -126,6 +127,7 @@ def download_pool(
             image_size=int(cfg["image_size"]),
             resize_mode=cfg["resize_mode"],
             resize_only_if_bigger=bool(cfg.get("resize_only_if_bigger", False)),
+            bbox_col=cfg.get("bbox_col"),
             encode_quality=int(cfg["encode_quality"]),
             encode_format="jpg",
             retries=int(cfg["retries"]),
