@@ -32,10 +32,11 @@ SEED = int(config["seed"])
 # On the tiny world one thread is fastest (open_clip_train's loader worker takes the other core) and
 # lets two such jobs run side by side.
 JOB_THREADS = int(SCALE.get("job_threads", 1))
-# Jobs that lead to a subset (models, embeddings, scores, mixes, samples, reshards) go before the
-# training and evaluation of subsets that are already ready: on a machine with few cores every
-# training job then starts early, instead of the scoring chain waiting behind the first trainings.
-SELECTION_PRIORITY = 1
+# On a machine with few cores, jobs that lead to a subset (models, embeddings, scores, mixes,
+# samples, reshards) go first, then trainings, then evaluations: every training job starts early,
+# instead of the scoring chain or a training waiting behind shorter jobs.
+SELECTION_PRIORITY = 2
+TRAIN_PRIORITY = 1
 DEFAULT_TABLES = ["table1"]
 
 WORLD_DIR = "resources/world"

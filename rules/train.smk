@@ -44,6 +44,7 @@ rule train:
     benchmark:
         "results/benchmarks/train/{recipe}.tsv"
     threads: JOB_THREADS
+    priority: TRAIN_PRIORITY
     resources:
         **gpu_resources(mem_mb=64000, runtime=48 * 60, gpus=SCALE.get("gpus", 1)),
     conda:

@@ -120,21 +120,69 @@ def evaluate_model(
     batch_size: int = 256,
     log=print,
 ) -> list[dict]:
-    """Evaluate every task of the suite and write the jsonl atomically."""
+    """Evaluate every task of the suite and write the jsonl atomically.
+
+    Tasks marked ``evaluator: datacomp`` go to :mod:`clipcurate.datacomp_tasks`, the others to
+    clip_benchmark's eval command. Each finished task is appended to ``{out_path}.partial``
+    (headed by the model it belongs to), so a run that fails on one task keeps the others and a
+    rerun with the same weights evaluates only what is missing.
+    """
+    from clipcurate.datacomp_tasks import evaluate_special_task
+
+    for task in suite["tasks"]:  # every dataset is there before hours of evaluation start
+        root = _task_root(task, root_template)
+        if not Path(root).exists():
+            raise SuiteError(f"task {task['key']}: dataset directory {root} does not exist")
+    partial = Path(str(out_path) + ".partial")
+    done = _resume(partial, model_spec, log)
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         for task in suite["tasks"]:
-            dataset = task.get("dataset", f"wds/{task['key']}").removeprefix("wds/")
-            root = root_template.format(dataset=dataset)
-            if not Path(root).exists():
-                raise SuiteError(f"task {task['key']}: dataset directory {root} does not exist")
-            metrics = run_clip_benchmark(model_spec, task, root, batch_size, os.path.join(tmp, "out.json"))
+            if task["key"] in done:
+                lines.append(done[task["key"]])
+                continue
+            root = _task_root(task, root_template)
+            if task.get("evaluator") == "datacomp":
+                metrics = evaluate_special_task(model_spec, task, root, batch_size)
+            else:
+                metrics = run_clip_benchmark(model_spec, task, root, batch_size, os.path.join(tmp, "out.json"))
             line = datacomp_line(task, metrics)
             log(f"{task['key']}: main_metric={line['metrics']['main_metric']}")
             lines.append(line)
+            with open(partial, "a") as f:
+                f.write(json.dumps(line) + "\n")
     with io.atomic_path(out_path) as tmp_path:
         tmp_path.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    partial.unlink()
     return lines
+
+
+def _task_root(task: Mapping, root_template: str) -> str:
+    dataset = task.get("dataset", f"wds/{task['key']}").removeprefix("wds/")
+    return root_template.format(dataset=dataset)
+
+
+def _model_stamp(model_spec: Mapping) -> dict:
+    """The model a partial result belongs to: its spec, and size and mtime of a local checkpoint."""
+    stamp = {"arch": model_spec["arch"], "pretrained": str(model_spec.get("pretrained") or "")}
+    weights = Path(stamp["pretrained"])
+    if stamp["pretrained"] and weights.is_file():
+        st = weights.stat()
+        stamp.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return stamp
+
+
+def _resume(partial: Path, model_spec: Mapping, log) -> dict:
+    """Lines already computed for this very model; otherwise start a fresh partial file."""
+    stamp = {"model": _model_stamp(model_spec)}
+    if partial.exists():
+        rows = [json.loads(l) for l in partial.read_text().splitlines() if l.strip()]
+        if rows and rows[0] == stamp:
+            log(f"{partial}: resuming after {len(rows) - 1} finished tasks")
+            return {r["key"]: r for r in rows[1:]}
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text(json.dumps(stamp) + "\n")
+    return {}
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
