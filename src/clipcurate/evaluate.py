@@ -2,7 +2,8 @@
 
 A suite (``config/tasks/*.yaml``) lists tasks with their clip_benchmark dataset, task type, main
 metric and group. :func:`evaluate_model` runs clip_benchmark's own ``eval`` command in-process
-(so the tiny architectures registered here are visible to it) and writes one line per task in
+(so the tiny architectures registered here are visible to it), or DataComp's own metrics for the
+tasks that need them (:mod:`clipcurate.datacomp_tasks`), and writes one line per task in
 DataComp's ``eval_results.jsonl`` format. :func:`aggregate` reduces those lines to DataComp's five
 aggregates with the same rules for the tiny suite and the real 38-task suite.
 """
@@ -176,7 +177,12 @@ def _resume(partial: Path, model_spec: Mapping, log) -> dict:
     """Lines already computed for this very model; otherwise start a fresh partial file."""
     stamp = {"model": _model_stamp(model_spec)}
     if partial.exists():
-        rows = [json.loads(l) for l in partial.read_text().splitlines() if l.strip()]
+        rows = []
+        for line in partial.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short when the job was killed
+                break
         if rows and rows[0] == stamp:
             log(f"{partial}: resuming after {len(rows) - 1} finished tasks")
             return {r["key"]: r for r in rows[1:]}
