@@ -20,7 +20,7 @@ rule train_reference_model:
     threads: JOB_THREADS
     priority: SELECTION_PRIORITY
     resources:
-        **gpu_resources(mem_mb=16000, runtime=24 * 60),
+        **gpu_resources(mem_mb=16000, runtime=24 * 60, gpus=SCALE.get("gpus", 1)),
     conda:
         "../envs/torch.yaml"
     script:
