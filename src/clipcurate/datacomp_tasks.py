@@ -23,8 +23,9 @@ are computed here, the way DataComp's ``eval_utils`` computes them (reference/da
   their lines carry ``main_metric: null`` with a note.
 
 Group metrics follow WILDS' ``standard_group_eval``: ``{metric}_avg`` over all samples,
-``{metric}_group:{g}`` and ``count_group:{g}`` per group present, ``{metric}_wg`` the minimum over
-the groups present.
+``{metric}_{field}:{g}`` and ``count_{field}:{g}`` per group present (e.g. ``acc_region:3``), and
+the minimum over the groups present (``{metric}_wg``, or FMoW's ``acc_worst_year`` and
+``acc_worst_region``).
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-# metadata column of the grouping field, per task (DataComp's _metadata_fields order)
-_GROUP_COLUMNS = {
-    "wilds/camelyon17": {"": 1},                # hospital, slide, y -> by slide
-    "wilds/fmow": {"_worst_year": 1, "_worst_region": 0},  # region, year, y
-    "fairness/dollar_street": {"": 0},          # income_ds, income_meta, region -> by income group
-    "fairness/geode": {"": 0},                  # region, country -> by region
+# groupings per task: (field, metadata column in DataComp's _metadata_fields order, worst-group key suffix)
+_GROUPINGS = {
+    "wilds/camelyon17": [("slide", 1, "_wg")],                       # hospital, slide, y
+    "wilds/fmow": [("year", 1, "_worst_year"), ("region", 0, "_worst_region")],  # region, year, y
+    "fairness/dollar_street": [("income_ds", 0, "_wg")],             # income_ds, income_meta, region
+    "fairness/geode": [("region", 0, "_wg")],                        # region, country
 }
 CLASSIFICATION_TASKS = ("wilds/iwildcam", "wilds/camelyon17", "wilds/fmow", "fairness/dollar_street", "fairness/geode")
 UNSCORED_TASKS = ("fairness/fairface", "fairness/utkface")
@@ -48,7 +49,7 @@ WINOGAVIL = "misc/winogavil"
 SPECIAL_TASKS = (*CLASSIFICATION_TASKS, *UNSCORED_TASKS, WINOGAVIL)
 
 
-def group_eval(correct: np.ndarray, groups: np.ndarray, name: str, worst_field: str | None = None) -> dict:
+def group_eval(correct: np.ndarray, groups: np.ndarray, name: str, field: str = "group", worst: str = "_wg") -> dict:
     """WILDS' standard_group_eval for an element-wise metric (``correct`` is 0/1 per sample)."""
     correct = np.asarray(correct, dtype=np.float64)
     groups = np.asarray(groups)
@@ -57,10 +58,10 @@ def group_eval(correct: np.ndarray, groups: np.ndarray, name: str, worst_field: 
     for g in np.unique(groups):
         mask = groups == g
         value = float(correct[mask].mean())
-        out[f"{name}_group:{int(g)}"] = value
-        out[f"count_group:{int(g)}"] = int(mask.sum())
+        out[f"{name}_{field}:{int(g)}"] = value
+        out[f"count_{field}:{int(g)}"] = int(mask.sum())
         per_group.append(value)
-    out[worst_field or f"{name}_wg"] = min(per_group)
+    out[f"{name}{worst}"] = min(per_group)
     return out
 
 
@@ -88,8 +89,8 @@ def classification_group_metrics(key: str, logits: np.ndarray, target: np.ndarra
     else:
         correct, name = top1 == target, "acc"
     out = {}
-    for suffix, column in _GROUP_COLUMNS[key].items():
-        out.update(group_eval(correct, metadata[:, column], name, worst_field=f"{name}{suffix}" if suffix else None))
+    for field, column, worst in _GROUPINGS[key]:
+        out.update(group_eval(correct, metadata[:, column], name, field=field, worst=worst))
     return out
 
 

@@ -15,10 +15,10 @@ from clipcurate import evaluate, models
 
 
 def test_group_eval_hand_computed():
-    out = dt.group_eval([1, 0, 1, 1, 0, 0], [0, 0, 1, 1, 2, 2], "acc")
+    out = dt.group_eval([1, 0, 1, 1, 0, 0], [0, 0, 1, 1, 2, 2], "acc", field="region")
     assert out["acc_avg"] == 0.5
-    assert (out["acc_group:0"], out["acc_group:1"], out["acc_group:2"]) == (0.5, 1.0, 0.0)
-    assert (out["count_group:0"], out["count_group:2"]) == (2, 2)
+    assert (out["acc_region:0"], out["acc_region:1"], out["acc_region:2"]) == (0.5, 1.0, 0.0)
+    assert (out["count_region:0"], out["count_region:2"]) == (2, 2)
     assert out["acc_wg"] == 0.0
 
 
@@ -31,6 +31,7 @@ def test_fmow_worst_region_and_year_hand_computed():
     assert out["acc_avg"] == 0.75
     assert out["acc_worst_region"] == 0.5  # region 1: 1 of 2; regions 0 and 5 (Other): 1 of 1
     assert out["acc_worst_year"] == 0.5    # 2010: 1 of 2; 2011: 2 of 2
+    assert out["acc_year:2011"] == 1.0 and out["acc_region:5"] == 1.0 and out["count_region:1"] == 2
 
 
 def test_dollar_street_top5_by_income_group_brute_force():
@@ -110,8 +111,8 @@ def test_geode_groups_agree_with_clip_benchmarks_accuracy(tmp_path, tiny_weights
     assert ours["acc1"] == pytest.approx(plain["acc1"]) and ours["acc5"] == pytest.approx(plain["acc5"])
     assert ours["mean_per_class_recall"] == pytest.approx(plain["mean_per_class_recall"])
     assert ours["acc_avg"] == pytest.approx(plain["acc1"])
-    groups = [ours[f"acc_group:{g}"] for g in range(3)]
-    assert [ours[f"count_group:{g}"] for g in range(3)] == [10, 10, 10]
+    groups = [ours[f"acc_region:{g}"] for g in range(3)]
+    assert [ours[f"count_region:{g}"] for g in range(3)] == [10, 10, 10]
     assert np.mean(groups) == pytest.approx(ours["acc_avg"]) and ours["acc_wg"] == min(groups)
     assert evaluate.datacomp_line(task, ours)["metrics"]["main_metric"] == ours["acc_wg"]
 
