@@ -147,6 +147,7 @@ def classification_outputs(model_spec: Mapping, dataset: str, root: str, batch_s
     import webdataset as wds
     from clip_benchmark.datasets.builder import build_dataset
     from clip_benchmark.metrics import zeroshot_classification as zsc
+    from sklearn.metrics import balanced_accuracy_score
 
     model, transform, tokenizer = _load_model(model_spec, device)
     ds = build_dataset(dataset_name=dataset, root=root, transform=transform, split="test", download=False)
@@ -161,13 +162,14 @@ def classification_outputs(model_spec: Mapping, dataset: str, root: str, batch_s
         metadata.append(np.asarray(meta).reshape(-1))
     if labels != target.tolist():
         raise ValueError(f"{root}: the 'cls' labels read with the metadata do not match clip_benchmark's order")
-    logits = logits.numpy()
-    out = {"acc1": zsc.accuracy(torch.from_numpy(logits), target, topk=(1,))[0]}
-    out["acc5"] = zsc.accuracy(torch.from_numpy(logits), target, topk=(5,))[0] if len(ds.classes) >= 5 else float("nan")
-    from sklearn.metrics import balanced_accuracy_score
-
-    out["mean_per_class_recall"] = float(balanced_accuracy_score(target.numpy(), logits.argmax(axis=1)))
-    return out, logits, target.numpy(), np.stack(metadata)
+    # the metrics clip_benchmark's zero-shot evaluate reports, from the same logits
+    if len(ds.classes) >= 5:
+        acc1, acc5 = zsc.accuracy(logits, target, topk=(1, 5))
+    else:
+        (acc1,), acc5 = zsc.accuracy(logits, target, topk=(1,)), float("nan")
+    out = {"acc1": acc1, "acc5": acc5,
+           "mean_per_class_recall": float(balanced_accuracy_score(target, logits.argmax(axis=1)))}
+    return out, logits.numpy(), target.numpy(), np.stack(metadata)
 
 
 def evaluate_winogavil(model_spec: Mapping, root: str, device: str) -> dict:

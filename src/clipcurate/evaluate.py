@@ -185,6 +185,8 @@ def _resume(partial: Path, model_spec: Mapping, log) -> dict:
                 break
         if rows and rows[0] == stamp:
             log(f"{partial}: resuming after {len(rows) - 1} finished tasks")
+            # rewritten without the cut line, so the next appended task starts on a line of its own
+            partial.write_text("".join(json.dumps(r) + "\n" for r in rows))
             return {r["key"]: r for r in rows[1:]}
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.write_text(json.dumps(stamp) + "\n")

@@ -95,8 +95,9 @@ def download_pool(
     ``cfg`` holds img2dataset's parameters (processes, threads, image_size, resize_mode,
     resize_only_if_bigger, samples_per_shard, retries, timeout, encode_quality, and ``bbox_col``:
     DataComp blurs the faces its metadata boxes in ``face_bboxes`` at download time). With
-    ``serve_root`` set, a loopback HTTP server serves that directory while img2dataset runs. The shards are written to a temporary
-    directory and renamed into place, so an interrupted download never looks complete.
+    ``serve_root`` set, a loopback HTTP server serves that directory while img2dataset runs. The
+    shards are written to a temporary directory and renamed into place, so an interrupted download
+    never looks complete.
     Returns the download report (see :func:`download_report`).
     """
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")

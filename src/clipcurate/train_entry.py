@@ -21,10 +21,13 @@ import sys
 import webdataset as wds
 
 
+def _arg(argv: list[str], flag: str, default=None):
+    """The value after ``flag`` on the training command line, or ``default``."""
+    return argv[argv.index(flag) + 1] if flag in argv else default
+
+
 def _seed_from_argv(argv: list[str]) -> int:
-    if "--seed" in argv:
-        return int(argv[argv.index("--seed") + 1])
-    return 0
+    return int(_arg(argv, "--seed", 0))
 
 
 def seed_sample_shuffle(seed: int) -> None:
@@ -60,7 +63,7 @@ def fuse_cpu_adamw() -> None:
 
 
 def _device_from_argv(argv: list[str]) -> str | None:
-    return argv[argv.index("--device") + 1] if "--device" in argv else None
+    return _arg(argv, "--device")
 
 
 def main(argv: list[str] | None = None) -> None:
