@@ -206,18 +206,29 @@ def check_outputs(plan: ScorePlan, cols, n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None) -> int:
+def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None, report_path=None) -> int:
     """Compute a score over one chunk (``chunk`` given) or the whole pool and write its file.
 
     ``plan`` is a :class:`~clipcurate.scores.plan.ScorePlan` or its dict form (the rule's params);
     ``files`` the rule's inputs (:func:`clipcurate.scores.plan.score_files`). A chunk file carries no
-    fingerprint (:func:`gather` checks it); a pool file carries the index's.
+    fingerprint (:func:`gather` checks it); a pool file carries the index's. A method declared with
+    ``report=True`` returns a ``report`` dict too, written to ``report_path`` and logged.
     """
     plan = _as_plan(plan)
     m = get(plan.method)
     rows = Rows(files["index"], chunk)
     loaded = load_inputs(plan, files, rows)
-    cols = check_outputs(plan, m.func(dict(plan.params), **loaded), len(rows))
+    cols = m.func(dict(plan.params), **loaded)
+    if plan.report:
+        cols = dict(cols)
+        report = cols.pop("report", None)
+        if not isinstance(report, Mapping):
+            raise ValueError(f"score {plan.name} (method {plan.method}): declares report=True but returned no 'report' dict")
+        if report_path is None:
+            raise ValueError(f"score {plan.name}: a report_path is needed for method {plan.method}'s report")
+        io.write_json(dict(report), report_path)
+        log.info("%s report: %s", plan.name, report)
+    cols = check_outputs(plan, cols, len(rows))
     fp = None if chunk is not None else io.index_fingerprint(files["index"])
     io.write_scores(out_path, rows.uids, cols, fingerprint=fp)
     return len(rows)
