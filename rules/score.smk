@@ -21,7 +21,7 @@ rule score_chunk:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/score_chunk.py"
 
@@ -44,6 +44,6 @@ rule score:
         mem_mb=16000,
         runtime=60,
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/score.py"
