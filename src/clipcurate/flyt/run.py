@@ -9,7 +9,7 @@ fine-tuned along the way when ``update_reference``), the downstream set, and the
 * E-FLYT: ``head.pt`` (GLU head state dict plus what is needed to rebuild it);
 * both: ``train_info.json`` (hyperparameters, per-step history, wall time).
 
-Reading of the paper where it is ambiguous, following the authors' code (methods.md §1):
+Reading of the paper where it is ambiguous, following the authors' code:
 the M-FLYT inputs are standardised over the whole pool before the linear layer (§4.2; the code
 leaves this to the user). Upstream and downstream images go through the models' evaluation
 transforms. One departure: the mixer starts at zero (uniform sample weights) rather than at

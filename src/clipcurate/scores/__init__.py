@@ -1,4 +1,4 @@
-"""The score-method registry (DESIGN.md section 4).
+"""The score-method registry (docs/architecture.md, section 5).
 
 A method is one entry: a name, its level (``chunk``: computed per chunk of the pool from that
 chunk's inputs; ``pool``: computed once over the whole pool), what it reads (embeddings of a model,
