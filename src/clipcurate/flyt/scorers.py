@@ -83,11 +83,6 @@ class LinearMixer(nn.Module):
     def a(self) -> torch.Tensor:
         return self.linear.weight.reshape(-1)
 
-    @property
-    def b(self) -> torch.Tensor:
-        """The bias of ``a . z + b``: always 0 (not a parameter, see the module docstring)."""
-        return self.linear.weight.new_zeros(())
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         _drop_output_bias(state_dict, prefix + "linear.bias")
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
