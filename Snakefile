@@ -5,11 +5,23 @@
 #   snakemake results/tables/table1.csv --profile profiles/slurm \
 #       --configfile config/scales/medium.yaml --directory /scratch/medium
 #
-# The rules are thin: all logic lives in src/clipcurate (installed as the `clipcurate` package).
+# The rules are thin: all logic lives in src/clipcurate (the `clipcurate` package, imported from src/).
+
+import os
+import sys
 
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# The project is imported from this checkout's src/, by this process and by every job (their
+# environments, a venv or the per-rule conda envs, need no install of it). Set at parse time, so it
+# also holds in Slurm jobs, which re-parse this file.
+SRC_DIR = f"{workflow.basedir}/src"
+sys.path.insert(0, SRC_DIR)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in dict.fromkeys([SRC_DIR, *os.getenv("PYTHONPATH", "").split(os.pathsep)]) if p)
+)
 
 # Paths relative to this file, so that --directory <workdir> runs the same workflow elsewhere.
 configfile: f"{workflow.basedir}/config/config.yaml"

@@ -22,6 +22,6 @@ rule mix:
         mem_mb=16000,
         runtime=60,
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/mix.py"

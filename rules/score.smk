@@ -25,7 +25,7 @@ rule score_chunk:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/score_chunk.py"
 
@@ -74,6 +74,6 @@ rule score_reported:
         mem_mb=16000,
         runtime=60,
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/score.py"

@@ -20,6 +20,6 @@ rule table:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/table.py"

@@ -1,5 +1,5 @@
 # The embedded tiny world: pool metadata + images served over HTTP, reference sets, eval tasks,
-# and truth.parquet (DESIGN.md section 7). Deterministic from world.seed.
+# and truth.parquet (docs/architecture.md, section 6). Deterministic from world.seed.
 
 
 rule world:
@@ -19,6 +19,6 @@ rule world:
         mem_mb=4000,
         runtime=10,
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow/scripts/world.py"

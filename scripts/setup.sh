@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned stack (requirements.txt) and the project, once per requirements change.
+# Create .venv from the lock (requirements.txt: every package pinned, generated from pyproject.toml by
+# scripts/lock.sh) and install the project; idempotent: reruns only when the lock or pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -2,7 +2,7 @@
 
 clip_benchmark computes accuracy, mean per-class recall and retrieval recalls. Seven of DataComp's
 40 tasks need more (``evaluator: datacomp`` in ``config/tasks/datacomp38.yaml``); their main metrics
-are computed here, the way DataComp's ``eval_utils`` computes them (reference/datacomp.md §7):
+are computed here, the way DataComp's ``eval_utils`` computes them:
 
 * Classification outputs come from clip_benchmark's own zero-shot classifier and dataset builder;
   each sample's metadata is the ``npy`` array stored beside its ``cls`` in the same webdataset

@@ -1,4 +1,4 @@
-"""Shared file formats and their checks (DESIGN.md section 3).
+"""Shared file formats and their checks (docs/architecture.md, section 3).
 
 Every per-sample file of the workflow is a parquet table with a ``uid`` column (32 lower-case hex
 characters, DataComp's encoding) whose rows follow the pool index's canonical order. This module

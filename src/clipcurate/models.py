@@ -1,4 +1,4 @@
-"""Model specs and loading (DESIGN.md section 6).
+"""Model specs and loading (docs/architecture.md, section 4).
 
 A model spec is ``{arch, pretrained}``: ``arch`` is an open_clip model name (``ViT-B-32``) or one
 of the tiny configs shipped in ``clipcurate/model_configs/``; ``pretrained`` is an open_clip tag
@@ -99,7 +99,7 @@ def export_checkpoint(train_checkpoint: str | os.PathLike, arch: str, out_dir: s
 
 
 def set_threads(threads: int) -> None:
-    """Obey the rule's thread count: oversubscription on small machines costs 10x (environment.md)."""
+    """Obey the rule's thread count: oversubscription on small machines costs 10x."""
     threads = max(1, int(threads))
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)

@@ -207,7 +207,7 @@ def build_index(shards_dir: str | os.PathLike, chunk_shards: int) -> pa.Table:
     """One row per downloaded sample: uid, shard, key, chunk; ordered by (shard, key).
 
     ``chunk`` = shard // chunk_shards groups contiguous shards into the coarse jobs of the
-    embedding and scoring stages (DESIGN.md section 5).
+    embedding and scoring stages (docs/architecture.md, section 1).
     """
     parts = []
     for p in shard_parquets(shards_dir):

@@ -212,31 +212,29 @@ def test_scorer_gradient_linear_mixer_matches_finite_differences():
     mixer = LinearMixer(k).double()
     with torch.no_grad():
         mixer.linear.weight.copy_(torch.tensor([[0.7, -0.4, 0.2]], dtype=torch.float64))
-        mixer.linear.bias.fill_(0.3)
     scores = mixer(zeta)
     mg = prob.library(F.log_softmax(scores.detach(), 0))
     grads = scorer_gradients(mixer, zeta, mg.grad_log_w)
+    assert list(grads) == ["linear.weight"]  # no bias: see below
 
     # literal spec form: grad_phi <softmax(q_phi), grad_w L_down>
-    lit = torch.autograd.grad((torch.softmax(mixer(zeta), 0) * mg.grad_w).sum(), [mixer.linear.weight, mixer.linear.bias])
-    torch.testing.assert_close(grads["linear.weight"], lit[0])
-    torch.testing.assert_close(grads["linear.bias"], lit[1], atol=1e-12, rtol=0)
+    (lit,) = torch.autograd.grad((torch.softmax(mixer(zeta), 0) * mg.grad_w).sum(), [mixer.linear.weight])
+    torch.testing.assert_close(grads["linear.weight"], lit)
 
     a0 = mixer.linear.weight.detach().reshape(-1).clone()
-    b0 = float(mixer.linear.bias)
 
     def f_a(a):
-        return prob.L_of_w(torch.softmax(zeta @ a + b0, 0))
+        return prob.L_of_w(torch.softmax(zeta @ a, 0))
 
     def f_b(b):
         return prob.L_of_w(torch.softmax(zeta @ a0 + b[0], 0))
 
     fd_a = central_fd(f_a, a0, 1e-6)
-    fd_b = central_fd(f_b, torch.tensor([b0], dtype=torch.float64), 1e-6)
+    fd_b = central_fd(f_b, torch.tensor([0.3], dtype=torch.float64), 1e-6)
     assert fd_a.abs().max() > 1e-6
     assert rel_err(grads["linear.weight"].reshape(-1), fd_a) < 1e-3, (grads["linear.weight"], fd_a)
-    # softmax is shift invariant: the bias gets (numerically) zero meta-gradient
-    assert abs(float(grads["linear.bias"])) < 1e-10
+    # softmax is shift invariant: a bias b in a . z + b would get zero meta-gradient, which is why the
+    # mixer has none. float64: L(b +- h) agree to ~1e-15, so the difference quotient is ~1e-9 at most.
     assert abs(float(fd_b[0])) < 1e-7
 
 
@@ -308,6 +306,8 @@ def test_adamw_matches_torch_optim():
         for p, k in zip(ref_params, names):
             p.grad = grads[k].clone()
         opt.step()
+    # float64 and O(1) random gradients (no coordinate near zero, where Adam's m / sqrt(r) would be
+    # ill-conditioned): the two implementations differ only in operation order, ~1e-15 per step.
     for p, k in zip(ref_params, names):
         torch.testing.assert_close(params[k], p.detach(), rtol=1e-10, atol=1e-12)
     assert state.t == 4

@@ -152,18 +152,16 @@ def test_pool_score_features_are_index_aligned(tmp_path, make_index):
 
 
 def test_mflyt_mix_ranks_like_the_trained_mixer(tmp_path):
-    """Scoring the pool through mixing's weighted standardized sum equals the mixer's forward pass
-    up to its bias (a constant shift no sampler sees)."""
+    """Scoring the pool through mixing's weighted standardized sum equals the mixer's forward pass."""
     rng = np.random.default_rng(0)
     raw = rng.normal([3.0, -1.0, 10.0], [2.0, 0.5, 4.0], size=(500, 3)).astype(np.float32)
     mixer = LinearMixer(3).fit_standardization(torch.from_numpy(raw))
     with torch.no_grad():
         mixer.linear.weight.copy_(torch.tensor([[0.8, -0.3, 0.1]]))
-        mixer.linear.bias.fill_(0.7)
-        expected = mixer(torch.from_numpy(raw)).numpy() - 0.7
+        expected = mixer(torch.from_numpy(raw)).numpy()
     write_mixer(mixer, ["a", "b", "c:x"], tmp_path / "mixer.json", tmp_path / "weights.csv")
     m = read_mixer(tmp_path / "mixer.json")
-    assert m["bias"] == pytest.approx(0.7)
+    assert sorted(m) == ["inputs", "mean", "std", "weights"]  # no bias: the mixer has none
     rows = list(csv.reader(open(tmp_path / "weights.csv")))
     assert rows == [["input", "weight"], ["a", "0.800000"], ["b", "-0.300000"], ["c:x", "0.100000"]]
     method, params = mixer_mix(tmp_path / "mixer.json", ["a", "b", "c:x"])
@@ -171,6 +169,9 @@ def test_mflyt_mix_ranks_like_the_trained_mixer(tmp_path):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     with pytest.raises(io.ContractError, match=r"mixer\.json: mixer inputs .* differ"):
         mixer_mix(tmp_path / "mixer.json", ["a", "b"])
+    # a file written when the mixer still had a bias reads and mixes the same (the bias is ignored)
+    (tmp_path / "old.json").write_text(json.dumps({**m, "bias": 0.7}))
+    assert mixer_mix(tmp_path / "old.json", ["a", "b", "c:x"]) == (method, params)
 
 
 def test_read_mixer_rejects_inconsistent_files(tmp_path):
@@ -192,6 +193,10 @@ def test_eflyt_score_method_applies_the_saved_head(tmp_path):
     np.testing.assert_allclose(out["score"], expected, rtol=1e-6)
     with pytest.raises(io.ContractError, match="expects 8-d"):
         head_scores(load_head(tmp_path / "head.pt"), img[:, :3], txt)
+    # a head saved with an output bias (before it was dropped) loads; its scores shift by a constant
+    torch.save({"state_dict": {**head.state_dict(), "w2.bias": torch.tensor([0.5])}, "d_in": 8, "hidden_mult": 1.0,
+                "embed_spec": TINY}, tmp_path / "old.pt")
+    np.testing.assert_allclose(head_scores(load_head(tmp_path / "old.pt"), img, txt), expected, rtol=1e-6)
 
 
 TRAIN = {"steps": 3, "upstream_batch": 8, "downstream_batch": 6, "reference_lr": 1e-4, "scorer_lr": 1e-2,

@@ -1,4 +1,4 @@
-"""The DataComp scale configs: valid against the schema, and DataComp's numbers (reference/datacomp.md)."""
+"""The DataComp scale configs: valid against the schema, and DataComp's numbers (its scale table)."""
 
 from pathlib import Path
 

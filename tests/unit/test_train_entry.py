@@ -52,6 +52,9 @@ def test_fused_cpu_adamw_gives_the_per_tensor_update(monkeypatch):
         results.append((opt.defaults.get("fused"), [p.detach() for p in params]))
     (fused_ref, ref), (fused, new) = results
     assert not fused_ref and fused
+    # float32, 5 steps of O(1) random gradients: fused and per-tensor kernels differ in operation order
+    # only (~1e-7 relative per step) and Adam's m / sqrt(r) is well conditioned away from g = 0, so the
+    # parameters (O(1), moved by ~5e-2) agree to ~1e-6 relative on any machine.
     for a, b in zip(ref, new):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         assert not torch.equal(a, start[0] if a.shape == start[0].shape else start[1])  # the step moved them

@@ -19,7 +19,7 @@ from .downstream import (
 from .loss import weight_entropy, weighted_clip_loss
 from .meta import FlytStepOutput, MetaGradient, ReferenceState, flyt_step, meta_gradient, scorer_gradients
 from .scorers import GLUHead, LinearMixer, embedding_features, standardization_stats
-from .trainer import FlytConfig, cosine_lr, mixer_bias, mixer_weights_table, score_pool, train_flyt
+from .trainer import FlytConfig, cosine_lr, mixer_weights_table, score_pool, train_flyt
 
 __all__ = [
     "AdamWState",
@@ -48,5 +48,4 @@ __all__ = [
     "train_flyt",
     "score_pool",
     "mixer_weights_table",
-    "mixer_bias",
 ]

@@ -4,12 +4,12 @@ Inputs: the pool (shards + index), the reference CLIP (theta, initialised from a
 fine-tuned along the way when ``update_reference``), the downstream set, and the scorer's inputs
 (score files for M-FLYT; a frozen embedding model for E-FLYT). Outputs, written atomically:
 
-* M-FLYT: ``mixer.json`` (input names, learned weights ``a``, bias, the pool mean/std used to
-  standardise each input) and ``weights.csv`` (input, weight: FLYT Table 2, left);
+* M-FLYT: ``mixer.json`` (input names, learned weights ``a``, the pool mean/std used to
+  standardise each input; the mixer has no bias, see :mod:`.scorers`) and ``weights.csv`` (input, weight: FLYT Table 2, left);
 * E-FLYT: ``head.pt`` (GLU head state dict plus what is needed to rebuild it);
 * both: ``train_info.json`` (hyperparameters, per-step history, wall time).
 
-Reading of the paper where it is ambiguous, following the authors' code (methods.md §1):
+Reading of the paper where it is ambiguous, following the authors' code:
 the M-FLYT inputs are standardised over the whole pool before the linear layer (§4.2; the code
 leaves this to the user). Upstream and downstream images go through the models' evaluation
 transforms. One departure: the mixer starts at zero (uniform sample weights) rather than at
@@ -34,7 +34,7 @@ from clipcurate import io, models
 
 from .data import downstream_batches, downstream_set, pool_score_features, upstream_batches
 from .scorers import GLUHead, LinearMixer, embedding_features
-from .trainer import FlytConfig, mixer_bias, mixer_weights_table, train_flyt
+from .trainer import FlytConfig, mixer_weights_table, train_flyt
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,6 @@ def write_mixer(mixer: LinearMixer, names: Sequence[str], json_path, csv_path) -
         {
             "inputs": list(names),
             "weights": [w for _, w in table],
-            "bias": mixer_bias(mixer),
             "mean": mixer.input_mean.tolist(),
             "std": mixer.input_std.tolist(),
         },
@@ -159,7 +158,11 @@ def write_mixer(mixer: LinearMixer, names: Sequence[str], json_path, csv_path) -
 
 
 def read_mixer(path) -> dict:
-    """A mixer.json, checked: inputs, weights, mean and std of equal length."""
+    """A mixer.json, checked: inputs, weights, mean and std of equal length.
+
+    Files written before the mixer lost its bias carry a ``"bias"`` entry; it is read and ignored
+    (a common shift of every score, which no sampler sees).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: M-FLYT mixer file not found")
@@ -174,8 +177,8 @@ def read_mixer(path) -> dict:
 def mixer_mix(path, inputs: Sequence[str]) -> tuple[str, dict]:
     """The (method, params) of :func:`clipcurate.mixing.mix` that score the pool as a trained mixer.
 
-    The mixer's ``a . z`` is the standardized weighted sum of its inputs; its bias shifts every
-    score alike, which no sampler sees, so it is left out. ``inputs`` must be the mixer's own.
+    The mixer's ``a . z`` is the standardized weighted sum of its inputs. ``inputs`` must be the
+    mixer's own.
     """
     mixer = read_mixer(path)
     if mixer["inputs"] != list(inputs):

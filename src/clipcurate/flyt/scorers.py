@@ -1,9 +1,19 @@
 """FLYT scoring models q_phi.
 
-* :class:`LinearMixer` (M-FLYT, §3.4): ``score = a . z + b`` over k standardised input
+* :class:`LinearMixer` (M-FLYT, §3.4): ``score = a . z`` over k standardised input
   scores (standardisation statistics are stored as buffers, so raw scores can be fed).
-* :class:`GLUHead` (E-FLYT): ``score = W2( SiLU(W1 x) * (W3 x) )`` over the concatenated,
-  frozen, L2-normalised CLIP image and text embeddings ``x = [img, txt]``.
+* :class:`GLUHead` (E-FLYT): ``score = W2( SiLU(W1 x + c1) * (W3 x + c3) )`` over the
+  concatenated, frozen, L2-normalised CLIP image and text embeddings ``x = [img, txt]``.
+
+No output bias. FLYT only ever uses a scorer through ``softmax(q_phi(batch))`` over the upstream
+batch, which is invariant to adding a constant to every score; so the gradient of the final
+layer's bias (the paper's ``b`` in ``a . z + b``, and ``W2``'s bias) is identically zero, and the
+bias has no effect on any sampler (threshold, SCS, HCS and the standardised mixes all ignore a
+common shift). A parameter with an identically zero gradient must not be trained: AdamW divides
+its round-off-sized gradient by its own root mean square and turns it into steps the size of the
+learning rate, a random walk with no mathematical content. The scorers therefore have no such
+parameter. State dicts saved with an output bias (older mixers and heads) still load: the bias is
+dropped, which shifts every score by the same constant.
 
 Weight decay (applied by the scorer's ``torch.optim.AdamW``, see
 :func:`clipcurate.flyt.adamw.weight_decay_param_groups`): 0.2 on weight matrices (the
@@ -21,6 +31,11 @@ import torch.nn.functional as F
 __all__ = ["LinearMixer", "GLUHead", "embedding_features", "standardization_stats"]
 
 
+def _drop_output_bias(state_dict: dict, key: str) -> None:
+    """Remove a saved output bias (shift-invariant, see the module docstring) before loading."""
+    state_dict.pop(key, None)
+
+
 def standardization_stats(features: torch.Tensor, eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-column mean and std (population) of a (N, k) feature matrix; std floored at ``eps``."""
     features = torch.as_tensor(features, dtype=torch.float64)
@@ -30,10 +45,11 @@ def standardization_stats(features: torch.Tensor, eps: float = 1e-12) -> tuple[t
 
 
 class LinearMixer(nn.Module):
-    """M-FLYT mixer: ``score = a . standardise(z) + b`` (``nn.Linear(k, 1)``), output (B,).
+    """M-FLYT mixer: ``score = a . standardise(z)`` (``nn.Linear(k, 1, bias=False)``), output (B,).
 
     ``mean``/``std`` (buffers, default 0/1) standardise the raw input scores:
     ``standardise(z) = (z - mean) / std``. ``zero_init=True`` starts from uniform weights.
+    The paper's bias ``b`` is left out: it never receives a gradient (module docstring).
     """
 
     def __init__(
@@ -45,10 +61,9 @@ class LinearMixer(nn.Module):
     ):
         super().__init__()
         self.k = int(k)
-        self.linear = nn.Linear(self.k, 1)
+        self.linear = nn.Linear(self.k, 1, bias=False)
         if zero_init:
             nn.init.zeros_(self.linear.weight)
-            nn.init.zeros_(self.linear.bias)
         self.register_buffer("input_mean", torch.zeros(self.k) if mean is None else torch.as_tensor(mean, dtype=torch.float32).reshape(self.k).clone())
         self.register_buffer("input_std", torch.ones(self.k) if std is None else torch.as_tensor(std, dtype=torch.float32).reshape(self.k).clone())
 
@@ -68,9 +83,9 @@ class LinearMixer(nn.Module):
     def a(self) -> torch.Tensor:
         return self.linear.weight.reshape(-1)
 
-    @property
-    def b(self) -> torch.Tensor:
-        return self.linear.bias.reshape(())
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _drop_output_bias(state_dict, prefix + "linear.bias")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def weights_table(self, input_names: Sequence[str]) -> list[tuple[str, float]]:
         if len(input_names) != self.k:
@@ -79,7 +94,11 @@ class LinearMixer(nn.Module):
 
 
 class GLUHead(nn.Module):
-    """E-FLYT head: ``score = W2( SiLU(W1 x) * (W3 x) )`` with biases; hidden = round(d_in * hidden_mult)."""
+    """E-FLYT head: ``score = W2( SiLU(W1 x + c1) * (W3 x + c3) )``; hidden = round(d_in * hidden_mult).
+
+    ``W1`` and ``W3`` have biases (they pass through the gate and do get gradients); ``W2`` has
+    none, since a bias on the score is invisible to the batch softmax (module docstring).
+    """
 
     def __init__(self, d_in: int, hidden_mult: float = 1.0):
         super().__init__()
@@ -87,11 +106,15 @@ class GLUHead(nn.Module):
         self.d_in, self.hidden = int(d_in), hidden
         self.w1 = nn.Linear(d_in, hidden)
         self.w3 = nn.Linear(d_in, hidden)
-        self.w2 = nn.Linear(hidden, 1)
+        self.w2 = nn.Linear(hidden, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.w1.weight.dtype)
         return self.w2(F.silu(self.w1(x)) * self.w3(x)).squeeze(-1)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _drop_output_bias(state_dict, prefix + "w2.bias")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from .downstream import INIT_DOWNSTREAM_LOG_TAU, sample_downstream_texts, uses_l
 from .meta import ReferenceState, flyt_step
 from .scorers import LinearMixer
 
-__all__ = ["FlytConfig", "cosine_lr", "train_flyt", "score_pool", "mixer_weights_table", "mixer_bias"]
+__all__ = ["FlytConfig", "cosine_lr", "train_flyt", "score_pool", "mixer_weights_table"]
 
 
 @dataclass
@@ -170,11 +170,7 @@ def score_pool(scorer: torch.nn.Module, features_iter: Iterable) -> np.ndarray:
 def mixer_weights_table(mixer: LinearMixer, input_names: Sequence[str]) -> list[tuple[str, float]]:
     """The learned M-FLYT weights ``a`` per (standardised) input score, in input order (Table 2 left).
 
-    The bias is reported separately by :func:`mixer_bias` (it never receives a gradient: the
-    softmax over the batch is shift invariant).
+    There is no bias to report: the softmax over the batch is shift invariant, so the mixer has
+    none (see :mod:`clipcurate.flyt.scorers`).
     """
     return mixer.weights_table(input_names)
-
-
-def mixer_bias(mixer: LinearMixer) -> float:
-    return float(mixer.b.detach())

@@ -1,4 +1,4 @@
-"""The score-method registry.
+"""The score-method registry (docs/architecture.md, section 5).
 
 A method is one entry: a name, its level (``chunk``: computed per chunk of the pool from that
 chunk's inputs; ``pool``: computed once over the whole pool), its typed inputs
