@@ -36,3 +36,12 @@ def test_workflow_errors_name_the_score_key(tmp_path):
     assert rc != 0 and "scores.clip_score.flyt: not an input of method 'clip_score'" in out
     rc, out = dry(tmp_path, {"scores": {"published": {"method": "import_subset"}}}, check=False)
     assert rc != 0 and "scores.published.file: required by method 'import_subset'" in out
+
+
+def test_reference_sets_are_embedded_per_model(tmp_path):
+    rc, out = dry(tmp_path, {}, "results/reference_embeddings/openai/downstream.parquet")
+    assert rc == 0 and "rule embed_reference:" in out and "resources/world" in out
+    user = tmp_path / "my_hq"
+    user.mkdir()
+    rc, out = dry(tmp_path, {"reference_sets": {"my_hq": str(user)}}, "results/reference_embeddings/openai/my_hq.parquet")
+    assert rc == 0 and str(user) in out
