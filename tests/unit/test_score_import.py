@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clipcurate import io
-from clipcurate.scores.imported import match, read_uid_pairs
+from clipcurate.scores.imported import match, read_uid_pairs, unique_pairs
 from clipcurate.scores.plan import plan_score, report_path, score_files
 from clipcurate.scores.runner import run_score
 from tests.unit.test_score_runner import CONFIG, UIDS, world  # noqa: F401 - the crafted pool fixture
@@ -87,8 +87,10 @@ def test_match_against_a_dictionary_on_random_uids():
     pool = [f"{x:032x}" for x in rng.integers(0, 2**62, 500)]
     src = list(rng.choice(pool, 200, replace=False)) + [f"{x:032x}" for x in rng.integers(2**62, 2**63, 50)]
     # force equal high halves (a 64-bit collision) between a pool uid and a foreign one
-    src.append(pool[0][:16] + "f" * 16)
-    distinct = np.unique(io.uids_to_pairs(src))
+    src += [pool[0][:16] + "f" * 16, pool[0], pool[1][:16] + "0" * 16, pool[3], pool[3]]
+    distinct, _ = unique_pairs(io.uids_to_pairs(src))
+    assert io.pairs_to_uids(distinct) == sorted(set(src))  # fixed-width hex sorts as the integers do
+    assert unique_pairs(io.uids_to_pairs(src))[1].tolist() == [src.count(u) for u in sorted(set(src))]
     pos = match(io.uids_to_pairs(pool), distinct)
     where = {u: i for i, u in enumerate(io.pairs_to_uids(distinct))}
     assert pos.tolist() == [where.get(u, -1) for u in pool]

@@ -198,3 +198,17 @@ def test_imports_plan_with_a_report_and_their_file_as_input():
         check_scores(cfg(scores__l14={"method": "import_scores", "file": "x.parquet", "params": {"col": "a"}}))
     with pytest.raises(ValueError, match="report=True needs level='pool'"):
         register("_bad4", level="chunk", inputs={}, report=True)
+
+
+def test_declared_mix_applies_its_artifact(tmp_path):
+    import json
+
+    from clipcurate.mixing import resolve_declared
+
+    (tmp_path / "mixer.json").write_text(json.dumps({"inputs": ["clip_score", "eflyt"], "weights": [0.7, -0.2], "bias": 0.1,
+                                                     "mean": [0, 0], "std": [1, 1]}))
+    method, params = resolve_declared("mflyt", {}, ["clip_score", "eflyt"], {"mixer": tmp_path / "mixer.json"})
+    assert (method, params) == ("weighted_sum", {"weights": {"clip_score": 0.7, "eflyt": -0.2}, "standardize": True})
+    assert resolve_declared("sum", {"x": 1}, ["a"], {}) == ("sum", {"x": 1})
+    with pytest.raises(Exception, match="differ from the run's"):
+        resolve_declared("mflyt", {}, ["eflyt", "clip_score"], {"mixer": tmp_path / "mixer.json"})
