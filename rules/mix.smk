@@ -10,8 +10,8 @@ rule mix:
         mix=lambda w: mix_spec(w.mix),
         specs=lambda w: score_specs(mix_spec(w.mix)["inputs"]),
         recipes=lambda w: mix_recipe_refs(w.mix),
-        suite=suite_path(),
-        code=code_version("mixing", "flyt.run"),
+        suite=suite_content(),
+        code=code_version("mix"),
     log:
         "logs/mix/{mix}.log",
     benchmark:
@@ -19,8 +19,7 @@ rule mix:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=16000,
-        runtime=60,
+        **cpu_resources(mem_mb=16000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:

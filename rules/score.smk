@@ -10,7 +10,7 @@ rule score_chunk:
     params:
         method=lambda w: score_cfg(w.score)["method"],
         params=lambda w: score_cfg(w.score).get("params", {}),
-        code=lambda w: code_version("scores.runner", f"scores.{score_cfg(w.score)['method']}"),
+        code=code_version("score_chunk"),
     log:
         "logs/score_chunk/{score}/{chunk}.log",
     benchmark:
@@ -18,8 +18,7 @@ rule score_chunk:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **cpu_resources(mem_mb=8000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:
@@ -34,6 +33,7 @@ rule score:
     params:
         method=lambda w: score_cfg(w.score)["method"],
         params=lambda w: score_cfg(w.score).get("params", {}),
+        code=code_version("score"),
     log:
         "logs/score/{score}.log",
     benchmark:
@@ -41,8 +41,7 @@ rule score:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=16000,
-        runtime=60,
+        **cpu_resources(mem_mb=16000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:
