@@ -6,6 +6,8 @@ import shutil
 
 import pytest
 
+from clipcurate.codeversion import code_version
+
 from .plan import plan
 from .test_slurm import REPO
 
@@ -31,6 +33,9 @@ def recorded_params(repo, workdir):
     for job in jobs:
         key = (job.rule.name, tuple(sorted(job.wildcards_dict.items())))
         out[key] = job.dag.workflow.persistence._params(job)
+        if job.rule.script:  # every scripted rule passes its script's import-closure version
+            script = repo / "rules" / job.rule.script
+            assert job.params.code == code_version(script, repo / "src"), key
     return out
 
 
