@@ -1,12 +1,14 @@
-"""Per-stage wall time of the main job (table1 on the tiny world) and the medium-scale dry run.
+"""Per-stage wall time of the main job (table1 on the tiny world) and the real-scale dry runs.
 
     python benchmarks/bench_workflow.py [--workdir DIR] [--seeds 0 1 2] [--skip-run] [--skip-dryrun]
-                                        [--configfile EXTRA.yaml ...]
+                                        [--configfile EXTRA.yaml ...] [--dry-scales medium xlarge]
+                                        [--dry-repeats 3]
 
 For each world seed it runs ``snakemake results/tables/table1.csv --cores 2`` in a fresh working
 directory, prints the table, the total wall time, and per-rule wall time and peak RSS from
-Snakemake's ``benchmark:`` files. Then it plans table1 at medium scale from a listing of 12,800
-shard names (no data) and prints how long the dry run took. ``--configfile`` adds config files
+Snakemake's ``benchmark:`` files. Then it plans table1 at medium and xlarge scale from listings of
+12,800 and 1,280,000 shard names (no data) and prints the dry runs' median wall time and job count
+(``--dry-scales``, ``--dry-repeats``). ``--configfile`` adds config files
 (e.g. ``tests/workflow/micro.yaml`` times the workflow test's chain).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,24 +61,31 @@ def stage_times(workdir: Path) -> dict:
     return per_rule
 
 
-def dry_run_medium(tmp: Path) -> float:
+# Shards of DataComp's pools (10,000 samples per shard): the dry runs plan from a listing of names.
+DRY_RUN_SHARDS = {"medium": 12_800, "xlarge": 1_280_000}
+
+
+def dry_run(scale: str, tmp: Path) -> tuple[float, float, str]:
+    """Plan table1 at ``scale`` from a listing of shard names (no data); return (wall s, peak RSS
+    MB of the snakemake process, Snakemake's job count line)."""
     listing = tmp / "shards.txt"
-    listing.write_text("".join(f"{i:08d}.tar\n" for i in range(12800)))
-    cfg = tmp / "medium.yaml"
+    listing.write_text("".join(f"{i:08d}.tar\n" for i in range(DRY_RUN_SHARDS[scale])))
+    cfg = tmp / f"{scale}.yaml"
     cfg.write_text(yaml.safe_dump({"pool": {"source": "datacomp", "metadata_dir": str(tmp / "metadata"),
                                             "shard_list": str(listing)}}))
     (tmp / "metadata").mkdir(exist_ok=True)
+    cmd = [*SNAKEMAKE, "--directory", str(tmp), "results/tables/table1.csv", "-n", "--quiet", "rules",
+           "--configfile", str(REPO / f"config/scales/{scale}.yaml"), str(cfg)]
     t0 = time.time()
-    proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp), "results/tables/table1.csv", "-n", "--quiet", "rules",
-                           "--configfile", str(REPO / "config/scales/medium.yaml"), str(cfg)],
-                          capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()
     wall = time.time() - t0
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if proc.returncode:
-        print(proc.stdout[-2000:], proc.stderr[-3000:])
-        raise SystemExit("medium dry run failed")
-    jobs = [l for l in proc.stdout.splitlines() if l.startswith("total")]
-    print(f"medium dry run (12,800 shards): {wall:.1f} s; {jobs[0] if jobs else ''}")
-    return wall
+        print(out[-2000:], err[-3000:])
+        raise SystemExit(f"{scale} dry run failed")
+    jobs = [line for line in out.splitlines() if line.startswith("total")]
+    return wall, rss, jobs[0].split()[-1] if jobs else "?"
 
 
 def main():
@@ -85,6 +95,8 @@ def main():
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--skip-run", action="store_true")
     ap.add_argument("--skip-dryrun", action="store_true")
+    ap.add_argument("--dry-scales", nargs="+", default=list(DRY_RUN_SHARDS), choices=list(DRY_RUN_SHARDS))
+    ap.add_argument("--dry-repeats", type=int, default=3)
     ap.add_argument("--configfile", type=Path, nargs="*", default=[], help="extra config files, before the seed's")
     args = ap.parse_args()
     base = args.workdir or Path(tempfile.mkdtemp(prefix="bench_workflow_"))
@@ -101,8 +113,12 @@ def main():
                 print(f"{rule:28s} {n:4d} {s:12.1f} {rss:10.0f}")
         print(f"\nmain job wall time: median {statistics.median(walls):.0f} s over {len(walls)} run(s)")
     if not args.skip_dryrun:
-        dry = [dry_run_medium(Path(tempfile.mkdtemp(prefix="bench_dry_"))) for _ in range(3)]
-        print(f"medium dry run: median {statistics.median(dry):.1f} s over 3 runs")
+        for scale in args.dry_scales:
+            runs = [dry_run(scale, Path(tempfile.mkdtemp(prefix=f"bench_dry_{scale}_"))) for _ in range(args.dry_repeats)]
+            for wall, _, jobs in runs:
+                print(f"{scale} dry run ({DRY_RUN_SHARDS[scale]:,} shards, {jobs} jobs): {wall:.1f} s")
+            print(f"{scale} dry run: median {statistics.median(r[0] for r in runs):.1f} s over {len(runs)} runs; "
+                  f"{runs[0][2]} jobs; peak RSS (largest child so far) {max(r[1] for r in runs):.0f} MB")
 
 
 if __name__ == "__main__":

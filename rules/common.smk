@@ -1,7 +1,6 @@
 # Config access, path helpers, wildcard constraints and resource helpers shared by all rules.
 # Everything here runs at parse time, which the Slurm executor repeats in every job: keep it cheap.
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -124,27 +123,61 @@ def model_files(name):
 
 # ---- code versions: Snakemake does not track imported modules, so rules pass a hash ----------
 
+_CODE_VERSIONS = {}
 
-def code_version(*modules):
-    h = hashlib.sha256()
-    for mod in modules:
-        parts = mod.split(".")
-        path = REPO.joinpath("src", "clipcurate", *parts[:-1], parts[-1] + ".py")
-        if not path.exists():
-            path = REPO.joinpath("src", "clipcurate", *parts, "__init__.py")
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+
+def code_version(script):
+    """Hash of workflow/scripts/<script>.py and every clipcurate module it can reach (its import
+    closure, found statically by clipcurate.codeversion); computed once per script and parse."""
+    if script not in _CODE_VERSIONS:
+        from clipcurate.codeversion import code_version as closure_version
+
+        _CODE_VERSIONS[script] = closure_version(REPO / "workflow" / "scripts" / f"{script}.py", REPO / "src")
+    return _CODE_VERSIONS[script]
 
 
 # ---- resources ------------------------------------------------------------------------------
 
 
+# Site settings of the Slurm profile, in one place: config `slurm: {gpu: {...}, cpu: {...}}` gives
+# the partition, account and QoS of GPU jobs and of CPU jobs; they become the executor plugin's
+# `slurm_partition`, `slurm_account` and `qos` resources of every rule (other executors ignore them).
+SLURM_SITE_KEYS = {"partition": "slurm_partition", "account": "slurm_account", "qos": "qos"}
+
+
+def slurm_site(kind):
+    """Resources naming the site's partition/account/QoS for `kind` ("gpu" or "cpu") jobs."""
+    site = (config.get("slurm") or {}).get(kind) or {}
+    return {resource: site[key] for key, resource in SLURM_SITE_KEYS.items() if site.get(key)}
+
+
+def gpu_jobs():
+    """False on the tiny world, which runs every GPU step on CPU."""
+    return SCALE["name"] != "tiny"
+
+
+def cpu_resources(mem_mb, runtime):
+    """Resources of a CPU step: memory, wall time and the site's CPU partition/account."""
+    return {"mem_mb": mem_mb, "runtime": runtime, **slurm_site("cpu")}
+
+
 def gpu_resources(mem_mb, runtime, gpus=1):
-    """Resources of a GPU step: on the tiny world the GPU request is dropped."""
-    res = {"mem_mb": mem_mb, "runtime": runtime}
-    if SCALE["name"] != "tiny":
-        res["gpu"] = gpus
-    return res
+    """Resources of a GPU step, requested the way the Slurm executor plugin documents:
+    `gpu` GPUs (--gpus), `cpus_per_gpu` CPUs for each (--cpus-per-gpu; scale.job_threads: the
+    threads of one model process, loader workers included), and one task (`tasks_per_gpu: 0`
+    drops --ntasks-per-gpu): a multi-GPU training is one process tree started by torchrun, not one
+    Slurm task per GPU. A training on 8 GPUs thus asks for 8 x job_threads CPUs.
+    On the tiny world the GPU request is dropped and the job is a CPU job."""
+    if not gpu_jobs():
+        return cpu_resources(mem_mb, runtime)
+    return {
+        "mem_mb": mem_mb,
+        "runtime": runtime,
+        "gpu": gpus,
+        "cpus_per_gpu": JOB_THREADS,
+        "tasks_per_gpu": 0,
+        **slurm_site("gpu"),
+    }
 
 
 # ---- pool (rules/pool.smk) ------------------------------------------------------
@@ -199,10 +232,12 @@ def score_inputs(wildcards):
     return score_files(plan, chunks=CHUNKS)
 
 
-def score_code(wildcards):
+def score_code(wildcards, script):
+    """The code version of a score job: its script's import closure with the registry's plug-ins
+    reduced to the one method it runs, so adding or editing another method reruns nothing here."""
     from clipcurate.scores.plan import code_version as score_code_version
 
-    return score_code_version(score_plan(wildcards.score).method)
+    return score_code_version(score_plan(wildcards.score).method, REPO / "workflow" / "scripts" / f"{script}.py", REPO / "src")
 
 
 def reference_set_dir(wildcards):
@@ -309,7 +344,23 @@ def recipe_score_file(recipe):
 # ---- evaluate (rules/evaluate.smk) --------------------------------------------------
 
 def suite_path():
-    return str(REPO / "config" / "tasks" / f"{config['evaluation']['suite']}.yaml")
+    """The suite file, relative to the repository (for messages; never a param)."""
+    return f"config/tasks/{config['evaluation']['suite']}.yaml"
+
+
+_SUITE = {}
+
+
+def suite_content():
+    """The evaluation suite's content, passed to rules as a param: it holds nothing machine-specific
+    (an absolute path would rerun every evaluation in a moved checkout or another --directory),
+    and an edited suite reruns what depends on it. Validated by the rule's script (load_suite)."""
+    if not _SUITE:
+        path = REPO / suite_path()
+        if not path.is_file():
+            raise ValueError(f"config: evaluation.suite: no suite file {suite_path()}")
+        _SUITE.update(yaml.safe_load(path.read_text()) or {})
+    return _SUITE
 
 
 def eval_root():

@@ -9,7 +9,7 @@ rule evaluate:
         "results/eval/{recipe}.jsonl",
     params:
         arch=SCALE["model"],
-        suite=suite_path(),
+        suite=suite_content(),
         root=eval_root(),
         batch_size=config["evaluation"]["batch_size"],
         code=code_version("evaluate"),

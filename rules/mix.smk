@@ -10,8 +10,8 @@ rule mix:
         "results/mixes/{mix}.parquet",
     params:
         plan=lambda w: mix_plan(w.mix).to_dict(),
-        suite=suite_path(),
-        code=code_version("mixing", "flyt.run"),
+        suite=suite_content(),
+        code=code_version("mix"),
     log:
         "logs/mix/{mix}.log",
     benchmark:
@@ -19,8 +19,7 @@ rule mix:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=16000,
-        runtime=60,
+        **cpu_resources(mem_mb=16000, runtime=60),
     conda:
         "../envs/torch.yaml"
     script:

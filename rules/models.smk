@@ -13,6 +13,7 @@ rule train_reference_model:
         train=lambda w: trained_model_cfg(w)["train"],
         scale=SCALE,
         seed=SEED,
+        code=code_version("train_reference_model"),
     log:
         "logs/train_reference_model/{model}.log",
     benchmark:
@@ -43,7 +44,7 @@ rule train_mflyt:
     params:
         run=flyt_params,
         seed=SEED,
-        code=code_version("flyt.run", "flyt.data", "flyt.meta", "flyt.trainer", "flyt.scorers"),
+        code=code_version("train_flyt"),
     log:
         "logs/train_flyt/{flyt}.log",
     benchmark:
@@ -69,7 +70,7 @@ rule train_eflyt:
     params:
         run=flyt_params,
         seed=SEED,
-        code=code_version("flyt.run", "flyt.data", "flyt.meta", "flyt.trainer", "flyt.scorers"),
+        code=code_version("train_flyt"),
     log:
         "logs/train_flyt/{flyt}.log",
     benchmark:

@@ -7,14 +7,15 @@ rule pool_metadata:
         WORLD_DIR,
     output:
         directory("results/pool/metadata"),
+    params:
+        code=code_version("pool_metadata"),
     log:
         "logs/pool_metadata/pool_metadata.log",
     benchmark:
         "results/benchmarks/pool_metadata/pool_metadata.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **cpu_resources(mem_mb=1000, runtime=5),
     conda:
         "../envs/data.yaml"
     script:
@@ -32,14 +33,14 @@ rule download:
     params:
         download={**config["download"], "samples_per_shard": SCALE["samples_per_shard"]},
         serve_port=config["world"]["serve_port"] if config["pool"]["source"] == "world" else None,
+        code=code_version("download"),
     log:
         "logs/download/download.log",
     benchmark:
         "results/benchmarks/download/download.tsv"
     threads: config["download"]["processes"]
     resources:
-        mem_mb=8000,
-        runtime=60 * 24,
+        **cpu_resources(mem_mb=8000, runtime=60 * 24),
     conda:
         "../envs/data.yaml"
     script:
@@ -53,14 +54,14 @@ rule pool_index:
         POOL_INDEX,
     params:
         chunk_shards=SCALE["chunk_shards"],
+        code=code_version("pool_index"),
     log:
         "logs/pool_index/pool_index.log",
     benchmark:
         "results/benchmarks/pool_index/pool_index.tsv"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=60,
+        **cpu_resources(mem_mb=16000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:

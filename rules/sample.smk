@@ -15,7 +15,7 @@ rule sample:
         sample=lambda w: lookup("recipes", w.recipe)["sample"],
         n_target=SCALE["samples_seen"],
         seed=SEED,
-        code=code_version("subset", "sampling"),
+        code=code_version("sample"),
     log:
         "logs/sample/{recipe}.log",
     benchmark:
@@ -23,8 +23,7 @@ rule sample:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=16000,
-        runtime=60,
+        **cpu_resources(mem_mb=16000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:

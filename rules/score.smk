@@ -14,7 +14,7 @@ rule score_chunk:
         temp("results/scores/{score}/chunks/{chunk}.parquet"),
     params:
         plan=lambda w: score_plan(w.score).to_dict(),
-        code=score_code,
+        code=lambda w: score_code(w, "score_chunk"),
     log:
         "logs/score_chunk/{score}/{chunk}.log",
     benchmark:
@@ -22,8 +22,7 @@ rule score_chunk:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **cpu_resources(mem_mb=8000, runtime=60),
     conda:
         "../envs/torch.yaml"
     script:
@@ -37,7 +36,7 @@ rule score:
         "results/scores/{score}.parquet",
     params:
         plan=lambda w: score_plan(w.score).to_dict(),
-        code=score_code,
+        code=lambda w: score_code(w, "score"),
     log:
         "logs/score/{score}.log",
     benchmark:
@@ -45,8 +44,7 @@ rule score:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=16000,
-        runtime=60,
+        **cpu_resources(mem_mb=16000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:
@@ -63,7 +61,7 @@ rule score_reported:
         score=reported_score_names(),
     params:
         plan=lambda w: score_plan(w.score).to_dict(),
-        code=score_code,
+        code=lambda w: score_code(w, "score"),
     log:
         "logs/score/{score}.log",
     benchmark:
@@ -71,8 +69,7 @@ rule score_reported:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=16000,
-        runtime=60,
+        **cpu_resources(mem_mb=16000, runtime=60),
     conda:
         "../envs/torch.yaml"
     script:

@@ -9,16 +9,16 @@ rule table:
         md="results/tables/{table}.md",
     params:
         table=lambda w: lookup("tables", w.table),
-        suite=suite_path(),
+        suite=suite_content(),
         show_reported=SHOW_REPORTED,
+        code=code_version("table"),
     log:
         "logs/table/{table}.log",
     benchmark:
         "results/benchmarks/table/{table}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **cpu_resources(mem_mb=2000, runtime=10),
     conda:
         "../envs/torch.yaml"
     script:

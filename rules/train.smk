@@ -20,8 +20,7 @@ rule reshard:
     threads: 1
     priority: SELECTION_PRIORITY
     resources:
-        mem_mb=16000,
-        runtime=12 * 60,
+        **cpu_resources(mem_mb=16000, runtime=12 * 60),
     conda:
         "../envs/data.yaml"
     script:
@@ -38,7 +37,7 @@ rule train:
         spec={"arch": SCALE["model"], "pretrained": None},
         scale=SCALE,
         seed=SEED,
-        code=code_version("train", "models"),
+        code=code_version("train"),
     log:
         "logs/train/{recipe}.log",
     benchmark:

@@ -9,15 +9,14 @@ rule world:
         cfg={k: v for k, v in config["world"].items() if k not in ("seed", "serve_port")},
         seed=config["world"]["seed"],
         base_url=f"http://127.0.0.1:{config['world']['serve_port']}",
-        code=code_version("world.generate", "world.render", "world.concepts"),
+        code=code_version("world"),
     log:
         "logs/world/world.log",
     benchmark:
         "results/benchmarks/world/world.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=10,
+        **cpu_resources(mem_mb=4000, runtime=10),
     conda:
         "../envs/data.yaml"
     script:

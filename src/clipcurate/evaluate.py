@@ -34,10 +34,14 @@ class SuiteError(ValueError):
     pass
 
 
-def load_suite(path: str | os.PathLike) -> dict:
-    """Load and validate a task suite file."""
-    path = Path(path)
-    suite = yaml.safe_load(path.read_text())
+def load_suite(path: str | os.PathLike | Mapping) -> dict:
+    """Load and validate a task suite file, or validate a suite's content already loaded (rules
+    pass the content as a param, so that no absolute path reaches a param)."""
+    if isinstance(path, Mapping):
+        suite, path = dict(path), "evaluation suite"
+    else:
+        path = Path(path)
+        suite = yaml.safe_load(path.read_text())
     tasks = suite.get("tasks")
     if not isinstance(tasks, list) or not tasks:
         raise SuiteError(f"{path}: 'tasks' must be a non-empty list")

@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+from pathlib import Path
 
 from clipcurate.scores import REGISTRY, register
 from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
@@ -177,9 +178,29 @@ def test_register_refuses_bad_declarations():
     assert "_bad1" not in REGISTRY
 
 
-def test_code_version_follows_the_method_module():
-    assert code_version("clip_score") == code_version("clip_score_hflip")  # one module
-    assert code_version("clip_score") != code_version("eflyt")
+def test_code_version_follows_the_method_module(tmp_path):
+    """A score job's version covers its script and the one method it runs: clip_score and
+    clip_score_hflip share a module; eflyt's differs; editing an unrelated method changes nothing."""
+    import shutil
+
+    from clipcurate.scores import REGISTRY
+
+    repo = Path(__file__).resolve().parents[2]
+    src = tmp_path / "src"
+    shutil.copytree(repo / "src", src)
+    script = repo / "workflow" / "scripts" / "score.py"
+    before = {m: code_version(m, script, src) for m in ("clip_score", "clip_score_hflip", "eflyt")}
+    assert before["clip_score"] == before["clip_score_hflip"]
+    assert before["clip_score"] != before["eflyt"]
+    eflyt_file = src / "clipcurate" / "scores" / (REGISTRY["eflyt"].module.rpartition(".")[2] + ".py")
+    eflyt_file.write_text(eflyt_file.read_text() + "\n# edited\n")
+    after = {m: code_version(m, script, src) for m in before}
+    assert after["clip_score"] == before["clip_score"]
+    assert after["eflyt"] != before["eflyt"]
+    # a module eflyt reaches only through its imports (flyt.run) counts for it
+    run = src / "clipcurate" / "flyt" / "run.py"
+    run.write_text(run.read_text() + "\n# edited\n")
+    assert code_version("eflyt", script, src) != after["eflyt"]
 
 
 def test_imports_plan_with_a_report_and_their_file_as_input():

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from clipcurate.scores import Method, get, UnknownMethodError
+from clipcurate.scores import REGISTRY, Method, UnknownMethodError, get
 from clipcurate.scores.inputs import AVAILABLE_VARIANTS, Artifact, Embeddings, Metadata, Reference, Scores, Truth
 
 POOL_INDEX = "results/pool/index.parquet"
@@ -296,14 +296,15 @@ def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = ()) -> d
     return files
 
 
-def code_version(method: str) -> str:
-    """Hash of the code computing a score: the runner, the input kinds and the method's module."""
+def code_version(method: str, script, src) -> str:
+    """Hash of the code computing a score: ``script`` (the rule's workflow script) and its import
+    closure (:mod:`clipcurate.codeversion`), in which the registry's plug-ins are reduced to this
+    method's module and what it imports: adding or editing another method changes nothing here."""
+    from clipcurate.codeversion import code_version as closure_version
+
     m = get(method)
-    h = hashlib.sha256()
-    for mod in ("clipcurate.scores.runner", "clipcurate.scores.inputs", m.module):
-        origin = importlib.util.find_spec(mod).origin
-        h.update(Path(origin).read_bytes())
-    return h.hexdigest()[:16]
+    others = {x.module for x in REGISTRY.values() if x.module != m.module}
+    return closure_version(script, src, skip=others)
 
 
 # --------------------------------------------------------------------------------------------
