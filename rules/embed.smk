@@ -1,18 +1,17 @@
-# Image and text embeddings of the pool, per model and chunk of contiguous shards.
+# Image and text embeddings of the pool, per model and chunk of contiguous shards. A model with
+# `precomputed: b32|l14` takes DataComp's npz embeddings instead (no images, no GPU).
 
 
 rule embed:
     input:
-        index=POOL_INDEX,
-        shards=POOL_SHARDS,
-        model=lambda w: model_files(w.model),
+        unpack(embed_inputs),
     output:
         "results/embeddings/{model}/{chunk}.parquet",
     params:
-        spec=lambda w: model_spec(w.model),
+        spec=embed_spec,
         batch_size=config["embed"]["batch_size"],
         dtype=config["embed"]["dtype"],
-        code=code_version("embed"),
+        code=lambda w: code_version("precomputed" if precomputed(w.model) else "embed"),
     log:
         "logs/embed/{model}/{chunk}.log",
     benchmark:
@@ -20,7 +19,9 @@ rule embed:
     threads: JOB_THREADS
     priority: SELECTION_PRIORITY
     resources:
-        **gpu_resources(mem_mb=16000, runtime=12 * 60),
+        mem_mb=16000,
+        runtime=12 * 60,
+        gpu=embed_gpus,
     conda:
         "../envs/torch.yaml"
     script:
