@@ -193,7 +193,7 @@ def download_pool(
     files = sorted(metadata_dir.glob("*.parquet"))
     if not files:
         raise io.ContractError(f"{metadata_dir}: no metadata parquet files to download")
-    verify = bool(cfg.get("verify_sha256", True))
+    verify = bool(cfg.get("verify_sha256", False))
     needed = ["uid", "url", "text"] + (["sha256"] if verify else []) + ([cfg["bbox_col"]] if cfg.get("bbox_col") else [])
     check_metadata_columns(files, needed)
     resumed = prepare_partial(tmp_dir, _resume_stamp(files, cfg))
