@@ -404,9 +404,8 @@ def table_rows(name):
 
 
 def table_params(wildcards):
-    """The table config with only the rows that are built, and the labels of the dropped ones."""
-    kept, dropped = table_rows(wildcards.table)
-    return {**lookup("tables", wildcards.table), "rows": kept}
+    """The table config with only the rows that are built (table_dropped lists the others)."""
+    return {**lookup("tables", wildcards.table), "rows": table_rows(wildcards.table)[0]}
 
 
 def table_dropped(wildcards):
