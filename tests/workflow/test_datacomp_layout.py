@@ -13,7 +13,8 @@ CLIP score, sampling, training, evaluation and table1, and checks that:
 - no tiny-world rule ran (the Snakemake logs), and the oracle row is dropped from the table and named;
 - the CLIP score equals the dot product of the normalised npz vectors, computed here independently;
 - images whose bytes do not match the metadata's sha256 are counted and left out;
-- a download killed mid-way resumes: the finished shard is neither fetched again nor rewritten.
+- a download killed mid-way resumes: the finished shard is neither fetched again nor rewritten;
+- shards a user already has (``pool.shards_dir``) are indexed without any download.
 """
 
 from __future__ import annotations
@@ -247,3 +248,15 @@ def test_datacomp_layout_end_to_end(tmp_path):
     assert int(rows[0]["dataset size"]) == len(index_uids)
     md = (workdir / "results" / "tables" / "table1.md").read_text()
     assert "Ground-truth clean" in md and "truth_clean" in md and "Note:" in md
+
+    # shards a user already has: another work directory indexes them, with no download rule at all
+    again = tmp_path / "again"
+    again.mkdir()
+    have = tmp_path / "have.yaml"
+    have.write_text(yaml.safe_dump({"pool": {"shards_dir": str(shards)}}))
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(again), "results/pool/index.parquet", "--cores", "1",
+                           "--configfile", str(scale_file), str(site_file), str(have)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert {r for r, _ in ran_rules(again)} == {"pool_index"}
+    assert pq.read_table(again / "results" / "pool" / "index.parquet").column("uid").to_pylist() == index_uids
+    assert not (again / "results" / "pool" / "shards").exists()
