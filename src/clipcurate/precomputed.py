@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: the npz arrays (image, text) of each precomputed model
 NPZ_KEYS = {"b32": ("b32_img", "b32_txt"), "l14": ("l14_img", "l14_txt")}
+#: uids decoded per batch: hex decoding takes ~600 bytes per uid while it runs
+_BATCH = 1 << 18
 
 
 def _file_meta(path: Path) -> dict:
@@ -56,36 +58,45 @@ def build_row_map(index_path, metadata_dir, out_path) -> dict:
     his, los, fids, rows, counts = [], [], [], [], []
     for fid, f in enumerate(files):
         uids = pq.read_table(f, columns=["uid"]).column("uid")
-        pairs = io.uids_to_pairs(uids)
-        his.append(pairs["f0"])
-        los.append(pairs["f1"])
-        fids.append(np.full(len(pairs), fid, np.int32))
-        rows.append(np.arange(len(pairs), dtype=np.int64))
-        counts.append(len(pairs))
+        for start in range(0, len(uids), _BATCH):  # batches bound the temporary memory of decoding
+            pairs = io.uids_to_pairs(uids.slice(start, _BATCH))
+            his.append(pairs["f0"])
+            los.append(pairs["f1"])
+        fids.append(np.full(len(uids), fid, np.int32))
+        rows.append(np.arange(len(uids), dtype=np.int64))
+        counts.append(len(uids))
     hi, lo = np.concatenate(his), np.concatenate(los)
-    fid, row = np.concatenate(fids), np.concatenate(rows)
+    del his, los
     order = np.lexsort((lo, hi))
-    hi, lo, fid, row = hi[order], lo[order], fid[order], row[order]
+    hi, lo = hi[order], lo[order]
+    fid, row = np.concatenate(fids)[order], np.concatenate(rows)[order]
+    del fids, rows, order
 
     index = io.read_index(index_path, columns=["uid", "chunk"])
-    q = io.uids_to_pairs(index.column("uid"))
-    left = np.searchsorted(hi, q["f0"], side="left")
-    right = np.searchsorted(hi, q["f0"], side="right")
-    pos = np.minimum(left, len(hi) - 1)
-    ok = (right - left == 1) & (lo[pos] == q["f1"])
-    for i in np.nonzero(~ok)[0]:  # a shared upper half (practically never) or a uid not in the metadata
-        run = np.nonzero(lo[left[i] : right[i]] == q["f1"][i])[0]
-        if len(run) == 0:
-            raise io.ContractError(
-                f"{index_path}: uid {index.column('uid')[int(i)].as_py()} (index row {int(i)}) is in no "
-                f"metadata parquet of {metadata_dir}; the shards were downloaded from other metadata"
-            )
-        pos[i] = left[i] + run[0]
+    uids = index.column("uid")
+    out_fid = np.empty(len(uids), np.int32)
+    out_row = np.empty(len(uids), np.int64)
+    for start in range(0, len(uids), _BATCH):  # batches bound the temporary memory of decoding
+        q = io.uids_to_pairs(uids.slice(start, _BATCH))
+        left = np.searchsorted(hi, q["f0"], side="left")
+        right = np.searchsorted(hi, q["f0"], side="right")
+        pos = np.minimum(left, len(hi) - 1)
+        ok = (right - left == 1) & (lo[pos] == q["f1"])
+        for i in np.nonzero(~ok)[0]:  # a shared upper half (practically never) or a uid not in the metadata
+            run = np.nonzero(lo[left[i] : right[i]] == q["f1"][i])[0]
+            if len(run) == 0:
+                raise io.ContractError(
+                    f"{index_path}: uid {uids[start + int(i)].as_py()} (index row {start + int(i)}) is in no "
+                    f"metadata parquet of {metadata_dir}; the shards were downloaded from other metadata"
+                )
+            pos[i] = left[i] + run[0]
+        out_fid[start : start + len(q)] = fid[pos]
+        out_row[start : start + len(q)] = row[pos]
     table = pa.table({
         "uid": index.column("uid"),
         "chunk": index.column("chunk"),
-        "file": pa.array(fid[pos], pa.int32()),
-        "row": pa.array(row[pos], pa.int64()),
+        "file": pa.array(out_fid, pa.int32()),
+        "row": pa.array(out_row, pa.int64()),
     })
     meta = {"files": [f.name for f in files], "rows": counts}
     table = table.replace_schema_metadata({b"clipcurate.metadata_files": json.dumps(meta).encode()})
