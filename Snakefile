@@ -3,7 +3,7 @@
 #
 #   snakemake results/tables/table1.csv --cores 2                 # tiny world, one CPU machine
 #   snakemake results/tables/table1.csv --profile profiles/slurm \
-#       --configfile config/scales/medium.yaml --directory /scratch/medium
+#       --configfile config/scales/medium.yaml site.yaml --directory /scratch/medium   # site.yaml: config/site.example.yaml
 #
 # The rules are thin: all logic lives in src/clipcurate (the `clipcurate` package, imported from src/).
 

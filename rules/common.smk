@@ -41,7 +41,8 @@ TRAIN_PRIORITY = 1
 DEFAULT_TABLES = ["table1"]
 
 WORLD_DIR = "resources/world"
-POOL_SHARDS = "results/pool/shards"
+# the pool's webdataset shards: downloaded here, or shards a user already has (pool.shards_dir)
+POOL_SHARDS = config["pool"].get("shards_dir") or "results/pool/shards"
 POOL_INDEX = "results/pool/index.parquet"
 
 
@@ -186,6 +187,40 @@ def metadata_dir(wildcards=None):
     if config["pool"]["source"] == "world":
         return "results/pool/metadata"
     return config["pool"]["metadata_dir"]
+
+
+# Real scale (pool.source: datacomp): no rule of the tiny world (world, pool_metadata, oracle
+# scores that read its truth) is ever planned; see rules/world.smk, rules/pool.smk, table_rows().
+REAL_SCALE = config["pool"]["source"] == "datacomp"
+METADATA_ROWS = "results/pool/metadata_rows.parquet"
+
+
+def precomputed(model):
+    """'b32' or 'l14' when the model's pool embeddings come from DataComp's npz files, else None."""
+    return lookup("models", model).get("precomputed")
+
+
+def check_pool_config():
+    """Cross-key checks of the pool, download and evaluation sections; each error names the key."""
+    pool = config["pool"]
+    using = sorted(n for n, m in config["models"].items() if m.get("precomputed"))
+    if using and not REAL_SCALE:
+        raise ValueError(
+            f"config: models.{using[0]}.precomputed: DataComp's npz embeddings exist only with "
+            f"pool.source: datacomp (pool.source is {pool['source']!r})"
+        )
+    if using and not pool.get("metadata_dir"):
+        raise ValueError(
+            f"config: models.{using[0]}.precomputed needs pool.metadata_dir (the metadata parquet and "
+            "npz files of the pool)"
+        )
+    if REAL_SCALE and not pool.get("shards_dir") and not pool.get("metadata_dir"):
+        raise ValueError("config: pool.source datacomp needs pool.metadata_dir (to download) or pool.shards_dir (shards you have)")
+    if REAL_SCALE and not config["evaluation"].get("data_root"):
+        raise ValueError(
+            "config: evaluation.data_root must name the directory of the suite's pre-downloaded evaluation "
+            "sets when pool.source is datacomp (the tiny world's eval tasks are not built at real scale)"
+        )
 
 
 # ---- models (rules/models.smk) ----------------------------------------------------
@@ -369,15 +404,75 @@ def eval_root():
 
 
 def eval_input():
-    """The world directory (eval sets live inside it) or the user's pre-downloaded eval sets."""
+    """The world directory (eval sets live inside it) or the user's pre-downloaded eval sets
+    (required at real scale: check_pool_config)."""
     return config["evaluation"].get("data_root") or WORLD_DIR
+
+
+# ---- embed (rules/embed.smk) ---------------------------------------------------------
+
+
+def embed_inputs(wildcards):
+    """A model's images (index + shards + its weights), or for ``precomputed`` models the metadata
+    row map and the metadata directory holding DataComp's npz embeddings."""
+    if precomputed(wildcards.model):
+        return {"rows": METADATA_ROWS, "metadata": metadata_dir()}
+    return {"index": POOL_INDEX, "shards": POOL_SHARDS, "model": model_files(wildcards.model)}
+
+
+def embed_spec(wildcards):
+    kind = precomputed(wildcards.model)
+    return {"precomputed": kind} if kind else model_spec(wildcards.model)
+
+
+def embed_resources(mem_mb, runtime):
+    """Resources of an embed job: a GPU job, or a CPU job (no GPU, the CPU partition) for a model
+    whose embeddings are read from DataComp's npz files. Each value is a function of the
+    wildcards, so one rule serves both kinds of model."""
+    gpu, cpu = gpu_resources(mem_mb, runtime), cpu_resources(mem_mb, runtime)
+
+    def value(key):
+        blank = "" if isinstance(gpu.get(key, cpu.get(key)), str) else 0
+        return lambda w: (cpu if precomputed(w.model) else gpu).get(key, blank)
+
+    return {key: value(key) for key in {**gpu, **cpu}}
 
 
 # ---- tables (rules/tables.smk) ----------------------------------------------------
 
+def recipe_oracles(name):
+    """The oracle scores a recipe uses (methods registered with oracle=True read the tiny world's
+    ground truth), directly or through its mix."""
+    recipe = lookup("recipes", name)
+    scores = [recipe["score"]] if "score" in recipe else []
+    if "mix" in recipe:
+        scores += [inp.split(":")[0] for inp in mix_spec(recipe["mix"])["inputs"]]
+    return sorted({s for s in scores if score_method(s).oracle})
+
+
+def table_rows(name):
+    """(rows kept, rows dropped) of a table: at real scale rows whose recipe uses an oracle are dropped."""
+    rows = lookup("tables", name)["rows"]
+    if not REAL_SCALE:
+        return list(rows), []
+    dropped = [r for r in rows if recipe_oracles(r["recipe"])]
+    return [r for r in rows if r not in dropped], dropped
+
+
+def table_params(wildcards):
+    """The table config with only the rows that are built (table_dropped lists the others)."""
+    return {**lookup("tables", wildcards.table), "rows": table_rows(wildcards.table)[0]}
+
+
+def table_dropped(wildcards):
+    return [
+        {"label": r["label"], "recipe": r["recipe"], "oracles": recipe_oracles(r["recipe"])}
+        for r in table_rows(wildcards.table)[1]
+    ]
+
+
 def table_inputs(wildcards):
-    table = lookup("tables", wildcards.table)
-    recipes = [row["recipe"] for row in table["rows"]]
+    recipes = [row["recipe"] for row in table_rows(wildcards.table)[0]]
     return {
         "evals": [f"results/eval/{r}.jsonl" for r in recipes],
         "subsets": [f"results/subsets/{r}.parquet" for r in recipes],

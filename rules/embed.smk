@@ -1,17 +1,16 @@
 # Image and text embeddings of the pool, per model and chunk of contiguous shards; image variants
 # (flipped, text-masked) of the same chunks; and whole reference sets (downstream, HQ, ...) per model.
-# Score methods ask for them through their declared inputs (clipcurate.scores.inputs).
+# Score methods ask for them through their declared inputs (clipcurate.scores.inputs). A model with
+# `precomputed: b32|l14` takes DataComp's npz embeddings instead (no images, no GPU).
 
 
 rule embed:
     input:
-        index=POOL_INDEX,
-        shards=POOL_SHARDS,
-        model=lambda w: model_files(w.model),
+        unpack(embed_inputs),
     output:
         "results/embeddings/{model}/{chunk}.parquet",
     params:
-        spec=lambda w: model_spec(w.model),
+        spec=embed_spec,
         batch_size=config["embed"]["batch_size"],
         dtype=config["embed"]["dtype"],
         variant="plain",
@@ -23,7 +22,7 @@ rule embed:
     threads: JOB_THREADS
     priority: SELECTION_PRIORITY
     resources:
-        **gpu_resources(mem_mb=16000, runtime=12 * 60),
+        **embed_resources(mem_mb=16000, runtime=12 * 60),
     conda:
         "../envs/torch.yaml"
     script:
@@ -74,7 +73,7 @@ rule embed_reference:
         spec=lambda w: model_spec(w.model),
         batch_size=config["embed"]["batch_size"],
         dtype=config["embed"]["dtype"],
-        code=code_version("embed"),
+        code=code_version("embed_reference"),
     log:
         "logs/embed_reference/{model}/{set}.log",
     benchmark:

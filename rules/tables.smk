@@ -8,7 +8,8 @@ rule table:
         csv="results/tables/{table}.csv",
         md="results/tables/{table}.md",
     params:
-        table=lambda w: lookup("tables", w.table),
+        table=table_params,
+        dropped=table_dropped,
         suite=suite_content(),
         show_reported=SHOW_REPORTED,
         code=code_version("table"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ import socket
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +46,16 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _HookedHandler(_QuietHandler):
+    """Calls ``hook(path)`` before answering a GET (tests record or hold requests with it)."""
+
+    hook = None
+
+    def do_GET(self):  # noqa: N802 - name fixed by the base class
+        type(self).hook(self.path)
+        super().do_GET()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS reports free on ``host``, for a world.serve_port (tests, benchmarks)."""
     with socket.socket() as s:
@@ -60,9 +71,20 @@ class _WorldServer(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve_directory(root: str | os.PathLike, port: int, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``root`` over HTTP on ``host:port`` for the duration of the block; yield the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(root))
+def serve_directory(
+    root: str | os.PathLike, port: int, host: str = "127.0.0.1", on_request: Callable[[str], None] | None = None
+) -> Iterator[str]:
+    """Serve ``root`` over HTTP on ``host:port`` for the duration of the block; yield the base URL.
+
+    ``on_request(path)`` runs in the server thread before each GET is answered: the DataComp-layout
+    workflow test counts requests with it (which URLs a resumed download fetches again) and holds
+    some of them back to interrupt a download at a known point.
+    """
+    if on_request is None:
+        handler = functools.partial(_QuietHandler, directory=str(root))
+    else:
+        cls = type("_Handler", (_HookedHandler,), {"hook": staticmethod(on_request)})
+        handler = functools.partial(cls, directory=str(root))
     try:
         server = _WorldServer((host, port), handler)
     except OSError as e:
@@ -83,6 +105,62 @@ def serve_directory(root: str | os.PathLike, port: int, host: str = "127.0.0.1")
 # download
 
 
+#: written into the partial download folder: what the shards there were downloaded from and with.
+#: Not a ``.json`` name, because img2dataset reads every ``*.json`` of its output folder as a shard's
+#: stats file.
+RESUME_STAMP = "_clipcurate_download.stamp"
+#: parameters that change what a finished shard holds: a partial download made with other values
+#: (or from other metadata files) is started afresh instead of resumed
+_STAMPED_KEYS = ("samples_per_shard", "image_size", "resize_mode", "resize_only_if_bigger", "bbox_col",
+                 "encode_quality", "verify_sha256")
+
+
+def partial_dir(shards_dir: str | os.PathLike) -> Path:
+    """Where img2dataset writes until the download is complete (a sibling of the shards folder)."""
+    shards_dir = Path(shards_dir)
+    return shards_dir.with_name(shards_dir.name + ".partial")
+
+
+def check_metadata_columns(files: list[Path], columns: list[str]) -> None:
+    """Every metadata parquet has ``columns`` (read from the footers only); the error names the file."""
+    for f in files:
+        try:
+            names = pq.read_schema(f).names
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad footer
+            raise io.ContractError(f"{f}: not a readable parquet file ({e})") from e
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise io.ContractError(f"{f}: metadata parquet lacks column(s) {missing}; it has {names}")
+
+
+def _resume_stamp(files: list[Path], cfg: Mapping) -> str:
+    stamped = {k: cfg.get(k) for k in _STAMPED_KEYS}
+    return json.dumps({"params": stamped, "metadata": [[f.name, f.stat().st_size] for f in files]}, sort_keys=True)
+
+
+def finished_shards(folder: str | os.PathLike) -> list[int]:
+    """Shards img2dataset has finished in ``folder``: those with a ``{:08d}_stats.json``, which it
+    writes after the shard's tar and parquet are closed (its incremental mode skips exactly these)."""
+    return sorted(int(p.name.split("_")[0]) for p in Path(folder).glob("*_stats.json")
+                  if re.fullmatch(r"\d{%d}_stats\.json" % SHARD_DIGITS, p.name))
+
+
+def prepare_partial(tmp_dir: Path, stamp: str) -> list[int]:
+    """Keep a partial download made from the same metadata with the same parameters (returns its
+    finished shards, which img2dataset then skips); otherwise start an empty folder."""
+    stamp_file = tmp_dir / RESUME_STAMP
+    if tmp_dir.exists():
+        if stamp_file.exists() and stamp_file.read_text() == stamp:
+            done = finished_shards(tmp_dir)
+            log.info("%s: resuming an interrupted download; %d shard(s) already finished", tmp_dir, len(done))
+            return done
+        log.info("%s: a partial download from other metadata or parameters; starting again", tmp_dir)
+        shutil.rmtree(tmp_dir)
+    tmp_dir.mkdir(parents=True)
+    stamp_file.write_text(stamp)
+    return []
+
+
 def download_pool(
     metadata_dir: str | os.PathLike,
     shards_dir: str | os.PathLike,
@@ -94,22 +172,31 @@ def download_pool(
 
     ``cfg`` holds img2dataset's parameters (processes, threads, image_size, resize_mode,
     resize_only_if_bigger, samples_per_shard, retries, timeout, encode_quality, and ``bbox_col``:
-    DataComp blurs the faces its metadata boxes in ``face_bboxes`` at download time). With
-    ``serve_root`` set, a loopback HTTP server serves that directory while img2dataset runs. The
-    shards are written to a temporary directory and renamed into place, so an interrupted download
-    never looks complete.
+    DataComp blurs the faces its metadata boxes in ``face_bboxes`` at download time) and
+    ``verify_sha256``: img2dataset's own hash check (``verify_hash``) compares each downloaded
+    image's bytes with the metadata's ``sha256`` column and records a mismatch as a failed sample
+    ("hash mismatch"), counted in the report. With ``serve_root`` set, a loopback HTTP server serves
+    that directory while img2dataset runs.
+
+    The shards are written to ``<shards_dir>.partial`` and renamed into place when complete, so an
+    interrupted download never looks complete. An interrupted download resumes: the partial folder
+    is kept when it was started from the same metadata files with the same parameters, and
+    img2dataset's incremental mode skips the shards it finished (see :func:`finished_shards`).
     Returns the download report (see :func:`download_report`).
     """
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     from img2dataset import download
 
     shards_dir = Path(shards_dir)
-    tmp_dir = shards_dir.with_name(shards_dir.name + ".partial")
-    if tmp_dir.exists():
-        shutil.rmtree(tmp_dir)
+    tmp_dir = partial_dir(shards_dir)
     metadata_dir = Path(metadata_dir)
-    if not sorted(metadata_dir.glob("*.parquet")):
+    files = sorted(metadata_dir.glob("*.parquet"))
+    if not files:
         raise io.ContractError(f"{metadata_dir}: no metadata parquet files to download")
+    verify = bool(cfg.get("verify_sha256", False))
+    needed = ["uid", "url", "text"] + (["sha256"] if verify else []) + ([cfg["bbox_col"]] if cfg.get("bbox_col") else [])
+    check_metadata_columns(files, needed)
+    resumed = prepare_partial(tmp_dir, _resume_stamp(files, cfg))
 
     server = serve_directory(serve_root, serve_port) if serve_root is not None else contextlib.nullcontext()
     with server:
@@ -135,10 +222,14 @@ def download_pool(
             timeout=int(cfg["timeout"]),
             enable_wandb=False,
             compute_hash="sha256",
+            verify_hash=["sha256", "sha256"] if verify else None,
             incremental_mode="incremental",
             distributor="multiprocessing",
         )
     report = download_report(tmp_dir)
+    report["resumed_shards"] = len(resumed)
+    report["sha256_verified"] = verify
+    (tmp_dir / RESUME_STAMP).unlink()
     if shards_dir.exists():
         shutil.rmtree(shards_dir)
     os.replace(tmp_dir, shards_dir)
@@ -146,6 +237,7 @@ def download_pool(
 
 
 _ERROR_CLASSES = [
+    ("hash_mismatch", re.compile(r"^hash mismatch$")),  # img2dataset's verify_hash
     ("http_404", re.compile(r"HTTP Error 404|404")),
     ("http_error", re.compile(r"HTTP Error")),
     ("timeout", re.compile(r"timed out|timeout", re.I)),
@@ -194,6 +286,7 @@ def download_report(shards_dir: str | os.PathLike) -> dict:
         "failed": total - statuses.get("success", 0),
         "success_rate": statuses.get("success", 0) / total if total else 0.0,
         "failures_by_kind": dict(sorted(kinds.items())),
+        "hash_mismatch": kinds.get("hash_mismatch", 0),
         "top_error_messages": dict(messages.most_common(20)),
         "shards": per_shard,
     }

@@ -76,10 +76,23 @@ def to_csv(header, body) -> str:
     return buf.getvalue()
 
 
-def to_markdown(header, body, title: str | None = None) -> str:
+def dropped_note(dropped: Sequence[Mapping]) -> str | None:
+    """The line a table prints under its rows when rows were dropped: at real scale a recipe that
+    uses an oracle score (the tiny world's ground truth) cannot be built, so its row is left out
+    rather than filled with something else. ``dropped``: dicts with label, recipe, oracles."""
+    if not dropped:
+        return None
+    rows = "; ".join(f"{d['label']} (recipe {d['recipe']}, oracle score {', '.join(d['oracles'])})" for d in dropped)
+    return (f"Note: {len(dropped)} row(s) of this table need the tiny world's ground truth and are not "
+            f"built on a real pool: {rows}.")
+
+
+def to_markdown(header, body, title: str | None = None, note: str | None = None) -> str:
     out = [f"## {title}\n"] if title else []
     out.append("| " + " | ".join(header) + " |")
     out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
     for line in body:
         out.append("| " + " | ".join(_fmt(v) for v in line) + " |")
+    if note:
+        out.append(f"\n{note}")
     return "\n".join(out) + "\n"

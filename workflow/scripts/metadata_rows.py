@@ -1,0 +1,8 @@
+"""Map every pool index row to its metadata file and row, for DataComp's npz embeddings (rules/pool.smk)."""
+
+from clipcurate.precomputed import build_row_map
+from clipcurate.runlog import start
+
+log = start(snakemake)
+stats = build_row_map(snakemake.input.index, snakemake.input.metadata, snakemake.output[0])
+log.info("metadata row map: %s", stats)
