@@ -77,26 +77,40 @@ def _labels(model, lines: list[str]) -> list:
     return res[0] if isinstance(res, tuple) else res
 
 
-def predict_languages(texts: Sequence[str | None], model=None, batch_size: int = 65536) -> np.ndarray:
+def predict_languages(texts: Sequence[str | None], model=None, batch_size: int = 65536,
+                      threads: int = 1) -> np.ndarray:
     """fastText's top-1 language code of each caption (``'en'``, ``'fr'``...), DataComp's rule.
 
     ``None`` (a missing caption) is predicted as the empty string is. Returns an object array.
+    With ``threads`` > 1, batches are predicted in a thread pool (fastText's C++ prediction runs
+    without holding Python's GIL for most of its time); the result does not depend on it.
     """
     model = model if model is not None else load_model()
     out = np.empty(len(texts), dtype=object)
-    for start in range(0, len(texts), batch_size):
+
+    def run(start: int) -> None:
         chunk = texts[start:start + batch_size]
         lines = [("" if t is None else t).replace("\n", " ") + "\n" for t in chunk]
         labels = _labels(model, lines)
         if len(labels) != len(lines):  # pragma: no cover - a fastText build we do not know
             raise LangIdError(f"fastText returned {len(labels)} predictions for {len(lines)} captions")
         out[start:start + len(lines)] = [lab[0][9:] if lab else "" for lab in labels]  # strip __label__
+
+    starts = range(0, len(texts), batch_size)
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(int(threads)) as ex:
+            list(ex.map(run, starts))
+    else:
+        for start in starts:
+            run(start)
     return out
 
 
-def is_english(texts: Sequence[str | None], model=None) -> np.ndarray:
+def is_english(texts: Sequence[str | None], model=None, threads: int = 1) -> np.ndarray:
     """Boolean mask: fastText's top-1 label is ``en`` (no probability threshold, as DataComp)."""
-    return predict_languages(texts, model) == "en"
+    return predict_languages(texts, model, threads=threads) == "en"
 
 
 #: the characters fastText's Dictionary::readWord splits on

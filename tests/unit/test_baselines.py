@@ -141,7 +141,9 @@ def test_language_id_newlines_become_spaces():
 
 def test_language_id_batches_agree_with_single_calls():
     texts = [SENTENCES[k] for k in SENTENCES] * 3
-    assert langid.predict_languages(texts, batch_size=4).tolist() == langid.predict_languages(texts).tolist()
+    ref = langid.predict_languages(texts).tolist()
+    assert langid.predict_languages(texts, batch_size=4).tolist() == ref
+    assert langid.predict_languages(texts, batch_size=4, threads=2).tolist() == ref
 
 
 def test_language_id_missing_model_file_is_named(tmp_path):
@@ -240,3 +242,16 @@ def test_kmeans_sample_ratio_and_errors():
     assert F.train_centroids(x, 3, niter=2, sample_ratio=0.5).shape == (3, 4)
     with pytest.raises(F.FilterError, match="clusters"):
         F.train_centroids(x, 101)
+
+
+def test_basic_filter_equals_rule_by_rule_mask():
+    texts = [SENTENCES[k] for k in SENTENCES] + ["a b", "short", None, "a photo of a dog"] * 3
+    n = len(texts)
+    rng = np.random.default_rng(0)
+    w, h = rng.integers(100, 700, n), rng.integers(100, 700, n)
+    model = langid.load_model()
+    ref = F.basic_mask(texts, w, h, langid.is_english(texts, model))
+    for threads in (1, 2):
+        got = F.basic_filter(texts, w, h, model, threads=threads)
+        assert np.array_equal(got, ref)
+    assert ref.any() and not ref.all()
