@@ -1,5 +1,7 @@
-# One score file per configured score: uid + float32 columns, row-aligned with the pool index.
-# Chunk-level methods run per chunk and are gathered; pool-level methods run once.
+# One score file per configured score: uid + float32 `score` and/or boolean `keep`, row-aligned with
+# the pool index. Each score's inputs, params and code version derive from its method's declared
+# inputs (clipcurate.scores.plan); chunk-level methods run per chunk and are gathered, pool-level
+# methods run once. Imported scores (rules/import.smk) have their own rule.
 
 
 rule score_chunk:
@@ -8,9 +10,8 @@ rule score_chunk:
     output:
         temp("results/scores/{score}/chunks/{chunk}.parquet"),
     params:
-        method=lambda w: score_cfg(w.score)["method"],
-        params=lambda w: score_cfg(w.score).get("params", {}),
-        code=lambda w: code_version("scores.runner", f"scores.{score_cfg(w.score)['method']}"),
+        plan=lambda w: score_plan(w.score).to_dict(),
+        code=score_code,
     log:
         "logs/score_chunk/{score}/{chunk}.log",
     benchmark:
@@ -32,8 +33,8 @@ rule score:
     output:
         "results/scores/{score}.parquet",
     params:
-        method=lambda w: score_cfg(w.score)["method"],
-        params=lambda w: score_cfg(w.score).get("params", {}),
+        plan=lambda w: score_plan(w.score).to_dict(),
+        code=score_code,
     log:
         "logs/score/{score}.log",
     benchmark:
