@@ -174,6 +174,16 @@ def score_plan(name):
     return plan_score(config, name)
 
 
+def reported_score_names():
+    """Wildcard regex matching the scores whose method writes a report (imports; never matches if none)."""
+    import re
+
+    from clipcurate.scores.plan import score_names
+
+    names = score_names(config, report=True)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
 def score_chunk_inputs(wildcards):
     from clipcurate.scores.plan import score_files
 

@@ -25,7 +25,7 @@ at a time (for ``np.partition``) plus boolean masks. Inputs are never modified, 
 ``standardize(x, out=x)`` when asked to.
 
 ``mix`` dispatches on a method name (the ``mix:`` entry of a recipe); ``mix_files`` is the file-level
-entry point the workflow's mix rule calls (DESIGN.md §3: ``results/mixes/{mix}.parquet``).
+entry point the workflow's mix rule calls (``results/mixes/{mix}.parquet``).
 """
 
 from __future__ import annotations

@@ -180,3 +180,35 @@ def test_register_refuses_bad_declarations():
 def test_code_version_follows_the_method_module():
     assert code_version("clip_score") == code_version("clip_score_hflip")  # one module
     assert code_version("clip_score") != code_version("eflyt")
+
+
+def test_imports_plan_with_a_report_and_their_file_as_input():
+    c = cfg(scores__pub={"method": "import_subset", "file": "/data/subset.npy"})
+    p = plan_score(c, "pub")
+    assert p.report and p.level == "pool" and p.outputs == ("score", "keep")
+    assert score_files(p, chunks=["00000"]) == {"index": "results/pool/index.parquet", "pool": "results/pool/shards",
+                                                 "file": "/data/subset.npy"}
+    from clipcurate.scores.plan import score_names
+
+    assert score_names(c, report=True) == ["pub"]
+    assert "pub" not in score_names(c, report=False) and "clip_score" in score_names(c, report=False)
+    with pytest.raises(PlanError, match=r"scores\.pub\.file: required by method 'import_subset'"):
+        check_scores(cfg(scores__pub={"method": "import_subset"}))
+    with pytest.raises(PlanError, match=r"scores\.l14\.params\.col: unknown parameter of 'import_scores'; known: \['column', 'fill'\]"):
+        check_scores(cfg(scores__l14={"method": "import_scores", "file": "x.parquet", "params": {"col": "a"}}))
+    with pytest.raises(ValueError, match="report=True needs level='pool'"):
+        register("_bad4", level="chunk", inputs={}, report=True)
+
+
+def test_declared_mix_applies_its_artifact(tmp_path):
+    import json
+
+    from clipcurate.mixing import resolve_declared
+
+    (tmp_path / "mixer.json").write_text(json.dumps({"inputs": ["clip_score", "eflyt"], "weights": [0.7, -0.2], "bias": 0.1,
+                                                     "mean": [0, 0], "std": [1, 1]}))
+    method, params = resolve_declared("mflyt", {}, ["clip_score", "eflyt"], {"mixer": tmp_path / "mixer.json"})
+    assert (method, params) == ("weighted_sum", {"weights": {"clip_score": 0.7, "eflyt": -0.2}, "standardize": True})
+    assert resolve_declared("sum", {"x": 1}, ["a"], {}) == ("sum", {"x": 1})
+    with pytest.raises(Exception, match="differ from the run's"):
+        resolve_declared("mflyt", {}, ["eflyt", "clip_score"], {"mixer": tmp_path / "mixer.json"})

@@ -189,3 +189,16 @@ def _run_bad(params, e):
 def test_bad_outputs_are_refused(world, what, match):
     with pytest.raises(ValueError, match=rf"score bad \(method _run_bad\): .*{match}"):
         run("bad", {"method": "_run_bad", "model": "m", "params": {"what": what}})
+
+
+def test_chunk_offset_and_row_reads_across_row_groups(tmp_path):
+    from clipcurate.scores.runner import chunk_offset, read_rows
+
+    chunks = np.repeat(np.arange(6), [5, 0, 7, 3, 9, 1])  # chunk 1 is empty
+    path = tmp_path / "idx.parquet"
+    pq.write_table(pa.table({"chunk": pa.array(chunks, pa.int32()), "v": np.arange(len(chunks), dtype=np.float32)}), path,
+                   row_group_size=4)
+    for c in range(7):
+        assert chunk_offset(path, c) == int(np.searchsorted(chunks, c)), c
+    for off, n in [(0, 25), (3, 6), (4, 4), (24, 1), (10, 0)]:
+        np.testing.assert_array_equal(read_rows(path, "v", off, n), np.arange(off, off + n, dtype=np.float32))

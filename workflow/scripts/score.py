@@ -9,5 +9,6 @@ if plan["level"] == "chunk":
     n = gather(snakemake.input.chunks, snakemake.input.index, snakemake.output[0])
 else:
     files = {k: snakemake.input[k] for k in snakemake.input.keys()}
-    n = run_score(plan, files, snakemake.output[0])
+    report = snakemake.output.report if "report" in snakemake.output.keys() else None
+    n = run_score(plan, files, snakemake.output[0], report_path=report)
 log.info("%s: %d rows", snakemake.wildcards.score, n)

@@ -36,6 +36,7 @@ class Method:
     func: Callable
     defaults: Mapping = field(default_factory=dict)
     check: Callable | None = None  # optional check(entry, config, key) of cross-references
+    report: bool = False  # the function also returns "report": a JSON-able dict (pool-level methods)
     module: str = ""
     doc: str = ""
 
@@ -53,13 +54,15 @@ class UnknownMethodError(KeyError):
         return self.args[0]
 
 
-def register(name: str, level: str, inputs: Mapping, outputs=("score",), defaults=None, check=None):
+def register(name: str, level: str, inputs: Mapping, outputs=("score",), defaults=None, check=None, report=False):
     """Decorator adding a score function to the registry.
 
     ``inputs`` maps the function's keyword arguments to input kinds; ``outputs`` is any of
     ``score`` and ``keep``; ``defaults`` are the parameters the config entry's ``params:`` override;
     ``check(entry, config, key)`` may raise ValueError for cross-references the input kinds cannot
-    express (errors naming ``key``, e.g. ``scores.<name>``).
+    express (errors naming ``key``, e.g. ``scores.<name>``). With ``report=True`` (pool-level
+    methods only) the function also returns ``"report"``, a JSON-able dict the workflow writes to
+    ``results/scores/<name>.report.json`` and the log (e.g. an import's coverage).
     """
     if level not in ("chunk", "pool"):
         raise ValueError(f"method {name}: level must be 'chunk' or 'pool', got {level!r}")
@@ -70,6 +73,8 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
             raise ValueError(f"method {name}: input {arg!r} is {kind!r}, not an input kind of clipcurate.scores.inputs")
         if arg in RESERVED or arg == "params" or not arg.isidentifier():
             raise ValueError(f"method {name}: input name {arg!r} is reserved or not an identifier")
+    if report and level != "pool":
+        raise ValueError(f"method {name}: report=True needs level='pool'")
     outputs = tuple(outputs)
     if not outputs or any(o not in OUTPUTS for o in outputs):
         raise ValueError(f"method {name}: outputs must be a non-empty subset of {OUTPUTS}, got {outputs}")
@@ -78,7 +83,7 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
         old = REGISTRY.get(name)
         if old is not None and (old.module, old.func.__qualname__) != (func.__module__, func.__qualname__):
             raise ValueError(f"score method {name!r} registered twice")
-        REGISTRY[name] = Method(name, level, dict(inputs), outputs, func, dict(defaults or {}), check,
+        REGISTRY[name] = Method(name, level, dict(inputs), outputs, func, dict(defaults or {}), check, bool(report),
                                 func.__module__, func.__doc__ or "")
         return func
 

@@ -102,6 +102,7 @@ class ScorePlan:
     inputs: dict  # argument name -> resolved input (JSON-able dict with a "kind")
     outputs: tuple
     oracle: bool = False
+    report: bool = False  # the method also writes results/scores/<name>.report.json
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -236,14 +237,32 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
             raise
         except (ValueError, KeyError) as e:
             raise PlanError(str(e) if isinstance(e, ValueError) else f"config: {key}: {e}") from None
-    return ScorePlan(name, m.name, m.level, {**m.defaults, **params}, inputs, m.outputs, m.oracle)
+    return ScorePlan(name, m.name, m.level, {**m.defaults, **params}, inputs, m.outputs, m.oracle, m.report)
 
 
 def _as_plan(plan) -> ScorePlan:
     if isinstance(plan, ScorePlan):
         return plan
     d = dict(plan)
-    return ScorePlan(d["name"], d["method"], d["level"], dict(d["params"]), dict(d["inputs"]), tuple(d["outputs"]), d.get("oracle", False))
+    return ScorePlan(d["name"], d["method"], d["level"], dict(d["params"]), dict(d["inputs"]), tuple(d["outputs"]),
+                     d.get("oracle", False), d.get("report", False))
+
+
+def score_names(config: Mapping, report: bool) -> list[str]:
+    """Names of the configured scores whose method writes a report (``report=True``) or not."""
+    out = []
+    for name, entry in (config.get("scores") or {}).items():
+        try:
+            m = get(entry.get("method"))
+        except UnknownMethodError:
+            continue
+        if m.report == report:
+            out.append(name)
+    return sorted(out)
+
+
+def report_path(name: str) -> str:
+    return f"results/scores/{name}.report.json"
 
 
 def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = ()) -> dict[str, Any]:

@@ -48,10 +48,7 @@ class Rows:
             self.offset = 0
         else:
             self.table = pq.read_table(index_path, columns=["uid", "shard", "key"], filters=[("chunk", "=", int(chunk))])
-            chunks = pq.read_table(index_path, columns=["chunk"]).column("chunk").to_numpy()
-            self.offset = int(np.searchsorted(chunks, int(chunk), side="left"))
-            if self.table.num_rows and not (chunks[self.offset : self.offset + self.table.num_rows] == int(chunk)).all():
-                raise io.ContractError(f"{index_path}: the rows of chunk {chunk} are not contiguous; rebuild the index")
+            self.offset = chunk_offset(index_path, int(chunk))
         self.uids = self.table.column("uid")
 
     def __len__(self):
@@ -59,6 +56,45 @@ class Rows:
 
     def where(self) -> str:
         return "the pool" if self.chunk is None else f"chunk {self.chunk}"
+
+
+def chunk_offset(index_path, chunk: int) -> int:
+    """Index row of the chunk's first sample (chunks are contiguous: the index is sorted by shard).
+
+    Reads only the ``chunk`` column of the row groups that straddle the chunk's start, using the
+    row-group statistics for the others, so a per-chunk job does not read the whole 128M-row column.
+    """
+    pf = pq.ParquetFile(index_path)
+    col = pf.schema_arrow.get_field_index("chunk")
+    offset = 0
+    for rg in range(pf.metadata.num_row_groups):
+        meta = pf.metadata.row_group(rg)
+        stats = meta.column(col).statistics
+        if stats is not None and stats.has_min_max and stats.max < chunk:
+            offset += meta.num_rows
+            continue
+        if stats is not None and stats.has_min_max and stats.min >= chunk:
+            break
+        values = pf.read_row_group(rg, columns=["chunk"]).column("chunk").to_numpy()
+        if (np.diff(values) < 0).any():
+            raise io.ContractError(f"{index_path}: the chunk column is not sorted; rebuild the index")
+        offset += int(np.searchsorted(values, chunk, side="left"))
+        if values[-1] >= chunk:
+            break
+    return offset
+
+
+def read_rows(path, column: str, offset: int, n: int) -> np.ndarray:
+    """Rows ``offset .. offset + n`` of one column, reading only the row groups that hold them."""
+    pf = pq.ParquetFile(path)
+    start, parts = 0, []
+    for rg in range(pf.metadata.num_row_groups):
+        rows = pf.metadata.row_group(rg).num_rows
+        if start + rows > offset and start < offset + n:
+            values = pf.read_row_group(rg, columns=[column]).column(column).to_numpy()
+            parts.append(values[max(0, offset - start) : offset + n - start])
+        start += rows
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
 def _check_uids(path_desc: str, uids: pa.ChunkedArray | pa.Array, rows: Rows) -> None:
@@ -138,11 +174,23 @@ def load_reference(path) -> dict:
 
 
 def load_scores(refs, index_path, rows: Rows) -> dict:
+    """Score columns of the rows: pool files are checked against the index (by fingerprint when they
+    carry it), then a chunk reads only its rows, checked to be null-free and finite."""
     out, cache = {}, {}
     for label, path, column in refs:
         if (path, column) not in cache:
-            values = io.read_scores(path, index_path, [column])[column]
-            cache[(path, column)] = values[rows.offset : rows.offset + len(rows)]
+            if rows.chunk is None:
+                values = io.read_scores(path, index_path, [column])[column]
+            else:
+                if not Path(path).exists():
+                    raise io.ContractError(f"{path}: score file not found")
+                io.check_alignment(path, index_path)
+                if column not in io.score_columns(path):
+                    raise io.ContractError(f"{path}: no column {column!r}; it has {io.score_columns(path)}")
+                values = read_rows(path, column, rows.offset, len(rows))
+                if values.dtype == object or (values.dtype != np.bool_ and not np.isfinite(values).all()):
+                    raise io.ContractError(f"{path}: column {column!r} has a null or non-finite value in {rows.where()}")
+            cache[(path, column)] = values
         out[label] = cache[(path, column)]
     return out
 
@@ -206,18 +254,29 @@ def check_outputs(plan: ScorePlan, cols, n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None) -> int:
+def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None, report_path=None) -> int:
     """Compute a score over one chunk (``chunk`` given) or the whole pool and write its file.
 
     ``plan`` is a :class:`~clipcurate.scores.plan.ScorePlan` or its dict form (the rule's params);
     ``files`` the rule's inputs (:func:`clipcurate.scores.plan.score_files`). A chunk file carries no
-    fingerprint (:func:`gather` checks it); a pool file carries the index's.
+    fingerprint (:func:`gather` checks it); a pool file carries the index's. A method declared with
+    ``report=True`` returns a ``report`` dict too, written to ``report_path`` and logged.
     """
     plan = _as_plan(plan)
     m = get(plan.method)
     rows = Rows(files["index"], chunk)
     loaded = load_inputs(plan, files, rows)
-    cols = check_outputs(plan, m.func(dict(plan.params), **loaded), len(rows))
+    cols = m.func(dict(plan.params), **loaded)
+    if plan.report:
+        cols = dict(cols)
+        report = cols.pop("report", None)
+        if not isinstance(report, Mapping):
+            raise ValueError(f"score {plan.name} (method {plan.method}): declares report=True but returned no 'report' dict")
+        if report_path is None:
+            raise ValueError(f"score {plan.name}: a report_path is needed for method {plan.method}'s report")
+        io.write_json(dict(report), report_path)
+        log.info("%s report: %s", plan.name, report)
+    cols = check_outputs(plan, cols, len(rows))
     fp = None if chunk is not None else io.index_fingerprint(files["index"])
     io.write_scores(out_path, rows.uids, cols, fingerprint=fp)
     return len(rows)
