@@ -28,7 +28,13 @@ rule download:
         world=WORLD_DIR if config["pool"]["source"] == "world" else [],
     output:
         shards=directory(POOL_SHARDS),
-        report="results/pool/download_report.json",
+        report=report(
+            "results/pool/download_report.json",
+            caption="../report/download_report.rst",
+            category=REPORT_CAT["pool"],
+            subcategory="download",
+            labels={"item": "download report (JSON)"},
+        ),
     params:
         download={**config["download"], "samples_per_shard": SCALE["samples_per_shard"]},
         serve_port=config["world"]["serve_port"] if config["pool"]["source"] == "world" else None,

@@ -24,6 +24,7 @@ from PIL import Image
 
 from clipcurate import io, models
 from clipcurate.pool import shard_path
+from clipcurate.progress import progress
 from clipcurate.reshard import _iter_samples
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,10 @@ def embed_chunk(
         batch_txts.clear()
 
     n = 0
+    chunks = io.read_index(index_path, columns=["chunk"]).column("chunk")
+    bar = progress(total=pc.sum(pc.equal(chunks, chunk)).as_py() or 0, desc=f"embed chunk {chunk}", unit="samples")
     for uid, jpg, caption in iter_chunk_samples(index_path, shards_dir, chunk):
+        bar.update(1)
         im = Image.open(_io.BytesIO(jpg)).convert("RGB")
         batch_imgs.append(preprocess(flip(im)))
         batch_txts.append(caption)
@@ -102,6 +106,7 @@ def embed_chunk(
                 log.info("chunk %d: %d samples, %.0f samples/s", chunk, n, n / dt)
     if batch_imgs:
         flush()
+    bar.close()
     dim = img_out[0].shape[1] if img_out else 0
     np_dtype = np.float16 if dtype == "float16" else np.float32
     image = np.concatenate(img_out).astype(np_dtype) if img_out else np.zeros((0, dim), np_dtype)

@@ -3,6 +3,7 @@
 import csv
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -124,3 +125,73 @@ def test_flyt_and_mix_config_errors_name_the_key(tmp_path, override, message):
     proc = run_smk(tmp_path, "--configfile", str(cfg), "-n", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and message in out, out[-2000:]
+
+
+REPORT_CATEGORIES = [
+    "1. Pool and download", "2. Scores and filter quality", "3. Subsets", "4. Training", "5. Evaluation",
+    "6. Paper tables",
+]
+
+
+@pytest.mark.workflow
+def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
+    """`snakemake --report` after table1 (plus a table added by config alone), opened in headless
+    Chromium: no console errors, every category, table1 rendered as a table and a figure decoded."""
+    from tests.workflow.browser import Chromium, find_chromium
+
+    workdir = micro_workdir
+    extra = tmp_path / "probe_table.yaml"  # a table the report machinery has never heard of
+    extra.write_text(yaml.safe_dump({"tables": {"probe": {
+        "title": "Probe table added by config", "columns": ["ImageNet", "Average", "dataset size"],
+        "rows": [{"recipe": "no_filter", "label": "All"}, {"recipe": "gt_clean", "label": "Clean"}]}}}))
+    args = [*micro_args(workdir), str(extra)]
+    run_smk(workdir, "results/tables/probe.csv", *args, "--cores", "1")
+    report = workdir / "report.html"
+    run_smk(workdir, "--report", str(report), "results/tables/table1.csv", "results/tables/probe.csv", *args)
+    assert report.stat().st_size > 0
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (Debian package `chromium`; .ci/run installs it as root): "
+                    "the report was built but not rendered in a browser")
+    pytest.importorskip("websocket", reason="websocket-client (requirements.txt) drives Chromium")
+    with Chromium(chromium) as page:
+        page.goto(report.as_uri())
+        page.wait_for("typeof app !== 'undefined' && app !== undefined && document.querySelector('#app').children.length > 0")
+        assert sorted(page.eval("Object.keys(categories)")) == REPORT_CATEGORIES
+        paths = page.eval("Object.keys(results)")
+        for want in ["results/tables/table1.html", "results/tables/table1.csv", "results/tables/table1.png",
+                     "results/tables/probe.html", "results/tables/probe.png",
+                     "results/figures/pool/download.png", "results/pool/download_report.json",
+                     "results/figures/scores/clip_score.png", "results/figures/models/openai.png",
+                     "results/subsets/clip_score_top30.hist.png", "results/figures/train/gt_clean.png",
+                     "results/figures/eval/no_filter.html", "results/figures/eval/no_filter.png"]:
+            assert any(p.endswith(want) for p in paths), (want, paths)
+        captions = page.eval("Object.values(results).map(r => r.caption)")
+        assert all(c and c.strip() for c in captions), "every report item has a caption"
+        desc = page.eval("workflow_desc")
+        assert "clipcurate" in desc and "Pool and download" in desc and "scale" in desc
+
+        # the paper tables category lists table1, as a user clicking the menu sees it
+        page.eval("app.showCategory('6. Paper tables')")
+        page.wait_for("document.body.innerText.includes('table1')")
+        # table1 rendered: the view its button opens (the table page in a frame)
+        key = next(p for p in paths if p.endswith("results/tables/table1.html"))
+        page.eval(f"app.setView({{content: 'html', contentPath: results[{key!r}].data_uri, resultPath: {key!r}}})")
+        page.wait_for("(f => f && f.getBoundingClientRect().width > 100 && f.getBoundingClientRect().height > 100)"
+                      "(document.querySelector('iframe'))")
+        dom = ""
+        for _ in range(50):  # the frame's document, through the protocol (it is cross-origin to the page)
+            dom = str(page.call("DOM.getDocument", depth=-1, pierce=True))
+            if "Ground-truth clean" in dom:
+                break
+            time.sleep(0.2)
+        assert "'table1'" in dom and "Ground-truth clean" in dom and "Download table1.csv" in dom
+        # a figure: the chart of table1, decoded and laid out
+        key = next(p for p in paths if p.endswith("results/tables/table1.png"))
+        page.eval(f"app.setView({{content: 'img', contentPath: results[{key!r}].data_uri, resultPath: {key!r}}})")
+        size = page.wait_for("(i => i && i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 100"
+                             " && [i.naturalWidth, i.naturalHeight])(document.querySelector('img[src^=\"data:image/png\"]'))")
+        assert size[0] > 300 and size[1] > 200
+        page.screenshot(workdir / "report_screenshot.png")
+        assert page.errors == [], page.errors
+    assert (workdir / "report_screenshot.png").stat().st_size > 10_000

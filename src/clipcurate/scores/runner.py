@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from clipcurate import io
 from clipcurate.embed import read_embeddings
+from clipcurate.progress import progress
 from clipcurate.scores import get
 
 
@@ -27,7 +28,7 @@ def score_chunk(method: str, params: Mapping, embeddings_path, out_path, files: 
 
 def gather(chunk_paths: Sequence, index_path, out_path) -> int:
     """Concatenate per-chunk score files in chunk order into one pool-wide, index-aligned file."""
-    table = pa.concat_tables(pq.read_table(p) for p in chunk_paths)
+    table = pa.concat_tables(pq.read_table(p) for p in progress(chunk_paths, desc="gather score chunks", unit="chunks"))
     ref = io.read_index(index_path, columns=["uid"]).column("uid")
     io.check_uid_order(out_path, table.column("uid"), ref)
     io.write_table(table.replace_schema_metadata(None), out_path, fingerprint=io.index_fingerprint(index_path))
