@@ -127,7 +127,7 @@ def table_chart(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequen
                     hatch="///", label=f"{m} (paper)")
             k += 1
     ax.set_yticks(y, [_wrap(l, 28) for l in labels])
-    ax.set_xlabel("zero-shot score (accuracy; retrieval: recall@1; fraction, 0–1)")
+    ax.set_xlabel("zero-shot score (accuracy; retrieval: mean recall@1; 0–1)")
     finite = [_num(r[col[m]]) for r in body for m in metrics] + [
         _reported(table_cfg, l, m) for l in labels for m in with_reported]
     finite = [v for v in finite if not math.isnan(v)]
@@ -372,7 +372,7 @@ def score_chart(scores: Mapping[str, np.ndarray], out_png, kinds: np.ndarray | N
             ax.legend(fontsize=7, title="kind (samples)", title_fontsize=7)
         else:
             ax.hist(x[finite], bins=bins, color=COLORS[0])
-        ax.set_xlabel(f"{c} (score value, higher is kept first)")
+        ax.set_xlabel(f"{c} value (higher = kept first)")
         ax.set_ylabel("samples per bin")
         _count_axis(ax.yaxis)
         ax.grid(alpha=0.3)
