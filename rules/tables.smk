@@ -6,6 +6,15 @@
 # wildcards and config, so a table or method added in config appears with no edit here.
 
 
+# small plotting jobs run where Snakemake runs, not as cluster jobs (score_figure reads a whole score file)
+localrules:
+    pool_figure,
+    train_figure,
+    model_figure,
+    flyt_figure,
+    eval_figure,
+
+
 rule table:
     input:
         unpack(table_report_inputs),

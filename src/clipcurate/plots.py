@@ -245,12 +245,16 @@ def flyt_curves(info: Mapping, out_png, title: str = "") -> None:
             names = [f"input {i}" for i in range(w.shape[1])]
         for i, n in enumerate(names):
             wax.plot(steps, w[:, i], color=COLORS[i % len(COLORS)], marker="o" if len(steps) < 30 else None,
-                     markersize=3, label=n)
+                     markersize=3, label=f"{n} (final {w[-1, i]:.3g})")
         wax.set_xlabel("FLYT step")
         wax.set_ylabel("mixer weight (per standardised score)")
         wax.set_title("M-FLYT weight per input", fontsize=10)
         wax.grid(alpha=0.3)
         wax.legend(fontsize=8, title="input score", title_fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    for a in axes:  # steps are whole numbers
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     if not hist:
         ax.text(0.5, 0.5, "no training steps recorded", transform=ax.transAxes, ha="center")
     fig.suptitle(_wrap(title, 100), fontsize=10)

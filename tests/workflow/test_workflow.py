@@ -185,7 +185,8 @@ def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
             if "Ground-truth clean" in dom:
                 break
             time.sleep(0.2)
-        assert "'table1'" in dom and "Ground-truth clean" in dom and "Download table1.csv" in dom
+        # the <table id="table1"> element of the rendered page, its rows, and the attached CSV
+        assert "'attributes': ['id', 'table1']" in dom and "Ground-truth clean" in dom and "Download table1.csv" in dom
         # a figure: the chart of table1, decoded and laid out
         key = next(p for p in paths if p.endswith("results/tables/table1.png"))
         page.eval(f"app.setView({{content: 'img', contentPath: results[{key!r}].data_uri, resultPath: {key!r}}})")
