@@ -90,3 +90,15 @@ def table_figures(table_name):
 
 def table_report_inputs(wildcards):
     return {**table_inputs(wildcards), **{f"fig_{k}": v for k, v in table_figures(wildcards.table).items()}}
+
+
+def check_table_plots():
+    """A `plot: {kind: lines}` table draws columns of its own: each must be one of its columns."""
+    for name, table in config["tables"].items():
+        plot = table.get("plot") or {}
+        if plot.get("kind") != "lines":
+            continue
+        for key, cols in (("x", [plot.get("x", "dataset size")]), ("panels", plot.get("panels") or ["ImageNet", "Average"])):
+            for c in cols:
+                if c not in table["columns"]:
+                    raise ValueError(f"config: tables.{name}.plot.{key}: {c!r} is not among the table's columns {table['columns']}")

@@ -72,6 +72,8 @@ def test_flyt_chain_on_the_micro_pool(micro_workdir):
     assert [w["input"] for w in weights] == ["clip_score", "eflyt"]
     info = yaml.safe_load((tmp_path / "results/flyt/mflyt/train_info.json").read_text())
     assert info["steps_done"] == 4 and info["train"]["reference_lr"] == 2.0e-4
+    # the per-step mixer weights (drawn in the report) end at the learned weights
+    assert info["history"][-1]["mixer_weights"] == pytest.approx([float(w["weight"]) for w in weights], abs=1e-6)
     stats = yaml.safe_load((tmp_path / "results/subsets/mflyt_scs015.stats.json").read_text())
     assert stats["n_total"] == 23040 and stats["n_unique"] <= n_index  # SCS draws N = samples seen, with repeats
     assert stats["sampler"] == {"method": "scs", "alpha": 0.15, "n": 23040, "group_size": 18}  # G = ceil(N / 1280)
@@ -125,6 +127,16 @@ def test_flyt_and_mix_config_errors_name_the_key(tmp_path, override, message):
     proc = run_smk(tmp_path, "--configfile", str(cfg), "-n", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and message in out, out[-2000:]
+
+
+def test_figure_plot_columns_are_checked_at_planning_time(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"tables": {"sweep": {
+        "rows": [{"recipe": "mflyt_nocap", "label": "No cap"}], "columns": ["ImageNet", "dataset size"],
+        "plot": {"kind": "lines", "panels": ["VTAB"]}}}}))
+    proc = run_smk(tmp_path, "--configfile", str(cfg), "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "tables.sweep.plot.panels: 'VTAB' is not among the table's columns" in out, out[-2000:]
 
 
 def find_node(node, name, node_id):
