@@ -85,6 +85,8 @@ def table_figures(table_name):
         "models": [f"results/figures/models/{m}.png" for m in sorted(models) if lookup("models", m).get("train")],
         "train": [f"results/figures/train/{r}.png" for r in recipes],
         "eval": [f"results/figures/eval/{r}.html" for r in recipes],
+        # the tiny world knows each sample's kind: how clean each row's subset is
+        "quality": [f"results/figures/quality/{table_name}.png"] if config["pool"]["source"] == "world" else [],
     }
 
 

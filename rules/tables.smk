@@ -12,6 +12,7 @@ check_table_plots()
 # small plotting jobs run where Snakemake runs, not as cluster jobs (score_figure reads a whole score file)
 localrules:
     pool_figure,
+    quality_figure,
     train_figure,
     model_figure,
     flyt_figure,
@@ -227,3 +228,30 @@ rule eval_figure:
         "../envs/data.yaml"
     script:
         "../workflow/scripts/figure_eval.py"
+
+
+rule quality_figure:
+    input:
+        subsets=lambda w: [f"results/subsets/{row['recipe']}.parquet" for row in lookup("tables", w.table)["rows"]],
+        index=POOL_INDEX,
+        world=WORLD_DIR,
+    output:
+        png=report(
+            "results/figures/quality/{table}.png",
+            caption="../report/quality.rst",
+            category=REPORT_CAT["scores"],
+            subcategory="subset composition",
+            labels={"table": "{table}"},
+        ),
+    params:
+        rows=lambda w: lookup("tables", w.table)["rows"],
+    log:
+        "logs/figures/quality/{table}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/figure_quality.py"

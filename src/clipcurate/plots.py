@@ -413,3 +413,32 @@ def eval_chart(rows: Sequence[Sequence], aggregates: Mapping[str, float], out_pn
     ax.legend(fontsize=7, title="task group", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(_wrap(title, 80), fontsize=10)
     _save(fig, out_png)
+
+
+# ---- filter quality ---------------------------------------------------------------------------
+
+
+def composition_chart(rows: Sequence[tuple[str, Mapping[str, int]]], out_png, title: str = "") -> None:
+    """Each subset's make-up by ground-truth kind (repeats counted) as 100% stacked horizontal bars.
+
+    ``rows`` are ``(label, {kind: samples})``; the first row is usually the pool itself.
+    """
+    kinds = sorted({k for _, c in rows for k in c}, key=lambda k: (k != "clean", k))
+    fig = _figure(10, max(2.6, 1.5 + 0.42 * len(rows)))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))[::-1]
+    left = np.zeros(len(rows))
+    totals = np.array([max(1, sum(c.values())) for _, c in rows], dtype=float)
+    for j, k in enumerate(kinds):
+        frac = np.array([c.get(k, 0) for _, c in rows]) / totals
+        ax.barh(y, frac, left=left, color=COLORS[j % len(COLORS)], label=k.replace("_", " "), height=0.7)
+        if k == "clean":
+            for yi, f in zip(y, frac):
+                ax.text(0.01, yi, f"clean {f:.0%}", va="center", fontsize=8, color="white")
+        left += frac
+    ax.set_yticks(y, [_wrap(f"{lab} ({int(t):,})", 30) for (lab, _), t in zip(rows, totals)], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of the subset's samples, repeats counted")
+    ax.legend(fontsize=8, title="ground-truth kind", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(_wrap(title, 90), fontsize=10)
+    _save(fig, out_png)

@@ -195,7 +195,8 @@ def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
                      "results/figures/pool/download.png", "results/pool/download_report.json",
                      "results/figures/scores/clip_score.png", "results/figures/models/openai.png",
                      "results/subsets/clip_score_top30.hist.png", "results/figures/train/gt_clean.png",
-                     "results/figures/eval/no_filter.html", "results/figures/eval/no_filter.png"]:
+                     "results/figures/eval/no_filter.html", "results/figures/eval/no_filter.png",
+                     "results/figures/quality/table1.png", "results/figures/quality/probe.png"]:
             assert any(p.endswith(want) for p in paths), (want, paths)
         captions = page.eval("Object.values(results).map(r => r.caption)")
         assert all(c and c.strip() for c in captions), "every report item has a caption"
