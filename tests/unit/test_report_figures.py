@@ -129,3 +129,10 @@ def test_progress_logs_lines_with_total_rate_and_eta():
     assert "\r" not in out.getvalue() and len(lines) >= 2  # the start and the end, one line each
     assert lines[0].startswith("embed chunk 3:   0%") and "0/4" in lines[0]
     assert re.search(r"100%.*4/4 \[\d\d:\d\d<00:00, +[0-9.]+ ?[a-zA-Z]?samples/s\]", lines[-1]), lines[-1]
+
+
+def test_composition_chart(tmp_path):
+    rows = [("pool", {"clean": 6, "misaligned": 4}), ("CLIP top 30%", {"clean": 3}), ("empty", {})]
+    plots.composition_chart(rows, tmp_path / "q.png", title="table1: subsets by kind")
+    w, h = png_size(tmp_path / "q.png")
+    assert w == 1000 and h >= 260
