@@ -27,8 +27,12 @@ os.environ.update(
 configfile: f"{workflow.basedir}/config/config.yaml"
 configfile: f"{workflow.basedir}/config/scales/tiny.yaml"
 
+# `snakemake --report report.html [targets]`: this description, then every output flagged report(...)
+report: "report/workflow.rst"
+
 
 include: "rules/common.smk"
+include: "rules/report_common.smk"
 
 wildcard_constraints:
     recipe=r"[A-Za-z0-9_.\-]+",

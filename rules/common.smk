@@ -441,13 +441,23 @@ def embed_resources(mem_mb, runtime):
 # ---- tables (rules/tables.smk) ----------------------------------------------------
 
 def recipe_oracles(name):
-    """The oracle scores a recipe uses (methods registered with oracle=True read the tiny world's
-    ground truth), directly or through its mix."""
+    """The oracle scores a recipe uses (methods that read the tiny world's ground truth), directly,
+    through its mix, or through the score inputs of the scores it uses."""
     recipe = lookup("recipes", name)
-    scores = [recipe["score"]] if "score" in recipe else []
+    todo = [recipe["score"]] if "score" in recipe else []
     if "mix" in recipe:
-        scores += [inp.split(":")[0] for inp in mix_spec(recipe["mix"])["inputs"]]
-    return sorted({s for s in scores if score_method(s).oracle})
+        todo += [inp.split(":")[0] for inp in mix_plan(recipe["mix"]).inputs]
+    seen, oracles = set(), set()
+    while todo:
+        s = todo.pop()
+        if s in seen:
+            continue
+        seen.add(s)
+        plan = score_plan(s)
+        if plan.oracle:
+            oracles.add(s)
+        todo += [ref[0].split(":")[0] for spec in plan.inputs.values() if spec["kind"] == "scores" for ref in spec["refs"]]
+    return sorted(oracles)
 
 
 def table_rows(name):

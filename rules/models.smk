@@ -37,7 +37,13 @@ rule train_mflyt:
         unpack(flyt_inputs),
     output:
         mixer="results/flyt/{flyt}/mixer.json",
-        weights="results/flyt/{flyt}/weights.csv",
+        weights=report(
+            "results/flyt/{flyt}/weights.csv",
+            caption="../report/weights.rst",
+            category=REPORT_CAT["training"],
+            subcategory="FLYT scoring models",
+            labels={"run": "{flyt}", "item": "learned weights (CSV)"},
+        ),
         info="results/flyt/{flyt}/train_info.json",
     wildcard_constraints:
         flyt=flyt_names("mixer"),

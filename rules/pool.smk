@@ -39,7 +39,13 @@ if not config["pool"].get("shards_dir"):
             world=[] if REAL_SCALE else WORLD_DIR,
         output:
             shards=directory(POOL_SHARDS),
-            report="results/pool/download_report.json",
+            report=report(
+                "results/pool/download_report.json",
+                caption="../report/download_report.rst",
+                category=REPORT_CAT["pool"],
+                subcategory="download",
+                labels={"item": "download report (JSON)"},
+            ),
         params:
             # what changes the shards; runtime and attempts are the Slurm job's, not the data's
             download={

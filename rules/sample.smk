@@ -10,7 +10,13 @@ rule sample:
         subset="results/subsets/{recipe}.parquet",
         npy="results/subsets/{recipe}.npy",
         stats="results/subsets/{recipe}.stats.json",
-        hist="results/subsets/{recipe}.hist.png",
+        hist=report(
+            "results/subsets/{recipe}.hist.png",
+            caption="../report/subset.rst",
+            category=REPORT_CAT["subsets"],
+            subcategory="repetition histograms",
+            labels={"recipe": "{recipe}"},
+        ),
     params:
         sample=lambda w: lookup("recipes", w.recipe)["sample"],
         n_target=SCALE["samples_seen"],

@@ -30,6 +30,7 @@ from PIL import Image
 
 from clipcurate import io, models
 from clipcurate.pool import shard_path
+from clipcurate.progress import progress
 from clipcurate.reshard import _iter_samples
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def _embedding_table(keys: list, key_name: str, img_out: list, txt_out: list, dt
 
 
 @torch.no_grad()
-def _embed_samples(samples: Iterator[tuple[str, bytes, str]], model_spec: Mapping, batch_size: int, variant: str, what: str):
+def _embed_samples(samples: Iterator[tuple[str, bytes, str]], model_spec: Mapping, batch_size: int, variant: str, what: str,
+                   total: int | None = None):
     """Embed (key, image bytes, caption) samples; returns keys and lists of image/text batches."""
     if variant not in IMAGE_TRANSFORMS:
         raise ValueError(f"image variant {variant!r} is not available; available: {sorted(IMAGE_TRANSFORMS)}")
@@ -102,7 +104,9 @@ def _embed_samples(samples: Iterator[tuple[str, bytes, str]], model_spec: Mappin
         batch_txts.clear()
 
     n = 0
+    bar = progress(total=total, desc=what, unit="samples")
     for key, jpg, caption in samples:
+        bar.update(1)
         im = Image.open(_io.BytesIO(jpg)).convert("RGB")
         batch_imgs.append(preprocess(transform(im)))
         batch_txts.append(caption)
@@ -115,6 +119,7 @@ def _embed_samples(samples: Iterator[tuple[str, bytes, str]], model_spec: Mappin
                 log.info("%s: %d samples, %.0f samples/s", what, n, n / dt)
     if batch_imgs:
         flush()
+    bar.close()
     return keys, img_out, txt_out
 
 
@@ -132,7 +137,9 @@ def embed_chunk(
     returns throughput figures."""
     t0 = time.time()
     samples = iter_chunk_samples(index_path, shards_dir, chunk)
-    uids, img_out, txt_out = _embed_samples(samples, model_spec, batch_size, image_transform, f"chunk {chunk}")
+    chunks = io.read_index(index_path, columns=["chunk"]).column("chunk")
+    total = pc.sum(pc.equal(chunks, chunk)).as_py() or 0
+    uids, img_out, txt_out = _embed_samples(samples, model_spec, batch_size, image_transform, f"embed chunk {chunk}", total)
     io.write_table(_embedding_table(uids, "uid", img_out, txt_out, dtype), out_path)
     dt = time.time() - t0
     n = len(uids)

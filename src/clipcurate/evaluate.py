@@ -22,6 +22,7 @@ from typing import Iterable, Mapping, Sequence
 import yaml
 
 from clipcurate import io, models
+from clipcurate.progress import progress
 
 GROUPS = ("ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Other")
 AGGREGATES = ("ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average")
@@ -142,7 +143,7 @@ def evaluate_model(
     done = _resume(partial, model_spec, log)
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
-        for task in suite["tasks"]:
+        for task in progress(suite["tasks"], desc="evaluate", unit="tasks"):
             if task["key"] in done:
                 lines.append(done[task["key"]])
                 continue

@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from clipcurate import io
+from clipcurate.progress import progress
 
 #: Rows processed per step. 64K rows keep a float64 work buffer (512 KB) in the L2 cache; measured
 #: throughput is flat between 16K and 256K rows.
@@ -242,8 +243,10 @@ def _linear(arrays: list[np.ndarray], names: list[str], weights: Sequence[float]
     out = np.empty(m, dtype=np.float32)
     acc = np.empty(min(m, CHUNK_ROWS), dtype=np.float64)
     tmp = np.empty_like(acc)
+    bar = progress(total=m, desc=f"mix {len(arrays)} scores", unit="samples", unit_scale=True)
     for start in range(0, m, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, m)
+        bar.update(stop - start)
         a = acc[: stop - start]
         t = tmp[: stop - start]
         np.multiply(arrays[0][start:stop], coefs[0], out=a, dtype=np.float64)
@@ -253,6 +256,7 @@ def _linear(arrays: list[np.ndarray], names: list[str], weights: Sequence[float]
         if const:
             a -= const
         out[start:stop] = a
+    bar.close()
     return _Linear(out, weights, means, stds)
 
 

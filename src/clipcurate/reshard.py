@@ -24,6 +24,7 @@ import webdataset as wds
 
 from clipcurate import io
 from clipcurate.pool import shard_path
+from clipcurate.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def reshard(
     buf = _ShuffleBuffer(shuffle_buffer, rng)
     writer = _ShardWriter(tmp, shard_size)
     processed = 0
+    bar = progress(total=int(counts.sum()), desc=f"reshard {Path(subset_path).stem}", unit="samples")
     for shard in sorted(wanted):
         need = wanted[shard]
         # img2dataset writes a shard's samples in download-completion order, which differs from one
@@ -121,8 +123,11 @@ def reshard(
                 out = buf.push((f"{uid}-{j}", sample))
                 if out is not None:
                     writer.write(*out)
+                    bar.update(1)
     for item in buf.drain():
         writer.write(*item)
+        bar.update(1)
+    bar.close()
     writer.close()
     expected = int(counts.sum())
     meta = {

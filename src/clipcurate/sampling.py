@@ -76,6 +76,8 @@ from typing import Mapping
 
 import numpy as np
 
+from clipcurate.progress import progress
+
 __all__ = [
     "SamplingError",
     "threshold_top_fraction",
@@ -566,6 +568,7 @@ def _scs_rounds(s, n_target, alpha, group_size, seed, window=None) -> np.ndarray
     pool_t, pool_i = [np.empty(0)], [np.empty(0, dtype=np.int64)]
     pool_n = 0
     done = 0
+    bar = progress(total=N, desc=f"SCS rounds of {G}", unit="picks", unit_scale=True)
     while done < N:
         k = min(G, N - done)
         while pool_n < k:
@@ -628,6 +631,7 @@ def _scs_rounds(s, n_target, alpha, group_size, seed, window=None) -> np.ndarray
         c_new = counts[pick] + 1
         counts[pick] = c_new
         done += k
+        bar.update(k)
         if done < N:  # re-arm the picked examples' clocks at the end of the round
             wp = np.subtract(smax, s[pick], dtype=np.float64)
             with np.errstate(over="ignore"):
@@ -654,6 +658,7 @@ def _scs_rounds(s, n_target, alpha, group_size, seed, window=None) -> np.ndarray
                         cal.add(nt[later], pk[later], q[later])
                 else:
                     cal.add(nt, pk, q)
+    bar.close()
     return counts
 
 

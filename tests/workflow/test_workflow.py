@@ -3,6 +3,7 @@
 import csv
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -71,6 +72,8 @@ def test_flyt_chain_on_the_micro_pool(micro_workdir):
     assert [w["input"] for w in weights] == ["clip_score", "eflyt"]
     info = yaml.safe_load((tmp_path / "results/flyt/mflyt/train_info.json").read_text())
     assert info["steps_done"] == 4 and info["train"]["reference_lr"] == 2.0e-4
+    # the per-step mixer weights (drawn in the report) end at the learned weights
+    assert info["history"][-1]["mixer_weights"] == pytest.approx([float(w["weight"]) for w in weights], abs=1e-6)
     stats = yaml.safe_load((tmp_path / "results/subsets/mflyt_scs015.stats.json").read_text())
     assert stats["n_total"] == 23040 and stats["n_unique"] <= n_index  # SCS draws N = samples seen, with repeats
     assert stats["sampler"] == {"method": "scs", "alpha": 0.15, "n": 23040, "group_size": 18}  # G = ceil(N / 1280)
@@ -124,3 +127,107 @@ def test_flyt_and_mix_config_errors_name_the_key(tmp_path, override, message):
     proc = run_smk(tmp_path, "--configfile", str(cfg), "-n", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and message in out, out[-2000:]
+
+
+def test_figure_plot_columns_are_checked_at_planning_time(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"tables": {"sweep": {
+        "rows": [{"recipe": "mflyt_nocap", "label": "No cap"}], "columns": ["ImageNet", "dataset size"],
+        "plot": {"kind": "lines", "panels": ["VTAB"]}}}}))
+    proc = run_smk(tmp_path, "--configfile", str(cfg), "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "tables.sweep.plot.panels: 'VTAB' is not among the table's columns" in out, out[-2000:]
+
+
+def find_node(node, name, node_id):
+    """The first element ``<name id=node_id>`` under a DevTools DOM node (frames included)."""
+    attrs = node.get("attributes") or []
+    if node.get("localName") == name and node_id in attrs[1::2] and attrs[attrs.index(node_id) - 1] == "id":
+        return node
+    for child in [*(node.get("children") or []), *([node["contentDocument"]] if "contentDocument" in node else [])]:
+        found = find_node(child, name, node_id)
+        if found is not None:
+            return found
+    return None
+
+
+def node_text(node):
+    """The text nodes under a DevTools DOM node, in document order."""
+    if node.get("nodeType") == 3:
+        return [node["nodeValue"]] if node["nodeValue"].strip() else []
+    return [t for child in node.get("children") or [] for t in node_text(child)]
+
+
+REPORT_CATEGORIES = [
+    "1. Pool and download", "2. Scores and filter quality", "3. Subsets", "4. Training", "5. Evaluation",
+    "6. Paper tables",
+]
+
+
+@pytest.mark.workflow
+def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
+    """`snakemake --report` after table1 (plus a table added by config alone), opened in headless
+    Chromium: no console errors, every category, table1 rendered as a table and a figure decoded."""
+    from tests.workflow.browser import Chromium, find_chromium
+
+    workdir = micro_workdir
+    extra = tmp_path / "probe_table.yaml"  # a table the report machinery has never heard of
+    extra.write_text(yaml.safe_dump({"tables": {"probe": {
+        "title": "Probe table added by config", "columns": ["ImageNet", "Average", "dataset size"],
+        "rows": [{"recipe": "no_filter", "label": "All"}, {"recipe": "gt_clean", "label": "Clean"}]}}}))
+    args = [*micro_args(workdir), str(extra)]
+    run_smk(workdir, "results/tables/probe.csv", *args, "--cores", "1")
+    report = workdir / "report.html"
+    run_smk(workdir, "--report", str(report), "results/tables/table1.csv", "results/tables/probe.csv", *args)
+    assert report.stat().st_size > 0
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (Debian package `chromium`; .ci/run installs it as root): "
+                    "the report was built but not rendered in a browser")
+    pytest.importorskip("websocket", reason="websocket-client (requirements.txt) drives Chromium")
+    with Chromium(chromium) as page:
+        page.goto(report.as_uri())
+        page.wait_for("typeof app !== 'undefined' && app !== undefined && document.querySelector('#app').children.length > 0")
+        assert sorted(page.eval("Object.keys(categories)")) == REPORT_CATEGORIES
+        paths = page.eval("Object.keys(results)")
+        for want in ["results/tables/table1.html", "results/tables/table1.csv", "results/tables/table1.png",
+                     "results/tables/probe.html", "results/tables/probe.png",
+                     "results/figures/pool/download.png", "results/pool/download_report.json",
+                     "results/figures/scores/clip_score.png", "results/figures/models/openai.png",
+                     "results/subsets/clip_score_top30.hist.png", "results/figures/train/gt_clean.png",
+                     "results/figures/eval/no_filter.html", "results/figures/eval/no_filter.png",
+                     "results/figures/quality/table1.png", "results/figures/quality/probe.png"]:
+            assert any(p.endswith(want) for p in paths), (want, paths)
+        captions = page.eval("Object.values(results).map(r => r.caption)")
+        assert all(c and c.strip() for c in captions), "every report item has a caption"
+        desc = page.eval("workflow_desc")
+        assert "clipcurate" in desc and "Pool and download" in desc and "scale" in desc
+
+        # the paper tables category lists table1, as a user clicking the menu sees it
+        page.eval("app.showCategory('6. Paper tables')")
+        page.wait_for("document.body.innerText.includes('table1')")
+        # table1 rendered: the view its button opens (the table page in a frame)
+        key = next(p for p in paths if p.endswith("results/tables/table1.html"))
+        page.eval(f"app.setView({{content: 'html', contentPath: results[{key!r}].data_uri, resultPath: {key!r}}})")
+        page.wait_for("(f => f && f.getBoundingClientRect().width > 100 && f.getBoundingClientRect().height > 100)"
+                      "(document.querySelector('iframe'))")
+        table = None
+        for _ in range(100):  # the frame's document, through the protocol (it is cross-origin to the page)
+            table = find_node(page.call("DOM.getDocument", depth=-1, pierce=True)["root"], "table", "table1")
+            if table is not None:
+                break
+            time.sleep(0.2)
+        assert table is not None, "no <table id=table1> in the rendered page"
+        cells = node_text(table)
+        header = ["method", "ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average", "dataset size"]
+        assert cells[:7] == header and len(cells) == 7 * 4  # the header and table1's three rows
+        assert [cells[7 * i] for i in (1, 2, 3)] == ["No filtering", "CLIP score (top 30%)", "Ground-truth clean"]
+        # a figure: the chart of table1, decoded and laid out
+        key = next(p for p in paths if p.endswith("results/tables/table1.png"))
+        page.eval(f"app.setView({{content: 'img', contentPath: results[{key!r}].data_uri, resultPath: {key!r}}})")
+        size = page.wait_for("(i => i && i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 100"
+                             " && [i.naturalWidth, i.naturalHeight])(document.querySelector('img[src^=\"data:image/png\"]'))")
+        assert size[0] > 300 and size[1] > 200
+        page.screenshot(workdir / "report_screenshot.png")
+        assert page.errors == [], page.errors
+    assert (workdir / "report_screenshot.png").stat().st_size > 10_000

@@ -21,6 +21,7 @@ from .adamw import BETAS, EPS, WEIGHT_DECAY, weight_decay_param_groups
 from .downstream import INIT_DOWNSTREAM_LOG_TAU, sample_downstream_texts, uses_learnable_temperature
 from .meta import ReferenceState, flyt_step
 from .scorers import LinearMixer
+from ..progress import progress
 
 __all__ = ["FlytConfig", "cosine_lr", "train_flyt", "score_pool", "mixer_weights_table"]
 
@@ -95,7 +96,7 @@ def train_flyt(
 
     history: list[dict] = []
     up_it, down_it = iter(upstream_batches), iter(downstream_batches)
-    for step in range(cfg.steps):
+    for step in progress(range(cfg.steps), desc="FLYT", unit="steps"):
         try:
             up = next(up_it)
             down = next(down_it)
@@ -136,6 +137,8 @@ def train_flyt(
             "log_tau": out.log_tau,
             "logit_scale": out.logit_scale,
         }
+        if isinstance(scorer, LinearMixer):  # the mixer's weight per input after this step (report curves)
+            rec["mixer_weights"] = [float(w) for w in scorer.a.detach().cpu().reshape(-1)]
         history.append(rec)
         if log and (step % max(1, cfg.log_every) == 0 or step == cfg.steps - 1):
             log(

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from clipcurate import io
+from clipcurate.progress import progress
 from clipcurate.scores import get
 from clipcurate.scores.plan import ScorePlan, _as_plan
 
@@ -284,7 +285,7 @@ def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None
 
 def gather(chunk_paths: Sequence, index_path, out_path) -> int:
     """Concatenate per-chunk score files in chunk order into one pool-wide, index-aligned file."""
-    tables = [pq.read_table(p) for p in chunk_paths]
+    tables = [pq.read_table(p) for p in progress(chunk_paths, desc="gather score chunks", unit="chunks")]
     names = [t.column_names for t in tables]
     for p, n in zip(chunk_paths, names):
         if n != names[0]:
