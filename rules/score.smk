@@ -46,7 +46,7 @@ rule score:
     resources:
         **cpu_resources(mem_mb=16000, runtime=60),
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/score.py"
 

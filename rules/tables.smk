@@ -226,7 +226,7 @@ rule eval_figure:
     resources:
         **cpu_resources(mem_mb=2000, runtime=10),
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/figure_eval.py"
 

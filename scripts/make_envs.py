@@ -128,7 +128,7 @@ def read_rules(rules_dir: Path = ROOT / "rules") -> list[Rule]:
     out = []
     for smk in sorted(rules_dir.glob("*.smk")):
         text = smk.read_text()
-        blocks = re.split(r"^(?:rule|checkpoint) (\w+):", text, flags=re.M)
+        blocks = re.split(r"^[ \t]*(?:rule|checkpoint) (\w+):", text, flags=re.M)
         for name, body in zip(blocks[1::2], blocks[2::2]):
             conda = re.search(r"^\s+conda:\s*\n\s+[\"'](.+?)[\"']", body, flags=re.M)
             script = re.search(r"^\s+script:\s*\n\s+[\"'](.+?)[\"']", body, flags=re.M)

@@ -74,7 +74,7 @@ def rule_envs() -> dict[str, tuple[Path, Path]]:
     out = {}
     for smk in sorted((ROOT / "rules").glob("*.smk")):
         text = smk.read_text()
-        for name, body in re.findall(r"^(?:rule|checkpoint) (\w+):\n(.*?)(?=^(?:rule|checkpoint) |\Z)", text, flags=re.M | re.S):
+        for name, body in re.findall(r"^[ \t]*(?:rule|checkpoint) (\w+):\n(.*?)(?=^[ \t]*(?:rule|checkpoint) |\Z)", text, flags=re.M | re.S):
             conda = re.search(r"conda:\s*\n\s*\"(.+?)\"", body)
             script = re.search(r"script:\s*\n\s*\"(.+?)\"", body)
             assert conda, f"{smk}: rule {name} has no conda: line"
