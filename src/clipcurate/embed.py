@@ -9,6 +9,7 @@ embeddings are used by its baselines.
 from __future__ import annotations
 
 import io as _io
+import json
 import logging
 import os
 import time
@@ -36,8 +37,9 @@ IMAGE_TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
 }
 
 
-def iter_chunk_samples(index_path, shards_dir, chunk: int) -> Iterator[tuple[str, bytes, str]]:
-    """Yield (uid, image bytes, caption) for the chunk's samples in index order."""
+def iter_chunk_samples(index_path, shards_dir, chunk: int, with_place: bool = False) -> Iterator[tuple]:
+    """Yield (uid, image bytes, caption) for the chunk's samples in index order; with ``with_place``
+    also the shard path and key, so that a bad sample can be named."""
     index = io.read_index(index_path, columns=["uid", "shard", "key", "chunk"])
     index = index.filter(pc.equal(index.column("chunk"), chunk))
     by_shard: dict[int, list[tuple[str, str]]] = {}
@@ -49,13 +51,30 @@ def iter_chunk_samples(index_path, shards_dir, chunk: int) -> Iterator[tuple[str
         rows = by_shard[shard]
         wanted = {k: u for k, u in rows}
         found = {}
-        for key, files in _iter_samples(shard_path(shards_dir, shard)):
+        path = shard_path(shards_dir, shard)
+        for key, files in _iter_samples(path):
             if key in wanted:
                 found[key] = (files.get("jpg"), files.get("txt", b"").decode("utf-8", "replace"))
         for key, uid in rows:
             if key not in found or found[key][0] is None:
-                raise io.ContractError(f"{shard_path(shards_dir, shard)}: sample {key} (uid {uid}) is in the index but not in the shard")
-            yield uid, found[key][0], found[key][1]
+                raise io.ContractError(
+                    f"{path}: sample {key} (uid {uid}) is in the index but has no jpg in the shard; expected every "
+                    "indexed sample. The shard was replaced or cut short: rerun the download and the pool index"
+                )
+            yield (uid, found[key][0], found[key][1], path, key) if with_place else (uid, found[key][0], found[key][1])
+
+
+def decode_image(jpg: bytes, where: str) -> Image.Image | None:
+    """The RGB image, or None (with a warning naming ``where``) if the bytes do not decode.
+
+    A corrupt or truncated image is counted and skipped by the caller, never fatal.
+    """
+    try:
+        with Image.open(_io.BytesIO(jpg)) as im:
+            return im.convert("RGB")  # convert() loads every pixel, so a truncated file fails here
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        log.warning("%s: corrupt image skipped (%s: %s)", where, type(e).__name__, e)
+        return None
 
 
 @torch.no_grad()
@@ -89,9 +108,17 @@ def embed_chunk(
         batch_txts.clear()
 
     n = 0
-    for uid, jpg, caption in iter_chunk_samples(index_path, shards_dir, chunk):
-        im = Image.open(_io.BytesIO(jpg)).convert("RGB")
-        batch_imgs.append(preprocess(flip(im)))
+    corrupt: list[str] = []  # uids whose image did not decode: their image embedding is zero
+    blank = None
+    for uid, jpg, caption, shard, key in iter_chunk_samples(index_path, shards_dir, chunk, with_place=True):
+        im = decode_image(jpg, f"{shard}: sample {key} (uid {uid})")
+        if im is None:
+            corrupt.append(uid)
+            if blank is None:
+                blank = torch.zeros_like(preprocess(Image.new("RGB", (8, 8))))
+            batch_imgs.append(blank)
+        else:
+            batch_imgs.append(preprocess(flip(im)))
         batch_txts.append(caption)
         uids.append(uid)
         n += 1
@@ -105,6 +132,12 @@ def embed_chunk(
     dim = img_out[0].shape[1] if img_out else 0
     np_dtype = np.float16 if dtype == "float16" else np.float32
     image = np.concatenate(img_out).astype(np_dtype) if img_out else np.zeros((0, dim), np_dtype)
+    if corrupt:
+        # A sample stays in the file (rows follow the index) with a zero image embedding: its CLIP
+        # score is 0, below any decodable pair, and the count is reported in the file and the log.
+        bad = set(corrupt)
+        image[[i for i, u in enumerate(uids) if u in bad]] = 0
+        log.warning("chunk %d: %d corrupt images skipped (zero image embedding), e.g. uid %s", chunk, len(corrupt), corrupt[0])
     text = np.concatenate(txt_out).astype(np_dtype) if txt_out else np.zeros((0, dim), np_dtype)
     table = pa.table(
         {
@@ -113,9 +146,10 @@ def embed_chunk(
             "text": pa.FixedSizeListArray.from_arrays(pa.array(text.reshape(-1)), dim),
         }
     )
+    table = table.replace_schema_metadata({b"clipcurate.corrupt_images": json.dumps(corrupt).encode()})
     io.write_table(table, out_path)
     dt = time.time() - t0
-    return {"chunk": chunk, "samples": n, "seconds": round(dt, 2), "samples_per_second": round(n / dt, 1) if dt else None}
+    return {"chunk": chunk, "samples": n, "corrupt_images": len(corrupt), "seconds": round(dt, 2), "samples_per_second": round(n / dt, 1) if dt else None}
 
 
 def read_embeddings(path, columns=("image", "text")) -> dict[str, np.ndarray]:
