@@ -33,6 +33,11 @@ import yaml
 
 #: world settings that are the download's, not the generator's (rules/world.smk drops them too)
 WORLD_RULE_KEYS = ("seed", "serve_port")
+#: table columns besides the suite's task keys: :data:`clipcurate.evaluate.AGGREGATES` and
+#: :data:`clipcurate.tables.SIZE_COLUMNS` (repeated so that parsing the workflow does not import
+#: torch; a unit test checks that they agree)
+TABLE_AGGREGATES = ("ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average")
+TABLE_SIZE_COLUMNS = ("dataset size", "samples with repeats")
 
 
 class ConfigError(ValueError):
@@ -56,6 +61,8 @@ def load_yaml(path: str | Path) -> Any:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
         what = " ".join(str(x) for x in (e.context, e.problem) if x)
+        if e.context_mark is not None and e.problem_mark is not None and e.context_mark.line != e.problem_mark.line:
+            what += f" (the construct began at line {e.context_mark.line + 1}, column {e.context_mark.column + 1})"
         raise ConfigError(f"{where}: YAML syntax error: {what}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: YAML syntax error: {e}") from None
@@ -246,15 +253,45 @@ def check_mixes(config: Mapping) -> None:
             raise ConfigError(f"config: mixes.{name}.params: {e}") from None
 
 
-def check_config(config: Mapping) -> None:
-    """Cross-key checks the JSON schema cannot express (run after :func:`validate_schema`)."""
-    check_world(config)
+def suite_task_keys(config: Mapping, repo: str | Path) -> list[str]:
+    """The task keys of ``config/tasks/<evaluation.suite>.yaml``; a missing or malformed suite is an error."""
+    path = Path(repo) / "config" / "tasks" / f"{config['evaluation']['suite']}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError(f"config: evaluation.suite: no suite file {path}; known suites: {', '.join(known)}")
+    suite = load_yaml(path)
+    tasks = suite.get("tasks") if isinstance(suite, Mapping) else None
+    if not isinstance(tasks, list) or not all(isinstance(t, Mapping) and "key" in t for t in tasks):
+        raise ConfigError(f"{path}: expected 'tasks', a list of entries each with a 'key'")
+    return [str(t["key"]) for t in tasks]
+
+
+def check_tables(config: Mapping, repo: str | Path | None = None) -> None:
+    """Each table row names a recipe; each column is an aggregate, a size column or a task of the suite."""
     for name, table in config["tables"].items():
         for i, row in enumerate(table["rows"]):
             if row["recipe"] not in config["recipes"]:
                 raise ConfigError(
                     f"config: tables.{name}.rows[{i}].recipe: unknown recipe {row['recipe']!r}; known: {sorted(config['recipes'])}"
                 )
+    if repo is None:
+        return
+    tasks = suite_task_keys(config, repo)
+    for name, table in config["tables"].items():
+        for i, col in enumerate(table["columns"]):
+            if col not in TABLE_AGGREGATES and col not in TABLE_SIZE_COLUMNS and col not in tasks:
+                raise ConfigError(
+                    f"config: tables.{name}.columns[{i}]: unknown column {col!r}; expected an aggregate "
+                    f"({', '.join(TABLE_AGGREGATES)}), a size column ({', '.join(TABLE_SIZE_COLUMNS)}) or a task key "
+                    f"of suite {config['evaluation']['suite']!r}"
+                )
+
+
+def check_config(config: Mapping, repo: str | Path | None = None) -> None:
+    """Cross-key checks the JSON schema cannot express (run after :func:`validate_schema`); with
+    ``repo``, also the table columns against the evaluation suite's file."""
+    check_world(config)
+    check_tables(config, repo)
     for name, run in config["flyt"]["runs"].items():
         for key in ("reference_model", "embed_model"):
             if key in run and run[key] not in config["models"]:
@@ -276,8 +313,8 @@ def check_score_refs(config: Mapping) -> None:
             raise ConfigError(f"config: {key}: unknown score {ref!r}; known: {sorted(scores)}")
 
     for name, recipe in config["recipes"].items():
-        if "score" in recipe:
-            known(recipe["score"], f"recipes.{name}.score")
+        if "score" in recipe and recipe["score"] not in scores:  # a recipe samples a whole score file
+            raise ConfigError(f"config: recipes.{name}.score: unknown score {recipe['score']!r}; known: {sorted(scores)}")
         if "mix" in recipe and recipe["mix"] not in config["mixes"]:
             raise ConfigError(f"config: recipes.{name}.mix: unknown mix {recipe['mix']!r}; known: {sorted(config['mixes'])}")
     for name, run in config["flyt"]["runs"].items():
@@ -336,7 +373,7 @@ def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping
     merge_named_files(config, repo, "recipes")
     merge_named_files(config, repo, "tables")
     validate_schema(config, repo / "config" / "schema.yaml", sources)
-    check_config(config)
+    check_config(config, repo)
     check_score_refs(config)
 
 

@@ -235,9 +235,11 @@ def _uid_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _blocks_equal(a: pa.Array, b: pa.Array) -> bool:
+    if a.null_count or b.null_count:  # a null uid is never aligned (check_uid_order names its row)
+        return False
     ra, rb = _uid_bytes(a), _uid_bytes(b)
     if ra is None or rb is None:
-        return bool(pc.all(pc.equal(a, b)).as_py()) if a.type == b.type else a.to_pylist() == b.to_pylist()
+        return a.to_pylist() == b.to_pylist()
     return np.array_equal(ra[0], rb[0]) and np.array_equal(ra[1], rb[1])
 
 
@@ -376,6 +378,8 @@ def read_scores(
     if not path.exists():
         raise ContractError(f"{path}: score file not found")
     schema = open_parquet(path, "score file").schema_arrow
+    if "uid" not in schema.names:
+        raise ContractError(f"{path}: no 'uid' column; every per-sample file must carry uid")
     available = [n for n in schema.names if n != "uid"]
     wanted = list(columns) if columns else available
     for c in wanted:

@@ -32,7 +32,7 @@ def _iter_samples(tar_path: Path):
     """Yield (key, {ext: bytes}) from a webdataset tar, grouping members by key.
 
     A shard that cannot be read to its end (cut short by an interrupted copy, or corrupt) is a
-    ContractError naming the shard and the last sample read in full, not a bare ``ReadError``.
+    ContractError naming the shard and the sample being read, not a bare ``ReadError``.
     """
     current, files = None, {}
     try:
