@@ -157,7 +157,7 @@ def read_embeddings(path, columns=("image", "text")) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise io.ContractError(f"{path}: embedding file not found")
-    t = pq.read_table(path, columns=["uid", *columns])
+    t = io.read_parquet(path, columns=["uid", *columns], what="embedding file")
     out: dict = {"uid": t.column("uid")}
     for c in columns:
         col = t.column(c).combine_chunks()
