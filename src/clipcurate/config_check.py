@@ -292,6 +292,16 @@ def check_config(config: Mapping, repo: str | Path | None = None) -> None:
     ``repo``, also the table columns against the evaluation suite's file."""
     check_world(config)
     check_tables(config, repo)
+    for name, model in config["models"].items():
+        dataset = (model.get("train") or {}).get("dataset")
+        if dataset is not None:
+            from clipcurate.world.generate import REFERENCE_SETS
+
+            if dataset not in REFERENCE_SETS:
+                raise ConfigError(
+                    f"config: models.{name}.train.dataset: unknown reference set {dataset!r}; "
+                    f"expected one of the world's: {', '.join(REFERENCE_SETS)}"
+                )
     for name, run in config["flyt"]["runs"].items():
         for key in ("reference_model", "embed_model"):
             if key in run and run[key] not in config["models"]:

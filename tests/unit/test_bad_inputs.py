@@ -425,7 +425,8 @@ CONFIG_CASES = [
     ({"tables": {"table1": {"rows": [{"recipe": "nope", "label": "N"}], "columns": ["ImageNet"]}}}, r"config: tables\.table1\.rows\[0\]\.recipe: unknown recipe 'nope'"),
     ({"tables": {"table1": {"rows": [{"recipe": "no_filter", "label": "N"}], "columns": ["ImageNet", "Imagenet"]}}}, r"config: tables\.table1\.columns\[1\]: unknown column 'Imagenet'; expected an aggregate"),
     ({"evaluation": {"suite": "datacomp39"}}, r"config: evaluation\.suite: no suite file .*datacomp39\.yaml; known suites: datacomp38, tiny"),
-    # FLYT
+    # models and FLYT
+    ({"models": {"openai": {"train": {"dataset": "imagenet"}}}}, r"config: models\.openai\.train\.dataset: unknown reference set 'imagenet'; expected one of the world's: pretrain, hq"),
     ({"flyt": {"runs": {"eflyt": {"embed_model": "clip-b32"}}}}, r"config: flyt\.runs\.eflyt\.embed_model: unknown model 'clip-b32'"),
 ]
 
