@@ -138,7 +138,7 @@ class SkipCounter:
         return True
 
 
-#: what the FLYT streams of this process skipped (the training log reports it)
+#: what the FLYT streams of this process skipped (each skip is logged with the running count)
 SKIPPED = SkipCounter()
 
 _IMAGE_EXTS = ("jpg", "png", "webp")
