@@ -245,7 +245,8 @@ def check_mixes(config: Mapping) -> None:
                 )
         if refs:
             params["in_accuracy"] = {
-                k: (float(i + 1) if k in refs else v) for i, (k, v) in enumerate(params["in_accuracy"].items())
+                # stand-ins above any accuracy, so that they never collide with a number given
+                k: (1000.0 + i if k in refs else v) for i, (k, v) in enumerate(params["in_accuracy"].items())
             }
         try:
             mixing.check_params(mix["method"], mix["inputs"], params)

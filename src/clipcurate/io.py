@@ -133,6 +133,30 @@ def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None, 
         raise ContractError(f"{path}: {what} cannot be read ({e}); it is truncated or corrupt") from e
 
 
+def check_complete_tar(path) -> None:
+    """Raise ContractError naming ``path`` unless it ends like a complete tar (whole 512-byte blocks,
+    the two zero blocks of the end-of-archive marker).
+
+    Reads 1 KiB. webdataset reads tars as streams, and a stream cut short simply ends, as does
+    ``tarfile`` when the cut falls between members: without this check a truncated shard would lose
+    its last samples silently.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size < 1024 or size % 512:
+        raise ContractError(
+            f"{path}: shard is truncated ({size} bytes, not whole 512-byte tar blocks); expected a complete "
+            "webdataset tar. Delete the shard and rerun the step that wrote it"
+        )
+    with open(path, "rb") as f:
+        f.seek(size - 1024)
+        if any(f.read(1024)):
+            raise ContractError(
+                f"{path}: shard is truncated (no end-of-archive marker); expected a complete webdataset tar. "
+                "Delete the shard and rerun the step that wrote it"
+            )
+
+
 # --------------------------------------------------------------------------------------------
 # uids
 

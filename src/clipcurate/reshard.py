@@ -34,6 +34,7 @@ def _iter_samples(tar_path: Path):
     A shard that cannot be read to its end (cut short by an interrupted copy, or corrupt) is a
     ContractError naming the shard and the sample being read, not a bare ``ReadError``.
     """
+    io.check_complete_tar(tar_path)
     current, files = None, {}
     try:
         with tarfile.open(tar_path) as tf:

@@ -224,13 +224,31 @@ def _cut_tar(path: Path, keep_bytes: int):
     path.write_bytes(path.read_bytes()[:keep_bytes])
 
 
-def test_truncated_shard_tar_names_the_shard_in_embedding(shards):
+@pytest.mark.parametrize(
+    "cut, message",
+    [(512 * 8 + 100, r"shard is truncated \(4196 bytes, not whole 512-byte tar blocks\)"),  # inside an image
+     (512 * 12, r"shard is truncated \(no end-of-archive marker\)")],  # between samples: tarfile ends silently
+)
+def test_truncated_shard_tar_names_the_shard_in_embedding(shards, cut, message):
     from clipcurate.embed import iter_chunk_samples
 
     d, index = shards
     shard = d / "00000001.tar"
-    _cut_tar(shard, 512 * 8 + 100)  # inside the second sample's image
-    with pytest.raises(io.ContractError, match=rf"^{shard}: shard is truncated or corrupt .* at sample '000100001'"):
+    _cut_tar(shard, cut)
+    with pytest.raises(io.ContractError, match=rf"^{shard}: {message}; expected a complete webdataset tar"):
+        list(iter_chunk_samples(index, d, 0))
+
+
+def test_corrupt_tar_header_names_the_shard_and_the_lost_sample(shards):
+    """tarfile stops without an error at a damaged member header; the index says what is missing."""
+    from clipcurate.embed import iter_chunk_samples
+
+    d, index = shards
+    shard = d / "00000001.tar"
+    data = bytearray(shard.read_bytes())
+    data[512 * 12 : 512 * 12 + 100] = b"x" * 100  # the header of the third sample's image
+    shard.write_bytes(bytes(data))
+    with pytest.raises(io.ContractError, match=rf"^{shard}: sample 000100002 \(uid {UIDS[7]}\) is in the index but has no jpg in the shard"):
         list(iter_chunk_samples(index, d, 0))
 
 
@@ -245,9 +263,26 @@ def test_truncated_shard_tar_names_the_shard_in_resharding(tmp_path, shards):
     out = tmp_path / "train"
     out.mkdir()
     (out / "earlier.txt").write_text("kept")
-    with pytest.raises(io.ContractError, match=rf"^{shard}: shard is truncated or corrupt"):
+    with pytest.raises(io.ContractError, match=rf"^{shard}: shard is truncated"):
         reshard(sub, index, d, out, 5, 5, 0)
     assert (out / "earlier.txt").read_text() == "kept"
+
+
+def test_unreadable_tar_member_names_the_shard_and_sample(tmp_path):
+    """A member whose data cannot be read (here: a size beyond the file) names the shard and sample."""
+    from clipcurate.reshard import _iter_samples
+
+    shard = tmp_path / "00000000.tar"
+    _write_shard(shard, [(f"k{k}", _jpeg(k), UIDS[k]) for k in range(2)])
+    with tarfile.open(shard) as tf:
+        offset = next(m.offset for m in tf if m.name == "k1.jpg")
+    data = bytearray(shard.read_bytes())
+    info = tarfile.TarInfo("k1.jpg")
+    info.size = 10**6  # claims more bytes than the shard holds
+    data[offset : offset + 512] = info.tobuf()
+    shard.write_bytes(bytes(data))
+    with pytest.raises(io.ContractError, match=rf"^{shard}: shard is truncated or corrupt \(ReadError: unexpected end of data\) at sample 'k1'"):
+        list(_iter_samples(shard))
 
 
 def test_sample_missing_from_a_shard_is_named(tmp_path, shards):

@@ -66,29 +66,6 @@ def pool_score_features(index_path, score_specs: Sequence[tuple[str, str, str]])
     return uids, np.stack(cols, axis=1) if cols else np.zeros((len(uids), 0), np.float32)
 
 
-def check_complete_tar(path) -> None:
-    """Raise ContractError naming ``path`` unless it ends like a complete tar (whole 512-byte blocks,
-    the two zero blocks of the end-of-archive marker).
-
-    webdataset reads tars as streams, and a stream cut short simply ends: without this check a
-    truncated shard would lose its last samples silently, on every pass.
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    if size < 1024 or size % 512:
-        raise io.ContractError(
-            f"{path}: shard is truncated ({size} bytes, not whole 512-byte tar blocks); expected a complete "
-            "webdataset tar. Delete the shard and rerun the step that wrote it"
-        )
-    with open(path, "rb") as f:
-        f.seek(size - 1024)
-        if any(f.read(1024)):
-            raise io.ContractError(
-                f"{path}: shard is truncated (no end-of-archive marker); expected a complete webdataset tar. "
-                "Delete the shard and rerun the step that wrote it"
-            )
-
-
 def _shard_urls(shards: Sequence) -> list[str]:
     urls = [str(s) for s in shards]
     if not urls:
@@ -96,7 +73,7 @@ def _shard_urls(shards: Sequence) -> list[str]:
     for u in urls:
         if not Path(u).is_file():
             raise FileNotFoundError(f"{u}: shard not found")
-        check_complete_tar(u)
+        io.check_complete_tar(u)  # webdataset's stream reader would end silently where a shard was cut
     return urls
 
 
