@@ -19,7 +19,6 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 from PIL import Image
 

@@ -348,23 +348,26 @@ def check_alignment(path: str | os.PathLike, index_path: str | os.PathLike) -> N
 def check_uid_order(path: Path, uids: pa.ChunkedArray, ref: pa.ChunkedArray) -> None:
     if uids.null_count:
         row = int(pc.index(pc.is_null(uids), True).as_py())
-        raise ContractError(f"{path}: uid is missing (null) at row {row}")
+        raise ContractError(f"{path}: uid is missing (null) at row {row}; expected the pool index's uid in every row")
     n_unique = len(pc.unique(uids))
     if n_unique != len(uids):
         counts = pc.value_counts(uids)
         dup = next(v["values"] for v in counts.to_pylist() if v["counts"] > 1)
-        raise ContractError(f"{path}: duplicate uid {dup} ({len(uids) - n_unique} duplicate rows)")
+        raise ContractError(f"{path}: duplicate uid {dup} ({len(uids) - n_unique} duplicate rows); expected each index uid once")
     if len(uids) == len(ref) and pc.all(pc.equal(uids, ref)).as_py():
         return
     have = pc.is_in(ref, value_set=uids.combine_chunks())
     if not pc.all(have).as_py():
         n_missing = len(ref) - pc.sum(have.cast(pa.int64())).as_py()
         first = ref[int(pc.index(have, False).as_py())].as_py()
-        raise ContractError(f"{path}: {n_missing} uids of the pool index are missing, e.g. {first}")
+        raise ContractError(
+            f"{path}: {n_missing} uids of the pool index are missing, e.g. {first}; expected one row per index uid "
+            "(a file computed for another pool, or for part of this one?)"
+        )
     extra = pc.invert(pc.is_in(uids, value_set=ref.combine_chunks()))
     if pc.any(extra).as_py():
         first = uids[int(pc.index(extra, True).as_py())].as_py()
-        raise ContractError(f"{path}: uid {first} is not in the pool index")
+        raise ContractError(f"{path}: uid {first} is not in the pool index; expected only the index's uids")
     neq = pc.not_equal(uids, ref)
     row = int(pc.index(neq, True).as_py())
     raise ContractError(

@@ -12,7 +12,6 @@ import copy
 import io as _io
 import json
 import logging
-import math
 import tarfile
 from pathlib import Path
 
@@ -97,16 +96,16 @@ def _bad_score_file(kind, path, index):
 
 SCORE_CASES = [
     ("resorted", "threshold", r"rows are out of the pool index order from row 0 .*expected the index's row order"),
-    ("other_pool", "threshold", r"10 uids of the pool index are missing, e\.g\. 0{32}"),
+    ("other_pool", "threshold", r"10 uids of the pool index are missing, e\.g\. 0{32}; expected one row per index uid"),
     ("keep_float", "keep", r"column 'keep' has type double; expected boolean"),
     ("keep_int", "keep", r"column 'keep' has type int64; expected boolean"),
     ("score_string", "threshold", r"column 'score' has type string; expected a numeric \(float\) score column"),
     ("empty", "threshold", r"score file is empty \(0 bytes\); expected a parquet file"),
     ("truncated", "threshold", r"score file is not a readable parquet file .*truncated or corrupt"),
     ("nan", "threshold", r"column 'score' has a non-finite value \(nan\) at row 4"),
-    ("null_uid", "threshold", r"uid is missing \(null\) at row 3"),
-    ("duplicate_uid", "threshold", r"duplicate uid 0{32} \(1 duplicate rows\)"),
-    ("extra_uid", "threshold", r"uid 0{30}63 is not in the pool index"),
+    ("null_uid", "threshold", r"uid is missing \(null\) at row 3; expected the pool index's uid in every row"),
+    ("duplicate_uid", "threshold", r"duplicate uid 0{32} \(1 duplicate rows\); expected each index uid once"),
+    ("extra_uid", "threshold", r"uid 0{30}63 is not in the pool index; expected only the index's uids"),
     ("no_uid", "threshold", r"no 'uid' column; every per-sample file must carry uid"),
 ]
 
