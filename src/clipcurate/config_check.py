@@ -288,10 +288,46 @@ def check_tables(config: Mapping, repo: str | Path | None = None) -> None:
                 )
 
 
+def known_archs() -> set[str]:
+    """open_clip's model config names and the shipped tiny ones, found without importing open_clip
+    (which imports torch: too slow for every parse of the workflow)."""
+    import importlib.util
+
+    names = {p.stem for p in (Path(__file__).parent / "model_configs").glob("*.json")}
+    spec = importlib.util.find_spec("open_clip")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        names |= {p.stem for p in (Path(root) / "model_configs").glob("*.json")}
+    return names
+
+
+def check_models(config: Mapping) -> None:
+    """Each model's architecture exists, and a model trained here on a subset has the scale's."""
+    archs = known_archs()
+
+    def check(arch, key: str) -> None:
+        if isinstance(arch, str) and arch.startswith(("hf-hub:", "local-dir:")):
+            return
+        if arch not in archs:
+            raise ConfigError(
+                f"config: {key}: unknown architecture {arch!r}; expected an open_clip model config name "
+                f"(e.g. ViT-B-32, ViT-L-14) or a shipped one ({', '.join(sorted(p.stem for p in (Path(__file__).parent / 'model_configs').glob('*.json')))})"
+            )
+
+    check(config["scale"]["model"], "scale.model")
+    for name, model in config["models"].items():
+        check(model["arch"], f"models.{name}.arch")
+        if str(model.get("pretrained") or "").startswith("results/train/") and model["arch"] != config["scale"]["model"]:
+            raise ConfigError(
+                f"config: models.{name}.arch: {model['arch']!r}, but its weights {model['pretrained']} are trained by this "
+                f"workflow with scale.model ({config['scale']['model']!r}); expected the same architecture"
+            )
+
+
 def check_config(config: Mapping, repo: str | Path | None = None) -> None:
     """Cross-key checks the JSON schema cannot express (run after :func:`validate_schema`); with
     ``repo``, also the table columns against the evaluation suite's file."""
     check_world(config)
+    check_models(config)
     check_tables(config, repo)
     for name, model in config["models"].items():
         dataset = (model.get("train") or {}).get("dataset")

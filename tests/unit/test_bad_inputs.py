@@ -414,6 +414,16 @@ def test_the_shipped_config_passes():
     assert "clip_score_top30" in cfg["recipes"] and "table1" in cfg["tables"]
 
 
+@pytest.mark.parametrize("extra", sorted(str(p.relative_to(REPO)) for p in (REPO / "config" / "scales").glob("*.yaml")) + ["tests/workflow/micro.yaml"])
+def test_every_shipped_scale_passes_the_checks(extra):
+    """No check refuses a shipped configuration (a real scale adds the user's metadata_dir)."""
+    cfg = copy.deepcopy(SHIPPED)
+    update_config(cfg, yaml.safe_load((REPO / extra).read_text()))
+    if cfg["pool"]["source"] == "datacomp":
+        cfg["pool"]["metadata_dir"] = "/data/datacomp/metadata"
+    config_check.prepare(cfg, REPO)
+
+
 def _recipe(sample, **extra):
     return {"recipes": {"x": {"label": "X", "score": "clip_score", "sample": sample, **extra}}}
 
@@ -460,6 +470,9 @@ CONFIG_CASES = [
     ({"tables": {"table1": {"rows": [{"recipe": "no_filter", "label": "N"}], "columns": ["ImageNet", "Imagenet"]}}}, r"config: tables\.table1\.columns\[1\]: unknown column 'Imagenet'; expected an aggregate"),
     ({"evaluation": {"suite": "datacomp39"}}, r"config: evaluation\.suite: no suite file .*datacomp39\.yaml; known suites: datacomp38, tiny"),
     # models and FLYT
+    ({"scale": {"model": "ViT-B-23"}}, r"config: scale\.model: unknown architecture 'ViT-B-23'; expected an open_clip model config name"),
+    ({"models": {"openai": {"arch": "tiny_clip"}}}, r"config: models\.openai\.arch: unknown architecture 'tiny_clip'.*shipped one \(tiny-clip\)"),
+    ({"models": {"nofilter": {"arch": "ViT-B-32"}}}, r"config: models\.nofilter\.arch: 'ViT-B-32', but its weights results/train/no_filter/.* scale\.model \('tiny-clip'\); expected the same architecture"),
     ({"models": {"openai": {"train": {"dataset": "imagenet"}}}}, r"config: models\.openai\.train\.dataset: unknown reference set 'imagenet'; expected one of the world's: pretrain, hq"),
     ({"flyt": {"runs": {"eflyt": {"embed_model": "clip-b32"}}}}, r"config: flyt\.runs\.eflyt\.embed_model: unknown model 'clip-b32'"),
 ]
