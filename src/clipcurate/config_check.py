@@ -12,11 +12,13 @@ The Snakefile calls, in order:
 
 * :func:`check_yaml_files` on the config files it loads itself (a YAML syntax error gets file, line
   and column; files given with ``--configfile`` are parsed by Snakemake's command line before the
-  Snakefile runs, so for those ``python -m clipcurate.config_check FILE...`` gives the same message);
+  Snakefile runs, so for those ``python -m clipcurate.config_check FILE...`` gives the same message,
+  and runs every check below without Snakemake);
 * :func:`prepare`: merges ``config/recipes/*.yaml`` and ``config/tables/*.yaml``, validates the merged
   config against ``config/schema.yaml`` with short errors (an unknown top-level key is named with
   the file that sets it, never by printing the whole merged config), then runs :func:`check_config`
-  and :func:`check_score_refs`.
+  (world, model architectures, tables and suite, FLYT runs, samplers, mixes) and
+  :func:`check_score_refs`.
 
 :func:`check_score_refs` holds the checks that depend on how score methods are resolved (known
 score names, the E-FLYT head's embedding model, which scores give a ``keep`` column), apart from
@@ -25,6 +27,7 @@ the other cross-checks, so that it can be replaced as one piece.
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -150,6 +153,13 @@ def validate_schema(config: Mapping, schema_path: str | Path, sources: Sequence[
         return
     path = list(err.absolute_path)
     message = err.message
+    if err.parent is not None and err.parent.validator == "anyOf":  # e.g. datacomp: metadata_dir or shard_list
+        alternatives = [
+            ", ".join(f"{k} ({v.get('type', 'any')})" for k, v in (sub.get("properties") or {}).items()) or str(sub)
+            for sub in err.parent.validator_value
+        ]
+        path = list(err.parent.absolute_path)
+        message = f"expected one of: {' | '.join(alternatives)}; the settings given match none"
     if list(err.absolute_schema_path)[-2:-1] == ["propertyNames"]:  # a key the setting does not take
         message = f"key {err.instance!r} is not allowed here; allowed keys: {', '.join(err.validator_value)}"
     src = _source_of(path, sources) if path else None
@@ -437,17 +447,44 @@ def sources_of(paths: Iterable[str | Path], overrides: Mapping | None = None) ->
     return out
 
 
+def _deep_update(base: dict, new: Mapping) -> None:
+    """Snakemake's merge of config files: nested mappings merge, anything else replaces."""
+    for k, v in new.items():
+        if isinstance(v, Mapping) and isinstance(base.get(k), dict):
+            _deep_update(base[k], v)
+        else:
+            base[k] = copy.deepcopy(v)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m clipcurate.config_check FILE...``: check config files' YAML syntax (file:line:column)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """``python -m clipcurate.config_check [--repo DIR] FILE...``: the checks the Snakefile runs, on
+    the shipped config plus FILE... (as ``--configfile FILE...`` would give it), with YAML syntax
+    errors located by file, line and column. Exit status 1 and the message on a bad config."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m clipcurate.config_check", description=main.__doc__)
+    ap.add_argument("files", nargs="*", help="config files, in --configfile order")
+    ap.add_argument("--repo", default=".", help="the workflow's checkout (holds config/); default: the current directory")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    repo = Path(args.repo)
     try:
-        check_yaml_files(argv)
-        for p in argv:
+        for p in args.files:
             if not Path(p).exists():
                 raise ConfigError(f"{p}: config file not found")
+        check_yaml_files(args.files)
+        shipped = [repo / "config" / "config.yaml", repo / "config" / "scales" / "tiny.yaml"]
+        if not all(p.exists() for p in shipped):
+            raise ConfigError(f"{repo}: not the workflow's checkout (no config/config.yaml); give --repo")
+        check_yaml_files(shipped)
+        config: dict = {}
+        sources = sources_of([*shipped, *args.files])
+        for _, data in sources:
+            _deep_update(config, data)
+        prepare(config, repo, sources)
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 1
+    print("config OK")
     return 0
 
 

@@ -440,6 +440,7 @@ CONFIG_CASES = [
     ({"scale": None}, r"config key scale \(set in bad\.yaml\): None is not of type 'object'"),
     ({"recipes": 3}, r"config key recipes: expected a mapping of recipe names to entries, got 3"),
     ({"tables": ["table1"]}, r"config key tables: expected a mapping of table names to entries"),
+    ({"pool": {"source": "datacomp"}}, r"config key pool \(set in bad\.yaml\): expected one of: metadata_dir \(string\) \| shard_list \(string\); the settings given match none"),
     # unknown keys: named, with the file, not the whole merged config
     ({"sead": 1}, r"config: unknown top-level key 'sead' \(set in bad\.yaml\); known keys: download, embed"),
     ({"models": {"openai": {"arch": "tiny-clip", "pretrain": "x"}}}, r"config key models\.openai \(set in bad\.yaml\): Additional properties are not allowed \('pretrain' was unexpected\)"),
@@ -490,8 +491,15 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
     bad.write_text("seed: 1\nworld:\n  kinds: {clean: 0.4,\n  pool_size: 3\n")
     with pytest.raises(ConfigError, match=rf"^{bad}:5:1: YAML syntax error: .*flow mapping.* began at line 3, column 10"):
         config_check.check_yaml_files([bad])
-    assert config_check.main([str(bad)]) == 1
-    assert config_check.main([str(REPO / "config/config.yaml")]) == 0
+    assert config_check.main(["--repo", str(REPO), str(bad)]) == 1
+    assert config_check.main(["--repo", str(REPO), str(REPO / "tests/workflow/micro.yaml")]) == 0
+
+
+def test_the_command_line_check_runs_every_check(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("world:\n  kinds: {clean: 0.9}\n")
+    assert config_check.main(["--repo", str(REPO), str(bad)]) == 1
+    assert capsys.readouterr().err.startswith("config: world.kinds: the fractions must sum to 1, they sum to 1.500000")
 
 
 def test_a_name_defined_twice_is_named(tmp_path):

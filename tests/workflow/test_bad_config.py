@@ -67,5 +67,5 @@ def test_yaml_syntax_error_in_a_configfile_is_located_by_the_checker(tmp_path):
     the documented pre-check does."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("scale:\n  lr: [1, 2\n")
-    proc = subprocess.run([sys.executable, "-m", "clipcurate.config_check", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "clipcurate.config_check", str(bad)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 1 and proc.stderr.startswith(f"{bad}:3:1: YAML syntax error:"), proc.stderr
