@@ -10,7 +10,9 @@
 import os
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from clipcurate import config_check
 
 min_version("9.0")
 
@@ -24,8 +26,24 @@ os.environ.update(
 )
 
 # Paths relative to this file, so that --directory <workdir> runs the same workflow elsewhere.
-configfile: f"{workflow.basedir}/config/config.yaml"
-configfile: f"{workflow.basedir}/config/scales/tiny.yaml"
+# The shipped config files are parsed first so that a YAML error names file and line (Snakemake's own
+# loader does not); files given with --configfile are parsed by Snakemake before this file runs.
+CONFIG_FILES = [f"{workflow.basedir}/config/config.yaml", f"{workflow.basedir}/config/scales/tiny.yaml"]
+config_check.check_yaml_files(CONFIG_FILES)
+
+
+configfile: CONFIG_FILES[0]
+configfile: CONFIG_FILES[1]
+
+
+# Merge config/recipes and config/tables, validate against config/schema.yaml and run every
+# cross-check (samplers, mixes, world, score references) before any rule is planned or job started:
+# Snakemake deletes a job's outputs before the job runs, so a config error found by a job costs them.
+config_check.prepare(
+    config,
+    workflow.basedir,
+    config_check.sources_of([*CONFIG_FILES, *workflow.overwrite_configfiles], workflow.config_settings.config),
+)
 
 # `snakemake --report report.html [targets]`: this description, then every output flagged report(...)
 report: "report/workflow.rst"
@@ -41,10 +59,6 @@ wildcard_constraints:
     score=r"[A-Za-z0-9_.\-]+",
     mix=r"[A-Za-z0-9_.\-]+",
     chunk=r"\d{5}",
-
-
-validate(config, f"{workflow.basedir}/config/schema.yaml")
-check_config()
 
 
 include: "rules/world.smk"

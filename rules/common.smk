@@ -6,25 +6,11 @@ from pathlib import Path
 
 import yaml
 
-from clipcurate.scores.plan import check_scores
-
 REPO = Path(workflow.basedir)
 
 
-def _merge_named_files(kind):
-    """Merge config/<kind>/*.yaml (recipes, tables) under config[kind]; config entries win."""
-    merged = {}
-    for path in sorted((REPO / "config" / kind).glob("*.yaml")):
-        for name, entry in (yaml.safe_load(path.read_text()) or {}).items():
-            if name in merged:
-                raise ValueError(f"{path}: {kind[:-1]} {name!r} is defined twice")
-            merged[name] = entry
-    merged.update(config.get(kind) or {})
-    config[kind] = merged
-
-
-_merge_named_files("recipes")
-_merge_named_files("tables")
+# config/recipes and config/tables are merged into config, and the merged config validated and
+# cross-checked, by clipcurate.config_check.prepare (called from the Snakefile before this file).
 SHOW_REPORTED = bool(config.get("show_reported", False))
 
 SCALE = config["scale"]
@@ -46,32 +32,6 @@ POOL_SHARDS = config["pool"].get("shards_dir") or "results/pool/shards"
 POOL_INDEX = "results/pool/index.parquet"
 
 
-
-
-def check_config():
-    """Cross-key checks the JSON schema cannot express; each error names the key."""
-    if config["pool"]["source"] == "world" and config["world"]["pool_size"] != SCALE["pool_size"]:
-        raise ValueError(
-            f"config: world.pool_size ({config['world']['pool_size']}) must equal scale.pool_size ({SCALE['pool_size']})"
-        )
-    for name, recipe in config["recipes"].items():
-        for key in ("score",):
-            if key in recipe and recipe[key] not in config["scores"]:
-                raise ValueError(f"config: recipes.{name}.{key}: unknown score {recipe[key]!r}; known: {sorted(config['scores'])}")
-        if "mix" in recipe and recipe["mix"] not in config["mixes"]:
-            raise ValueError(f"config: recipes.{name}.mix: unknown mix {recipe['mix']!r}; known: {sorted(config['mixes'])}")
-    for name, table in config["tables"].items():
-        for i, row in enumerate(table["rows"]):
-            if row["recipe"] not in config["recipes"]:
-                raise ValueError(f"config: tables.{name}.rows[{i}].recipe: unknown recipe {row['recipe']!r}; known: {sorted(config['recipes'])}")
-    for name, run in config["flyt"]["runs"].items():
-        for key in ("reference_model", "embed_model"):
-            if key in run and run[key] not in config["models"]:
-                raise ValueError(f"config: flyt.runs.{name}.{key}: unknown model {run[key]!r}; known: {sorted(config['models'])}")
-        for inp in run.get("inputs", []):
-            if inp.split(":")[0] not in config["scores"]:
-                raise ValueError(f"config: flyt.runs.{name}.inputs: unknown score {inp!r}; known: {sorted(config['scores'])}")
-    check_scores(config)  # scores: and mixes: (clipcurate.scores.plan)
 
 
 def lookup(kind, name):

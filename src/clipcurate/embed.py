@@ -15,6 +15,7 @@ before preprocessing (the Devil paper's flipped CLIP score). Reference sets (the
 from __future__ import annotations
 
 import io as _io
+import json
 import logging
 import os
 import time
@@ -24,7 +25,6 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
@@ -43,8 +43,9 @@ IMAGE_TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
 }
 
 
-def iter_chunk_samples(index_path, shards_dir, chunk: int) -> Iterator[tuple[str, bytes, str]]:
-    """Yield (uid, image bytes, caption) for the chunk's samples in index order."""
+def iter_chunk_samples(index_path, shards_dir, chunk: int, with_place: bool = False) -> Iterator[tuple]:
+    """Yield (uid, image bytes, caption) for the chunk's samples in index order; with ``with_place``
+    also the shard path and key, so that a bad sample can be named."""
     index = io.read_index(index_path, columns=["uid", "shard", "key", "chunk"])
     index = index.filter(pc.equal(index.column("chunk"), chunk))
     by_shard: dict[int, list[tuple[str, str]]] = {}
@@ -56,33 +57,58 @@ def iter_chunk_samples(index_path, shards_dir, chunk: int) -> Iterator[tuple[str
         rows = by_shard[shard]
         wanted = {k: u for k, u in rows}
         found = {}
-        for key, files in _iter_samples(shard_path(shards_dir, shard)):
+        path = shard_path(shards_dir, shard)
+        for key, files in _iter_samples(path):
             if key in wanted:
                 found[key] = (files.get("jpg"), files.get("txt", b"").decode("utf-8", "replace"))
         for key, uid in rows:
             if key not in found or found[key][0] is None:
-                raise io.ContractError(f"{shard_path(shards_dir, shard)}: sample {key} (uid {uid}) is in the index but not in the shard")
-            yield uid, found[key][0], found[key][1]
+                raise io.ContractError(
+                    f"{path}: sample {key} (uid {uid}) is in the index but has no jpg in the shard; expected every "
+                    "indexed sample. The shard was replaced or cut short: rerun the download and the pool index"
+                )
+            yield (uid, found[key][0], found[key][1], path, key) if with_place else (uid, found[key][0], found[key][1])
 
 
-def _embedding_table(keys: list, key_name: str, img_out: list, txt_out: list, dtype: str, extra: Mapping | None = None) -> pa.Table:
+def decode_image(jpg: bytes, where: str) -> Image.Image | None:
+    """The RGB image, or None (with a warning naming ``where``) if the bytes do not decode.
+
+    A corrupt or truncated image is counted and skipped by the caller, never fatal.
+    """
+    try:
+        with Image.open(_io.BytesIO(jpg)) as im:
+            return im.convert("RGB")  # convert() loads every pixel, so a truncated file fails here
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        log.warning("%s: corrupt image skipped (%s: %s)", where, type(e).__name__, e)
+        return None
+
+
+def _embedding_table(keys: list, key_name: str, img_out: list, txt_out: list, dtype: str, extra: Mapping | None = None,
+                     corrupt: list | None = None) -> pa.Table:
+    """The embedding file's table. A sample whose image did not decode (``corrupt``: its keys) keeps
+    its row, so rows still follow the index, with a zero image embedding: its CLIP score is 0, below
+    any decodable pair; the keys are recorded in the file's metadata (``clipcurate.corrupt_images``)."""
     dim = img_out[0].shape[1] if img_out else 0
     np_dtype = np.float16 if dtype == "float16" else np.float32
     image = np.concatenate(img_out).astype(np_dtype) if img_out else np.zeros((0, dim), np_dtype)
     text = np.concatenate(txt_out).astype(np_dtype) if txt_out else np.zeros((0, dim), np_dtype)
+    if corrupt:
+        bad = set(corrupt)
+        image[[i for i, k in enumerate(keys) if k in bad]] = 0
     cols = {
         key_name: pa.array(keys, pa.string()),
         "image": pa.FixedSizeListArray.from_arrays(pa.array(image.reshape(-1)), dim),
         "text": pa.FixedSizeListArray.from_arrays(pa.array(text.reshape(-1)), dim),
     }
     cols.update(extra or {})
-    return pa.table(cols)
+    return pa.table(cols).replace_schema_metadata({b"clipcurate.corrupt_images": json.dumps(list(corrupt or [])).encode()})
 
 
 @torch.no_grad()
-def _embed_samples(samples: Iterator[tuple[str, bytes, str]], model_spec: Mapping, batch_size: int, variant: str, what: str,
+def _embed_samples(samples: Iterator[tuple[str, bytes, str, str]], model_spec: Mapping, batch_size: int, variant: str, what: str,
                    total: int | None = None):
-    """Embed (key, image bytes, caption) samples; returns keys and lists of image/text batches."""
+    """Embed (key, image bytes, caption, where) samples; returns keys, lists of image/text batches,
+    and the keys whose image did not decode (skipped with a warning naming ``where``, never fatal)."""
     if variant not in IMAGE_TRANSFORMS:
         raise ValueError(f"image variant {variant!r} is not available; available: {sorted(IMAGE_TRANSFORMS)}")
     t0 = time.time()
@@ -105,10 +131,18 @@ def _embed_samples(samples: Iterator[tuple[str, bytes, str]], model_spec: Mappin
 
     n = 0
     bar = progress(total=total, desc=what, unit="samples")
-    for key, jpg, caption in samples:
+    corrupt: list[str] = []  # keys whose image did not decode: their image embedding is zero
+    blank = None
+    for key, jpg, caption, where in samples:
         bar.update(1)
-        im = Image.open(_io.BytesIO(jpg)).convert("RGB")
-        batch_imgs.append(preprocess(transform(im)))
+        im = decode_image(jpg, where)
+        if im is None:
+            corrupt.append(key)
+            if blank is None:
+                blank = torch.zeros_like(preprocess(Image.new("RGB", (8, 8))))
+            batch_imgs.append(blank)
+        else:
+            batch_imgs.append(preprocess(transform(im)))
         batch_txts.append(caption)
         keys.append(key)
         n += 1
@@ -120,7 +154,9 @@ def _embed_samples(samples: Iterator[tuple[str, bytes, str]], model_spec: Mappin
     if batch_imgs:
         flush()
     bar.close()
-    return keys, img_out, txt_out
+    if corrupt:
+        log.warning("%s: %d corrupt images skipped (zero image embedding), e.g. %s", what, len(corrupt), corrupt[0])
+    return keys, img_out, txt_out, corrupt
 
 
 def embed_chunk(
@@ -136,14 +172,17 @@ def embed_chunk(
     """Embed one chunk (``image_transform``: the image variant) and write the embedding parquet;
     returns throughput figures."""
     t0 = time.time()
-    samples = iter_chunk_samples(index_path, shards_dir, chunk)
+    samples = (
+        (uid, jpg, caption, f"{shard}: sample {key} (uid {uid})")
+        for uid, jpg, caption, shard, key in iter_chunk_samples(index_path, shards_dir, chunk, with_place=True)
+    )
     chunks = io.read_index(index_path, columns=["chunk"]).column("chunk")
     total = pc.sum(pc.equal(chunks, chunk)).as_py() or 0
-    uids, img_out, txt_out = _embed_samples(samples, model_spec, batch_size, image_transform, f"embed chunk {chunk}", total)
-    io.write_table(_embedding_table(uids, "uid", img_out, txt_out, dtype), out_path)
+    uids, img_out, txt_out, corrupt = _embed_samples(samples, model_spec, batch_size, image_transform, f"embed chunk {chunk}", total)
+    io.write_table(_embedding_table(uids, "uid", img_out, txt_out, dtype, corrupt=corrupt), out_path)
     dt = time.time() - t0
     n = len(uids)
-    return {"chunk": chunk, "variant": image_transform, "samples": n, "seconds": round(dt, 2),
+    return {"chunk": chunk, "variant": image_transform, "samples": n, "corrupt_images": len(corrupt), "seconds": round(dt, 2),
             "samples_per_second": round(n / dt, 1) if dt else None}
 
 
@@ -171,13 +210,13 @@ def embed_reference(set_dir, model_spec: Mapping, out_path, batch_size: int = 25
     def samples():
         for key, img, caption, label in iter_reference_samples(set_dir):
             labels.append(label)
-            yield key, img, caption
+            yield key, img, caption, f"{set_dir}: sample {key}"
 
-    keys, img_out, txt_out = _embed_samples(samples(), model_spec, batch_size, "plain", str(set_dir))
+    keys, img_out, txt_out, corrupt = _embed_samples(samples(), model_spec, batch_size, "plain", str(set_dir))
     if any(lab is None for lab in labels) and any(lab is not None for lab in labels):
         raise io.ContractError(f"{set_dir}: some samples have a cls label and some do not")
     label = pa.array(labels, pa.int64())
-    io.write_table(_embedding_table(keys, "key", img_out, txt_out, dtype, {"label": label}), out_path)
+    io.write_table(_embedding_table(keys, "key", img_out, txt_out, dtype, {"label": label}, corrupt), out_path)
     dt = time.time() - t0
     return {"set": str(set_dir), "samples": len(keys), "labelled": bool(labels) and labels[0] is not None, "seconds": round(dt, 2)}
 

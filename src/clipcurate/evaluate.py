@@ -202,14 +202,37 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     path = Path(path)
     if not path.exists():
         raise SuiteError(f"{path}: evaluation results not found")
-    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    lines = []
+    for number, text in enumerate(path.read_text().splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SuiteError(
+                f"{path}:{number}: not a JSON line ({e.msg} at column {e.colno}); expected one JSON object "
+                "per task. The file is truncated or corrupt: delete it and rerun the evaluation"
+            ) from None
+        if not isinstance(line, dict) or not isinstance(line.get("key"), str) or not isinstance(line.get("metrics"), dict):
+            raise SuiteError(f"{path}:{number}: expected an object with a string 'key' and a 'metrics' object, got {text[:200]}")
+        lines.append(line)
+    return lines
 
 
 def aggregate(lines: Iterable[Mapping], suite: Mapping, source: str = "results") -> dict:
     """DataComp's aggregate_scores: drop null/NaN main metrics, require every scored task exactly
     once, then ImageNet = the ImageNet task, the group means, and Average = mean of all scored tasks."""
-    scored = [l for l in lines if l["metrics"].get("main_metric") is not None and not math.isnan(l["metrics"]["main_metric"])]
     expected = {t["key"]: t for t in scored_tasks(suite)}
+    for l in lines:  # DataComp drops a null/NaN main metric and then reports the task as missing
+        v = l["metrics"].get("main_metric")
+        if l["key"] not in expected or v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise SuiteError(
+                f"{source}: task {l['key']!r}: main_metric is {v!r}; expected a finite number "
+                "(the task's evaluation failed: see the evaluation log, delete the file and rerun)"
+            )
+    scored = [l for l in lines if l["metrics"].get("main_metric") is not None and not math.isnan(l["metrics"]["main_metric"])]
     keys = [l["key"] for l in scored]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:

@@ -30,21 +30,32 @@ log = logging.getLogger(__name__)
 
 
 def _iter_samples(tar_path: Path):
-    """Yield (key, {ext: bytes}) from a webdataset tar, grouping members by key."""
-    with tarfile.open(tar_path) as tf:
-        current, files = None, {}
-        for member in tf:
-            if not member.isfile():
-                continue
-            base = os.path.basename(member.name)
-            key, _, ext = base.partition(".")
-            if key != current and current is not None:
-                yield current, files
-                files = {}
-            current = key
-            files[ext] = tf.extractfile(member).read()
-        if current is not None:
-            yield current, files
+    """Yield (key, {ext: bytes}) from a webdataset tar, grouping members by key.
+
+    A shard that cannot be read to its end (cut short by an interrupted copy, or corrupt) is a
+    ContractError naming the shard and the sample being read, not a bare ``ReadError``.
+    """
+    io.check_complete_tar(tar_path)
+    current, files = None, {}
+    try:
+        with tarfile.open(tar_path) as tf:
+            for member in tf:
+                if not member.isfile():
+                    continue
+                base = os.path.basename(member.name)
+                key, _, ext = base.partition(".")
+                if key != current and current is not None:
+                    yield current, files
+                    files = {}
+                current = key
+                files[ext] = tf.extractfile(member).read()
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise io.ContractError(
+            f"{tar_path}: shard is truncated or corrupt ({type(e).__name__}: {e}) at sample {current!r}; "
+            "expected a complete webdataset tar. Delete the shard and rerun the download"
+        ) from e
+    if current is not None:
+        yield current, files
 
 
 class _ShuffleBuffer:
@@ -114,6 +125,13 @@ def reshard(
         # img2dataset writes a shard's samples in download-completion order, which differs from one
         # download to the next; key order makes the output a function of the subset and the seed alone.
         found = {key: files for key, files in _iter_samples(shard_path(shards_dir, shard)) if key in need}
+        lost = sorted(set(need) - set(found))
+        if lost:
+            raise io.ContractError(
+                f"{shard_path(shards_dir, shard)}: {len(lost)} selected samples are in the pool index but not in "
+                f"the shard, e.g. key {lost[0]} (uid {need[lost[0]][0]}); expected every indexed sample. "
+                "The shard was replaced or cut short: rerun the download and the pool index"
+            )
         for key in sorted(found):
             files = found[key]
             uid, count = need[key]

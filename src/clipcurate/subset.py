@@ -82,7 +82,10 @@ def select(
     if method == "keep":
         if "keep" not in columns:
             raise sampling.SamplingError(f"{where}.method: 'keep' needs a boolean 'keep' column; found {sorted(columns)}")
-        return columns["keep"].astype(np.int64)
+        keep = np.asarray(columns["keep"])
+        if keep.dtype != np.bool_:  # 0.9 would truncate to 0 and 3 would repeat a sample 3 times
+            raise sampling.SamplingError(f"{where}.method: 'keep' needs a boolean 'keep' column; it has dtype {keep.dtype}")
+        return keep.astype(np.int64)
     if "score" not in columns:
         raise sampling.SamplingError(f"{where}.method: {method!r} needs a 'score' column; found {sorted(columns)}")
     n = cfg.pop("n", None)

@@ -86,7 +86,7 @@ def test_aggregate_rejects_missing_and_duplicate_tasks():
     with pytest.raises(SuiteError, match=r"more than once: \['s1'\]"):
         aggregate(lines + [lines[1]], _suite())
     nan = dict(lines[5], metrics={"main_metric": math.nan})
-    with pytest.raises(SuiteError, match="missing"):
+    with pytest.raises(SuiteError, match=r"task 'o1': main_metric is nan; expected a finite number"):
         aggregate(lines[:5] + [nan], _suite())
 
 

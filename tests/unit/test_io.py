@@ -59,7 +59,7 @@ def test_read_scores_checks_alignment_and_values(tmp_path, make_index):
         io.read_scores(ok, index, columns=["other"])
 
 
-def test_fingerprint_fast_path_skips_uid_reading(tmp_path, make_index):
+def test_fingerprint_is_recorded_and_an_aligned_file_passes(tmp_path, make_index):
     uids = [hex_uid(i) for i in range(4)]
     index = make_index(uids)
     path = tmp_path / "fp.parquet"

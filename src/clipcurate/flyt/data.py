@@ -18,6 +18,8 @@ Upstream batches carry the scorer's per-sample input ``features``:
 
 from __future__ import annotations
 
+import io as _io
+import logging
 import random
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
@@ -25,8 +27,11 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 import webdataset as wds
+from PIL import Image
 
 from clipcurate import io
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "pool_score_features",
@@ -68,6 +73,7 @@ def _shard_urls(shards: Sequence) -> list[str]:
     for u in urls:
         if not Path(u).is_file():
             raise FileNotFoundError(f"{u}: shard not found")
+        io.check_complete_tar(u)  # webdataset's stream reader would end silently where a shard was cut
     return urls
 
 
@@ -89,17 +95,63 @@ def _key_order_within_shard(src: Iterator[dict]) -> Iterator[dict]:
     yield from sorted(held, key=lambda s: s["__key__"])
 
 
+class SkipCounter:
+    """Counts and logs what the FLYT streams skip: samples whose image does not decode (named by
+    shard and key) and shards that cannot be read to the end (webdataset adds the shard's url to the
+    error). Skipping is never fatal: the stream goes on with the next sample or shard."""
+
+    def __init__(self):
+        self.images = 0
+        self.other = 0
+
+    def corrupt_image(self, url, key, err: Exception) -> None:
+        self.images += 1
+        log.warning("%s: sample %s: corrupt image skipped (%s: %s); %d skipped so far", url, key, type(err).__name__, err, self.images)
+
+    def __call__(self, exn: Exception) -> bool:
+        """A webdataset handler: log the error (its args name the shard) and continue."""
+        self.other += 1
+        log.warning("skipped after a read error: %s: %s; %d read errors so far", type(exn).__name__, exn, self.other)
+        return True
+
+
+#: what the FLYT streams of this process skipped (each skip is logged with the running count)
+SKIPPED = SkipCounter()
+
+_IMAGE_EXTS = ("jpg", "png", "webp")
+
+
+def _decode_images(src: Iterator[dict], counter: SkipCounter = SKIPPED) -> Iterator[dict]:
+    """Decode each sample's image to PIL; a sample whose image does not decode is counted and dropped."""
+    for sample in src:
+        ok = True
+        for ext in _IMAGE_EXTS:
+            data = sample.get(ext)
+            if isinstance(data, bytes):
+                try:
+                    with Image.open(_io.BytesIO(data)) as im:
+                        im.load()
+                        sample[ext] = im.copy()
+                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+                    counter.corrupt_image(sample.get("__url__"), sample.get("__key__"), e)
+                    ok = False
+                break
+        if ok:
+            yield sample
+
+
 def _samples_forever(urls: list[str], keys: str, seed: int, shuffle_buffer: int) -> Iterator[tuple]:
     """(decoded PIL image, *other fields) tuples, endlessly, in a seeded order."""
     epoch = 0
     while True:
         order = np.random.default_rng([seed, epoch]).permutation(len(urls))
         ds = (
-            wds.WebDataset([urls[i] for i in order], shardshuffle=False, handler=wds.warn_and_continue)
+            wds.WebDataset([urls[i] for i in order], shardshuffle=False, handler=SKIPPED)
             .compose(_key_order_within_shard)
             .shuffle(shuffle_buffer, initial=min(shuffle_buffer, 1000), rng=random.Random(seed * 1000003 + epoch))
-            .decode("pil", handler=wds.warn_and_continue)
-            .to_tuple(keys, handler=wds.warn_and_continue)
+            .compose(_decode_images)
+            .decode("pil", partial=True, handler=SKIPPED)
+            .to_tuple(keys, handler=SKIPPED)
         )
         n = 0
         for item in ds:

@@ -130,7 +130,7 @@ def resolve_cfg(cfg: dict | None) -> dict:
             raise WorldError(f"world cfg: kinds.{k} must be a fraction >= 0, got {v!r}")
     total = float(sum(fr.values()))
     if abs(total - 1.0) > 1e-6:
-        raise WorldError(f"world cfg: kinds fractions must sum to 1, they sum to {total:.6f}")
+        raise WorldError(f"world cfg: kinds: the fractions must sum to 1, they sum to {total:.6f}")
     if fr["near_duplicate"] > 0 and fr["clean"] <= 0:
         raise WorldError("world cfg: near_duplicate > 0 needs clean > 0 (near duplicates copy clean images)")
     for key in ("pretrain_text_fraction", "digit_fraction"):
