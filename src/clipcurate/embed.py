@@ -226,8 +226,9 @@ def read_embeddings(path, columns=("image", "text")) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise io.ContractError(f"{path}: embedding file not found")
-    key = "uid" if "uid" in pq.read_schema(path).names else "key"  # reference sets have keys, not uids
-    t = pq.read_table(path, columns=[key, *columns])
+    names = io.open_parquet(path, "embedding file").schema_arrow.names
+    key = "uid" if "uid" in names else "key"  # reference sets have keys, not uids
+    t = io.read_parquet(path, columns=[key, *columns], what="embedding file")
     out: dict = {key: t.column(key)}
     for c in columns:
         col = t.column(c).combine_chunks()
