@@ -376,7 +376,7 @@ def add_dfn_quality_entries():
         return []
     from clipcurate.dfn import expand_quality_experiment
 
-    entries = expand_quality_experiment(block, config["models"], SEED)
+    entries = expand_quality_experiment(block, config["models"], SEED, config["recipes"])
     for kind in ("models", "scores", "recipes"):
         for name, entry in entries[kind].items():
             if name in config[kind]:

@@ -270,6 +270,15 @@ def classifier_logits(path, emb: Mapping[str, np.ndarray]) -> np.ndarray:
     return (x @ w + np.float32(state["bias"])).astype(np.float32)
 
 
+def binary_classifier_score(params: Mapping, emb: Mapping[str, np.ndarray], classifier: str) -> dict[str, np.ndarray]:
+    """The score method of the classifier backbone: the trained classifier's logit per row.
+
+    Called as the method contract does, ``func(params, **inputs)``, with ``emb`` the rows' embeddings by
+    the classifier's model and ``classifier`` the path of the file the ``train_classifier`` rule wrote.
+    """
+    return {"score": classifier_logits(classifier, emb)}
+
+
 def embed_reference_set(shards: Sequence[str | os.PathLike], model_spec: Mapping, batch_size: int = 256) -> dict:
     """L2-normalised image and text embeddings of a reference set's samples (shard order)."""
     import torch
@@ -309,10 +318,12 @@ def quality_name(replaced: float, seed: int) -> str:
     return f"dfn_q{int(round(replaced * 100)):03d}_s{int(seed)}"
 
 
-def expand_quality_experiment(block: Mapping, models: Mapping, default_seed: int) -> dict:
+def expand_quality_experiment(block: Mapping, models: Mapping, default_seed: int, recipes: Mapping | None = None) -> dict:
     """Models, scores and recipes of the data-quality experiment, from its config block.
 
-    ``block``: ``{base: <model>, replaced: [fractions], seeds: [ints], fraction: <kept fraction>}``.
+    ``block``: ``{base: <model>, replaced: [fractions], seeds: [ints], fraction: <kept fraction>}``,
+    optionally ``base_recipe``: the recipe of the base DFN at that fraction, which then stands for the
+    0 %-replaced point at the base's seed (the same training would otherwise run twice).
     Each (replaced, seed) point is a copy of the base model's spec whose training replaces that
     fraction of its set by pool data, drawn with that seed (the seed also seeds the training); the
     point's score is the CLIP score of its embeddings and its recipe keeps the top ``fraction``.
@@ -325,10 +336,17 @@ def expand_quality_experiment(block: Mapping, models: Mapping, default_seed: int
     base = models[base_name]
     if not base.get("train"):
         raise DFNError(f"config: dfn_quality.base: model {base_name!r} has no train section")
+    base_recipe = block.get("base_recipe")
+    if base_recipe is not None and base_recipe not in (recipes or {}):
+        raise DFNError(f"config: dfn_quality.base_recipe: unknown recipe {base_recipe!r}")
     out = {"models": {}, "scores": {}, "recipes": {}, "points": []}
     for seed in block.get("seeds") or [default_seed]:
         for r in block["replaced"]:
             name = quality_name(r, seed)
+            if base_recipe and r == 0 and int(seed) == int(base["train"].get("seed", default_seed)):
+                # the base DFN itself: the same data, seed and training; reuse it and its recipe
+                out["points"].append({"name": name, "replaced": 0.0, "seed": int(seed), "model": base_name, "recipe": base_recipe})
+                continue
             train = {**base["train"], "replace_with_pool": float(r), "seed": int(seed)}
             out["models"][name] = {**base, "train": train}
             out["scores"][name] = {"method": "clip_score", "model": name}

@@ -147,6 +147,8 @@ def test_binary_classifier_matches_sklearn_logistic_regression(tmp_path):
     dfn.save_classifier(tmp_path / "c.pt", clf, "image_text", {"note": "test"})
     logits = dfn.classifier_logits(tmp_path / "c.pt", emb)
     np.testing.assert_allclose(logits, test @ clf["weight"] + clf["bias"], rtol=1e-4, atol=1e-4)
+    out = dfn.binary_classifier_score({}, emb=emb, classifier=str(tmp_path / "c.pt"))
+    np.testing.assert_array_equal(out["score"], logits)
     with pytest.raises(io.ContractError, match="expects 8 features"):
         dfn.classifier_logits(tmp_path / "c.pt", {"image": emb["image"], "text": emb["text"][:, :2]})
 
@@ -160,6 +162,13 @@ def test_expand_quality_experiment():
     assert models["base"]["train"] == {"dataset": "hq", "samples_seen": 10}  # the base is not modified
     assert out["scores"]["dfn_q025_s2"] == {"method": "clip_score", "model": "dfn_q025_s2"}
     assert out["recipes"]["dfn_q025_s2_top30"]["sample"] == {"method": "threshold", "fraction": 0.3}
+    # with the base's own recipe, the 0% point at the base's seed is the base itself (no duplicate training)
+    out = dfn.expand_quality_experiment({"base": "base", "replaced": [0.0, 0.5], "seeds": [0, 1], "fraction": 0.3,
+                                         "base_recipe": "base_top30"}, models, 0, {"base_top30": {}})
+    assert out["points"][0] == {"name": "dfn_q000_s0", "replaced": 0.0, "seed": 0, "model": "base", "recipe": "base_top30"}
+    assert sorted(out["models"]) == ["dfn_q000_s1", "dfn_q050_s0", "dfn_q050_s1"]
+    with pytest.raises(dfn.DFNError, match="base_recipe: unknown recipe 'x'"):
+        dfn.expand_quality_experiment({"base": "base", "replaced": [0.0], "fraction": 0.3, "base_recipe": "x"}, models, 0, {})
     with pytest.raises(dfn.DFNError, match="unknown model 'nope'"):
         dfn.expand_quality_experiment({"base": "nope", "replaced": [0.0], "fraction": 0.3}, models, 0)
 
