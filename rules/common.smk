@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from clipcurate.scores.plan import check_scores
+
 REPO = Path(workflow.basedir)
 
 
@@ -69,24 +71,7 @@ def check_config():
         for inp in run.get("inputs", []):
             if inp.split(":")[0] not in config["scores"]:
                 raise ValueError(f"config: flyt.runs.{name}.inputs: unknown score {inp!r}; known: {sorted(config['scores'])}")
-    for name, mix in config["mixes"].items():
-        if mix["method"] == "mflyt":
-            flyt_run(mix.get("flyt"), f"mixes.{name}.flyt", scorer="mixer")
-        for inp in mix_spec(name)["inputs"]:
-            if inp.split(":")[0] not in config["scores"]:
-                raise ValueError(f"config: mixes.{name}.inputs: unknown score {inp!r}; known: {sorted(config['scores'])}")
-    for name in config["mixes"]:
-        for recipe in mix_recipe_refs(name):
-            if recipe not in config["recipes"]:
-                raise ValueError(f"config: mixes.{name}.params.in_accuracy: unknown recipe {recipe!r}; known: {sorted(config['recipes'])}")
-    for name, score in config["scores"].items():
-        if "flyt" in score:
-            run = flyt_run(score["flyt"], f"scores.{name}.flyt", scorer="embedding")
-            if score.get("model") != run["embed_model"]:
-                raise ValueError(
-                    f"config: scores.{name}.model ({score.get('model')!r}) must be the E-FLYT head's "
-                    f"embedding model flyt.runs.{score['flyt']}.embed_model ({run['embed_model']!r})"
-                )
+    check_scores(config)  # scores: and mixes: (clipcurate.scores.plan)
 
 
 def lookup(kind, name):
@@ -179,34 +164,57 @@ def trained_model_cfg(wildcards):
     return m
 
 
-# ---- score (rules/score.smk) -----------------------------------------------------
-
-def score_cfg(name):
-    return lookup("scores", name)
+# ---- score (rules/score.smk): resolution and checks live in clipcurate.scores.plan ----------
 
 
-def score_method(name):
-    from clipcurate.scores import get
+def score_plan(name):
+    """scores.<name> resolved into its method, inputs and params (PlanError names the key)."""
+    from clipcurate.scores.plan import plan_score
 
-    return get(score_cfg(name)["method"])
+    return plan_score(config, name)
+
+
+def reported_score_names():
+    """Wildcard regex matching the scores whose method writes a report (imports; never matches if none)."""
+    import re
+
+    from clipcurate.scores.plan import score_names
+
+    names = score_names(config, report=True)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
 def score_chunk_inputs(wildcards):
-    cfg = score_cfg(wildcards.score)
-    inputs = {"embeddings": f"results/embeddings/{cfg['model']}/{wildcards.chunk}.parquet"}
-    if "flyt" in cfg:
-        inputs["head"] = f"results/flyt/{cfg['flyt']}/head.pt"
-    return inputs
+    from clipcurate.scores.plan import score_files
+
+    return score_files(score_plan(wildcards.score), chunk=wildcards.chunk)
 
 
 def score_inputs(wildcards):
-    m = score_method(wildcards.score)
-    inputs = {"index": POOL_INDEX}
-    if m.level == "chunk":
-        inputs["chunks"] = expand("results/scores/{score}/chunks/{chunk}.parquet", score=wildcards.score, chunk=CHUNKS)
-    if "truth" in m.inputs:
-        inputs["world"] = WORLD_DIR
-    return inputs
+    from clipcurate.scores.plan import score_files
+
+    plan = score_plan(wildcards.score)
+    if plan.level == "chunk":
+        return {"index": POOL_INDEX, "chunks": expand("results/scores/{score}/chunks/{chunk}.parquet", score=wildcards.score, chunk=CHUNKS)}
+    return score_files(plan, chunks=CHUNKS)
+
+
+def score_code(wildcards):
+    from clipcurate.scores.plan import code_version as score_code_version
+
+    return score_code_version(score_plan(wildcards.score).method)
+
+
+def reference_set_dir(wildcards):
+    from clipcurate.scores.plan import reference_sets
+
+    return reference_sets(config)[wildcards.set]
+
+
+def reference_set_input(wildcards):
+    from clipcurate.scores.plan import reference_set_input as _input
+
+    return _input(config, wildcards.set)
 
 
 # ---- FLYT scorers (rules/models.smk) ----------------------------------------------
@@ -239,7 +247,9 @@ def flyt_downstream_dir(run):
 
 def score_specs(inputs):
     """(input name, score file, column) for score references written ``name`` or ``name:column``."""
-    return [(i, f"results/scores/{i.split(':')[0]}.parquet", i.partition(":")[2] or "score") for i in inputs]
+    from clipcurate.scores.plan import score_specs as _specs
+
+    return _specs(inputs)
 
 
 def flyt_inputs(wildcards):
@@ -271,32 +281,19 @@ def flyt_params(wildcards):
     }
 
 
-# ---- mix (rules/mix.smk) -------------------------------------------------------
+# ---- mix (rules/mix.smk): resolution and checks live in clipcurate.scores.plan -----------
 
 
-def mix_spec(name):
-    """A mix with its inputs resolved: an M-FLYT mix takes the inputs its mixer was trained on."""
-    mix = dict(lookup("mixes", name))
-    if mix["method"] == "mflyt":
-        mix["inputs"] = list(flyt_run(mix["flyt"], f"mixes.{name}.flyt", scorer="mixer")["inputs"])
-    return mix
+def mix_plan(name):
+    from clipcurate.scores.plan import plan_mix
 
-
-def mix_recipe_refs(name):
-    """Recipes whose ImageNet accuracy a mix uses (in_weighted's ``in_accuracy: recipe:<name>``)."""
-    acc = (lookup("mixes", name).get("params") or {}).get("in_accuracy") or {}
-    return sorted({v.partition(":")[2] for v in acc.values() if isinstance(v, str) and v.startswith("recipe:")})
+    return plan_mix(config, name)
 
 
 def mix_inputs(wildcards):
-    mix = mix_spec(wildcards.mix)
-    inputs = {"index": POOL_INDEX, "scores": [path for _, path, _ in score_specs(mix["inputs"])]}
-    if mix["method"] == "mflyt":
-        inputs["mixer"] = f"results/flyt/{mix['flyt']}/mixer.json"
-    refs = mix_recipe_refs(wildcards.mix)
-    if refs:
-        inputs["evals"] = [f"results/eval/{r}.jsonl" for r in refs]
-    return inputs
+    from clipcurate.scores.plan import mix_files
+
+    return mix_files(mix_plan(wildcards.mix))
 
 
 # ---- sample (rules/sample.smk) ----------------------------------------------------

@@ -1,4 +1,6 @@
-# Image and text embeddings of the pool, per model and chunk of contiguous shards.
+# Image and text embeddings of the pool, per model and chunk of contiguous shards; image variants
+# (flipped, text-masked) of the same chunks; and whole reference sets (downstream, HQ, ...) per model.
+# Score methods ask for them through their declared inputs (clipcurate.scores.inputs).
 
 
 rule embed:
@@ -12,6 +14,7 @@ rule embed:
         spec=lambda w: model_spec(w.model),
         batch_size=config["embed"]["batch_size"],
         dtype=config["embed"]["dtype"],
+        variant="plain",
         code=code_version("embed"),
     log:
         "logs/embed/{model}/{chunk}.log",
@@ -25,3 +28,62 @@ rule embed:
         "../envs/torch.yaml"
     script:
         "../workflow/scripts/embed.py"
+
+
+rule embed_variant:
+    """The pool's images transformed (variant: hflip), with the same captions."""
+    input:
+        index=POOL_INDEX,
+        shards=POOL_SHARDS,
+        model=lambda w: model_files(w.model),
+    output:
+        "results/embeddings/{model}/{variant}/{chunk}.parquet",
+    wildcard_constraints:
+        variant="hflip",  # textmask: not available yet (needs an OCR text detector)
+    params:
+        spec=lambda w: model_spec(w.model),
+        batch_size=config["embed"]["batch_size"],
+        dtype=config["embed"]["dtype"],
+        variant=lambda w: w.variant,
+        code=code_version("embed"),
+    log:
+        "logs/embed/{model}/{variant}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/embed/{model}/{variant}/{chunk}.tsv"
+    threads: JOB_THREADS
+    priority: SELECTION_PRIORITY
+    resources:
+        **gpu_resources(mem_mb=16000, runtime=12 * 60),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/embed.py"
+
+
+rule embed_reference:
+    """A whole reference set (its webdataset shards) by one model, with cls labels when present."""
+    input:
+        data=reference_set_input,
+        model=lambda w: model_files(w.model),
+    output:
+        "results/reference_embeddings/{model}/{set}.parquet",
+    wildcard_constraints:
+        set=r"[A-Za-z0-9_.\-]+",
+    params:
+        set_dir=reference_set_dir,
+        spec=lambda w: model_spec(w.model),
+        batch_size=config["embed"]["batch_size"],
+        dtype=config["embed"]["dtype"],
+        code=code_version("embed"),
+    log:
+        "logs/embed_reference/{model}/{set}.log",
+    benchmark:
+        "results/benchmarks/embed_reference/{model}/{set}.tsv"
+    threads: JOB_THREADS
+    priority: SELECTION_PRIORITY
+    resources:
+        **gpu_resources(mem_mb=16000, runtime=12 * 60),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/embed_reference.py"

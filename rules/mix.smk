@@ -1,4 +1,6 @@
-# Aggregations of score files into one score per sample (sums, intersections, M-FLYT ...).
+# Aggregations of score files into one score per sample (sums, intersections, M-FLYT ...). A mix
+# method that reads a trained artifact (M-FLYT's mixer) declares it in clipcurate.mixing.DECLARED;
+# inputs and params derive from clipcurate.scores.plan.plan_mix.
 
 
 rule mix:
@@ -7,9 +9,7 @@ rule mix:
     output:
         "results/mixes/{mix}.parquet",
     params:
-        mix=lambda w: mix_spec(w.mix),
-        specs=lambda w: score_specs(mix_spec(w.mix)["inputs"]),
-        recipes=lambda w: mix_recipe_refs(w.mix),
+        plan=lambda w: mix_plan(w.mix).to_dict(),
         suite=suite_path(),
         code=code_version("mixing", "flyt.run"),
     log:

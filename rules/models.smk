@@ -90,16 +90,13 @@ rule train_eflyt:
 
 rule train_classifier:
     input:
-        world=WORLD_DIR,
+        positive=lambda w: "results/reference_embeddings/{model}/{positive}.parquet".format(**classifier_cfg(w)),
         embeddings=lambda w: expand("results/embeddings/{model}/{chunk}.parquet", model=classifier_cfg(w)["model"], chunk=CHUNKS),
-        model=lambda w: model_files(classifier_cfg(w)["model"]),
     output:
         classifier="results/classifiers/{classifier}/classifier.pt",
         info="results/classifiers/{classifier}/train_info.json",
     params:
         cfg=classifier_cfg,
-        spec=lambda w: model_spec(classifier_cfg(w)["model"]),
-        batch_size=config["embed"]["batch_size"],
         seed=SEED,
         code=code_version("dfn"),
     log:

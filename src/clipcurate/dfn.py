@@ -19,7 +19,6 @@ DFN filtering is CLIP-score filtering with the DFN's embeddings (the ``clip_scor
 
 from __future__ import annotations
 
-import io as _io
 import json
 import logging
 import math
@@ -277,37 +276,6 @@ def binary_classifier_score(params: Mapping, emb: Mapping[str, np.ndarray], clas
     the classifier's model and ``classifier`` the path of the file the ``train_classifier`` rule wrote.
     """
     return {"score": classifier_logits(classifier, emb)}
-
-
-def embed_reference_set(shards: Sequence[str | os.PathLike], model_spec: Mapping, batch_size: int = 256) -> dict:
-    """L2-normalised image and text embeddings of a reference set's samples (shard order)."""
-    import torch
-    from PIL import Image
-
-    from clipcurate import models
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, preprocess, tokenizer = models.load_model(model_spec, device=device)
-    imgs, txts, out_i, out_t = [], [], [], []
-
-    @torch.no_grad()
-    def flush():
-        fi = model.encode_image(torch.stack(imgs).to(device), normalize=True)
-        ft = model.encode_text(tokenizer(txts).to(device), normalize=True)
-        out_i.append(fi.float().cpu().numpy())
-        out_t.append(ft.float().cpu().numpy())
-        imgs.clear()
-        txts.clear()
-
-    for s in shards:
-        for _, files in _iter_samples(Path(s)):
-            imgs.append(preprocess(Image.open(_io.BytesIO(files["jpg"])).convert("RGB")))
-            txts.append(files.get("txt", b"").decode("utf-8", "replace"))
-            if len(imgs) == batch_size:
-                flush()
-    if imgs:
-        flush()
-    return {"image": np.concatenate(out_i), "text": np.concatenate(out_t)}
 
 
 # ---- the data-quality experiment ------------------------------------------------------------------

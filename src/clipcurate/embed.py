@@ -4,6 +4,12 @@
 ``text`` vectors (fixed-size lists), rows in index order within the chunk. Scores that need only
 embeddings (CLIP score and its variants) read these files instead of images, as DataComp's npz
 embeddings are used by its baselines.
+
+An image *variant* embeds transformed images with the same captions:
+``results/embeddings/{model}/{variant}/{chunk}.parquet``; ``hflip`` flips each image left-right
+before preprocessing (the Devil paper's flipped CLIP score). Reference sets (the world's
+``reference/<set>`` shards or a user's) are embedded whole by :func:`embed_reference`, with their
+``cls`` labels when present.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from clipcurate.reshard import _iter_samples
 log = logging.getLogger(__name__)
 
 IMAGE_TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
-    "none": lambda im: im,
+    "plain": lambda im: im,
     # The Devil paper's cross-modality filter scores horizontally flipped images, so that
     # rendered text stops matching the caption while the visual content stays the same.
     "hflip": lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
@@ -58,23 +64,30 @@ def iter_chunk_samples(index_path, shards_dir, chunk: int) -> Iterator[tuple[str
             yield uid, found[key][0], found[key][1]
 
 
+def _embedding_table(keys: list, key_name: str, img_out: list, txt_out: list, dtype: str, extra: Mapping | None = None) -> pa.Table:
+    dim = img_out[0].shape[1] if img_out else 0
+    np_dtype = np.float16 if dtype == "float16" else np.float32
+    image = np.concatenate(img_out).astype(np_dtype) if img_out else np.zeros((0, dim), np_dtype)
+    text = np.concatenate(txt_out).astype(np_dtype) if txt_out else np.zeros((0, dim), np_dtype)
+    cols = {
+        key_name: pa.array(keys, pa.string()),
+        "image": pa.FixedSizeListArray.from_arrays(pa.array(image.reshape(-1)), dim),
+        "text": pa.FixedSizeListArray.from_arrays(pa.array(text.reshape(-1)), dim),
+    }
+    cols.update(extra or {})
+    return pa.table(cols)
+
+
 @torch.no_grad()
-def embed_chunk(
-    index_path,
-    shards_dir,
-    chunk: int,
-    model_spec: Mapping,
-    out_path,
-    batch_size: int = 256,
-    image_transform: str = "none",
-    dtype: str = "float32",
-) -> dict:
-    """Embed one chunk and write the embedding parquet; returns throughput figures."""
+def _embed_samples(samples: Iterator[tuple[str, bytes, str]], model_spec: Mapping, batch_size: int, variant: str, what: str):
+    """Embed (key, image bytes, caption) samples; returns keys and lists of image/text batches."""
+    if variant not in IMAGE_TRANSFORMS:
+        raise ValueError(f"image variant {variant!r} is not available; available: {sorted(IMAGE_TRANSFORMS)}")
     t0 = time.time()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, preprocess, tokenizer = models.load_model(model_spec, device=device)
-    flip = IMAGE_TRANSFORMS[image_transform]
-    uids, img_out, txt_out = [], [], []
+    transform = IMAGE_TRANSFORMS[variant]
+    keys, img_out, txt_out = [], [], []
     batch_imgs, batch_txts = [], []
 
     def flush():
@@ -89,42 +102,87 @@ def embed_chunk(
         batch_txts.clear()
 
     n = 0
-    for uid, jpg, caption in iter_chunk_samples(index_path, shards_dir, chunk):
+    for key, jpg, caption in samples:
         im = Image.open(_io.BytesIO(jpg)).convert("RGB")
-        batch_imgs.append(preprocess(flip(im)))
+        batch_imgs.append(preprocess(transform(im)))
         batch_txts.append(caption)
-        uids.append(uid)
+        keys.append(key)
         n += 1
         if len(batch_imgs) == batch_size:
             flush()
             if n % (batch_size * 20) == 0:
                 dt = time.time() - t0
-                log.info("chunk %d: %d samples, %.0f samples/s", chunk, n, n / dt)
+                log.info("%s: %d samples, %.0f samples/s", what, n, n / dt)
     if batch_imgs:
         flush()
-    dim = img_out[0].shape[1] if img_out else 0
-    np_dtype = np.float16 if dtype == "float16" else np.float32
-    image = np.concatenate(img_out).astype(np_dtype) if img_out else np.zeros((0, dim), np_dtype)
-    text = np.concatenate(txt_out).astype(np_dtype) if txt_out else np.zeros((0, dim), np_dtype)
-    table = pa.table(
-        {
-            "uid": pa.array(uids, pa.string()),
-            "image": pa.FixedSizeListArray.from_arrays(pa.array(image.reshape(-1)), dim),
-            "text": pa.FixedSizeListArray.from_arrays(pa.array(text.reshape(-1)), dim),
-        }
-    )
-    io.write_table(table, out_path)
+    return keys, img_out, txt_out
+
+
+def embed_chunk(
+    index_path,
+    shards_dir,
+    chunk: int,
+    model_spec: Mapping,
+    out_path,
+    batch_size: int = 256,
+    image_transform: str = "plain",
+    dtype: str = "float32",
+) -> dict:
+    """Embed one chunk (``image_transform``: the image variant) and write the embedding parquet;
+    returns throughput figures."""
+    t0 = time.time()
+    samples = iter_chunk_samples(index_path, shards_dir, chunk)
+    uids, img_out, txt_out = _embed_samples(samples, model_spec, batch_size, image_transform, f"chunk {chunk}")
+    io.write_table(_embedding_table(uids, "uid", img_out, txt_out, dtype), out_path)
     dt = time.time() - t0
-    return {"chunk": chunk, "samples": n, "seconds": round(dt, 2), "samples_per_second": round(n / dt, 1) if dt else None}
+    n = len(uids)
+    return {"chunk": chunk, "variant": image_transform, "samples": n, "seconds": round(dt, 2),
+            "samples_per_second": round(n / dt, 1) if dt else None}
+
+
+def iter_reference_samples(set_dir) -> Iterator[tuple[str, bytes, str, int | None]]:
+    """(key, image bytes, caption, label or None) of a reference set's shards, in shard and key order."""
+    set_dir = Path(set_dir)
+    shards = sorted(set_dir.glob("*.tar"))
+    if not shards:
+        raise io.ContractError(f"{set_dir}: no .tar shards in the reference set")
+    for shard in shards:
+        for key, files in _iter_samples(shard):
+            img = files.get("jpg") or files.get("png") or files.get("jpeg") or files.get("webp")
+            if img is None:
+                raise io.ContractError(f"{shard}: sample {key} has no image (jpg/png/jpeg/webp)")
+            caption = (files.get("txt") or b"").decode("utf-8", "replace")
+            label = int(files["cls"].decode().strip()) if "cls" in files else None
+            yield f"{shard.stem}/{key}", img, caption, label
+
+
+def embed_reference(set_dir, model_spec: Mapping, out_path, batch_size: int = 256, dtype: str = "float32") -> dict:
+    """Embed a whole reference set: ``key`` (shard/key), image, text and ``label`` (null when unlabelled)."""
+    t0 = time.time()
+    labels: list = []
+
+    def samples():
+        for key, img, caption, label in iter_reference_samples(set_dir):
+            labels.append(label)
+            yield key, img, caption
+
+    keys, img_out, txt_out = _embed_samples(samples(), model_spec, batch_size, "plain", str(set_dir))
+    if any(lab is None for lab in labels) and any(lab is not None for lab in labels):
+        raise io.ContractError(f"{set_dir}: some samples have a cls label and some do not")
+    label = pa.array(labels, pa.int64())
+    io.write_table(_embedding_table(keys, "key", img_out, txt_out, dtype, {"label": label}), out_path)
+    dt = time.time() - t0
+    return {"set": str(set_dir), "samples": len(keys), "labelled": bool(labels) and labels[0] is not None, "seconds": round(dt, 2)}
 
 
 def read_embeddings(path, columns=("image", "text")) -> dict[str, np.ndarray]:
-    """Read an embedding file: ``uid`` (list) plus (N, d) float32 arrays per requested column."""
+    """Read an embedding file: ``uid`` (``key`` for a reference set) plus (N, d) float32 arrays per column."""
     path = Path(path)
     if not path.exists():
         raise io.ContractError(f"{path}: embedding file not found")
-    t = pq.read_table(path, columns=["uid", *columns])
-    out: dict = {"uid": t.column("uid")}
+    key = "uid" if "uid" in pq.read_schema(path).names else "key"  # reference sets have keys, not uids
+    t = pq.read_table(path, columns=[key, *columns])
+    out: dict = {key: t.column(key)}
     for c in columns:
         col = t.column(c).combine_chunks()
         dim = col.type.list_size

@@ -180,3 +180,32 @@ def test_quality_points_and_plot(tmp_path):
     assert rows[1] == {"name": "b", "replaced": 1.0, "seed": 0, "dfn_imagenet": 0.5, "subset_imagenet": 0.2, "recipe": "b_top30"}
     dfn.plot_quality(rows, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_binary_classifier_method_is_planned_from_its_declaration(tmp_path):
+    """Registered through the method contract: the classifier file is an input, the model is checked."""
+    from clipcurate.scores import get
+    from clipcurate.scores.plan import PlanError, plan_score, score_files
+
+    config = {
+        "pool": {"source": "world"},
+        "models": {"openai": {"arch": "a"}, "dfn": {"arch": "a"}},
+        "classifiers": {"hq_vs_pool": {"model": "openai", "positive": "hq"}},
+        "scores": {"hq_classifier": {"method": "binary_classifier", "model": "openai", "classifier": "hq_vs_pool"}},
+        "mixes": {},
+    }
+    files = score_files(plan_score(config, "hq_classifier"), chunk="00000")
+    assert files["classifier"] == "results/classifiers/hq_vs_pool/classifier.pt"
+    assert files["emb"] == "results/embeddings/openai/00000.parquet"
+    bad = {**config, "scores": {"c": {"method": "binary_classifier", "model": "dfn", "classifier": "hq_vs_pool"}}}
+    with pytest.raises((PlanError, ValueError), match="classifiers.hq_vs_pool.model"):
+        plan_score(bad, "c")
+    bad = {**config, "scores": {"c": {"method": "binary_classifier", "model": "openai", "classifier": "nope"}}}
+    with pytest.raises((PlanError, ValueError), match="nope"):
+        plan_score(bad, "c")
+    # the registered function scores through the trained file
+    clf = {"weight": np.arange(4, dtype=np.float32), "bias": 0.5}
+    dfn.save_classifier(tmp_path / "c.pt", clf, "image_text", {})
+    emb = {"image": np.eye(2, dtype=np.float32), "text": np.ones((2, 2), np.float32)}
+    out = get("binary_classifier").func({}, emb=emb, classifier=str(tmp_path / "c.pt"))
+    np.testing.assert_allclose(out["score"], [0 + 2 + 3 + 0.5, 1 + 2 + 3 + 0.5])

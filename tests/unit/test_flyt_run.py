@@ -188,7 +188,7 @@ def test_eflyt_score_method_applies_the_saved_head(tmp_path):
     with torch.no_grad():
         expected = head(torch.from_numpy(np.concatenate([img, txt], 1))).numpy()
     np.testing.assert_allclose(head_scores(load_head(tmp_path / "head.pt"), img, txt), expected, rtol=1e-6)
-    out = get("eflyt").func({"image": img, "text": txt}, {"head": str(tmp_path / "head.pt")})
+    out = get("eflyt").func({}, emb={"image": img, "text": txt}, head=str(tmp_path / "head.pt"))
     np.testing.assert_allclose(out["score"], expected, rtol=1e-6)
     with pytest.raises(io.ContractError, match="expects 8-d"):
         head_scores(load_head(tmp_path / "head.pt"), img[:, :3], txt)

@@ -1,9 +1,9 @@
 """Apply a chunk-level score method to one chunk (rules/score.smk)."""
 
 from clipcurate.runlog import start
-from clipcurate.scores.runner import score_chunk
+from clipcurate.scores.runner import run_score
 
 log = start(snakemake)
-files = {"head": snakemake.input.head} if "head" in snakemake.input.keys() else {}
-n = score_chunk(snakemake.params.method, snakemake.params.params, snakemake.input.embeddings, snakemake.output[0], files)
+files = {k: snakemake.input[k] for k in snakemake.input.keys()}
+n = run_score(snakemake.params.plan, files, snakemake.output[0], chunk=int(snakemake.wildcards.chunk))
 log.info("scored %d samples", n)

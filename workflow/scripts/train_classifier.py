@@ -13,8 +13,7 @@ from clipcurate.runlog import start
 log = start(snakemake)
 cfg = snakemake.params.cfg
 features = cfg.get("features", "image_text")
-shards, n_pos = dfn.reference_shards(snakemake.input.world, cfg["positive"])
-pos = dfn.classifier_features(dfn.embed_reference_set(shards, snakemake.params.spec, snakemake.params.batch_size), features)
+pos = dfn.classifier_features(read_embeddings(snakemake.input.positive), features)
 chunks = [read_embeddings(p) for p in snakemake.input.embeddings]
 neg = dfn.classifier_features({k: np.concatenate([c[k] for c in chunks]) for k in ("image", "text")}, features)
 log.info("positives (%s): %d, negatives (pool): %d, features %s (%d)", cfg["positive"], len(pos), len(neg), features, pos.shape[1])

@@ -1,13 +1,16 @@
-"""The score-method registry (DESIGN.md section 4).
+"""The score-method registry.
 
 A method is one entry: a name, its level (``chunk``: computed per chunk of the pool from that
-chunk's inputs; ``pool``: computed once over the whole pool), what it reads (embeddings of a model,
-metadata columns, reference sets), its output columns, its default parameters and its function.
+chunk's inputs; ``pool``: computed once over the whole pool), its typed inputs
+(:mod:`clipcurate.scores.inputs`: embeddings of a model and image variant, metadata columns,
+reference-set embeddings, trained artifacts, other scores, the ground truth), its outputs
+(``score``: float32, higher is better; ``keep``: bool), its default parameters and its function.
 Adding a method means adding one module that calls :func:`register` and one config entry under
-``scores:``; no other method changes.
+``scores:``; the planner (:mod:`clipcurate.scores.plan`) derives the rule inputs and params and the
+runner (:mod:`clipcurate.scores.runner`) loads the inputs and writes the score file.
 
-Every score file has ``uid`` plus float32 columns, row-aligned with the pool index, higher is
-better; rule-style filters add a boolean ``keep``.
+The function is called as ``func(params, **loaded_inputs)`` and returns a dict whose keys are a
+subset of the declared outputs.
 """
 
 from __future__ import annotations
@@ -17,17 +20,30 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from clipcurate.scores.inputs import KINDS, Truth
+
+OUTPUTS = ("score", "keep")
+#: Rule-input names the runner uses itself; a method's input cannot take them.
+RESERVED = ("index", "chunks")
+
 
 @dataclass(frozen=True)
 class Method:
     name: str
     level: str  # "chunk" or "pool"
-    inputs: tuple[str, ...]  # e.g. ("embeddings",), ("truth",), ("metadata",)
+    inputs: Mapping  # argument name -> input kind (clipcurate.scores.inputs)
     outputs: tuple[str, ...]
     func: Callable
     defaults: Mapping = field(default_factory=dict)
-    oracle: bool = False  # reads the tiny world's ground truth: for upper bounds only
+    check: Callable | None = None  # optional check(entry, config, key) of cross-references
+    report: bool = False  # the function also returns "report": a JSON-able dict (pool-level methods)
+    module: str = ""
     doc: str = ""
+
+    @property
+    def oracle(self) -> bool:
+        """Reads the tiny world's ground truth: for upper bounds only, never planned at real scale."""
+        return any(isinstance(k, Truth) for k in self.inputs.values())
 
 
 REGISTRY: dict[str, Method] = {}
@@ -38,15 +54,37 @@ class UnknownMethodError(KeyError):
         return self.args[0]
 
 
-def register(name: str, level: str, inputs, outputs, defaults=None, oracle: bool = False):
-    """Decorator adding a score function to the registry."""
+def register(name: str, level: str, inputs: Mapping, outputs=("score",), defaults=None, check=None, report=False):
+    """Decorator adding a score function to the registry.
+
+    ``inputs`` maps the function's keyword arguments to input kinds; ``outputs`` is any of
+    ``score`` and ``keep``; ``defaults`` are the parameters the config entry's ``params:`` override;
+    ``check(entry, config, key)`` may raise ValueError for cross-references the input kinds cannot
+    express (errors naming ``key``, e.g. ``scores.<name>``). With ``report=True`` (pool-level
+    methods only) the function also returns ``"report"``, a JSON-able dict the workflow writes to
+    ``results/scores/<name>.report.json`` and the log (e.g. an import's coverage).
+    """
     if level not in ("chunk", "pool"):
-        raise ValueError(f"method {name}: level must be 'chunk' or 'pool'")
+        raise ValueError(f"method {name}: level must be 'chunk' or 'pool', got {level!r}")
+    if not isinstance(inputs, Mapping):
+        raise ValueError(f"method {name}: inputs must map argument names to input kinds, got {inputs!r}")
+    for arg, kind in inputs.items():
+        if not isinstance(kind, KINDS):
+            raise ValueError(f"method {name}: input {arg!r} is {kind!r}, not an input kind of clipcurate.scores.inputs")
+        if arg in RESERVED or arg == "params" or not arg.isidentifier():
+            raise ValueError(f"method {name}: input name {arg!r} is reserved or not an identifier")
+    if report and level != "pool":
+        raise ValueError(f"method {name}: report=True needs level='pool'")
+    outputs = tuple(outputs)
+    if not outputs or any(o not in OUTPUTS for o in outputs):
+        raise ValueError(f"method {name}: outputs must be a non-empty subset of {OUTPUTS}, got {outputs}")
 
     def wrap(func):
-        if name in REGISTRY:
+        old = REGISTRY.get(name)
+        if old is not None and (old.module, old.func.__qualname__) != (func.__module__, func.__qualname__):
             raise ValueError(f"score method {name!r} registered twice")
-        REGISTRY[name] = Method(name, level, tuple(inputs), tuple(outputs), func, dict(defaults or {}), oracle, func.__doc__ or "")
+        REGISTRY[name] = Method(name, level, dict(inputs), outputs, func, dict(defaults or {}), check, bool(report),
+                                func.__module__, func.__doc__ or "")
         return func
 
     return wrap
@@ -54,7 +92,8 @@ def register(name: str, level: str, inputs, outputs, defaults=None, oracle: bool
 
 def _load_all() -> None:
     for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
+        if mod.name not in ("inputs", "plan", "runner"):
+            importlib.import_module(f"{__name__}.{mod.name}")
 
 
 def get(name: str) -> Method:

@@ -1,0 +1,91 @@
+"""The typed inputs a score method declares (its contract with the workflow).
+
+A method names what it reads with these small frozen dataclasses; the score's config entry supplies
+the names (which model, which reference set, which run). From the declaration alone the planner
+(:mod:`clipcurate.scores.plan`) derives the rule's input files and ``params:``, and the runner
+(:mod:`clipcurate.scores.runner`) loads each input row-aligned with the rows being scored:
+
+=================  ==========================================================================
+kind               loaded as
+=================  ==========================================================================
+``Embeddings``     ``{"uid", "image": float32[n, d], "text": float32[n, d]}`` (L2-normalised)
+``Metadata``       ``pyarrow.Table`` of the requested DataComp metadata columns
+``Reference``      ``{"image": float32[m, d], "text": float32[m, d], "label": int64[m] | None}``
+``Artifact``       the file's path (a string); the rule that makes it is found by Snakemake
+``Scores``         ``{name: float32[n]}`` (or bool for a ``keep`` column)
+``Truth``          ``pyarrow.Table``: the tiny world's ``truth.parquet`` rows (oracles only)
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+#: Image variants: the pool's images as given, flipped left-right (the Devil paper's flipped CLIP
+#: score), or with rendered text masked out (T-MARS style; needs an OCR text detector).
+VARIANTS = ("plain", "hflip", "textmask")
+#: Variants the embed rule can produce today.
+AVAILABLE_VARIANTS = ("plain", "hflip")
+
+#: Metadata columns a chunk can be given: DataComp's names. img2dataset writes them per shard
+#: (``text`` is its ``caption`` column); other DataComp columns must be added to the download's
+#: ``save_additional_columns`` first.
+METADATA_COLUMNS = ("uid", "url", "text", "original_width", "original_height", "sha256", "width", "height", "key")
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Pool embeddings by the model named in the config entry under ``model_key``, of one image variant."""
+
+    model_key: str = "model"
+    variant: str = "plain"
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"Embeddings: variant must be one of {list(VARIANTS)}, got {self.variant!r}")
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """DataComp metadata columns of the rows being scored."""
+
+    columns: tuple = ("text", "original_width", "original_height")
+
+    def __post_init__(self):
+        cols = (self.columns,) if isinstance(self.columns, str) else tuple(self.columns)
+        object.__setattr__(self, "columns", cols)
+        bad = [c for c in cols if c not in METADATA_COLUMNS]
+        if bad or not cols:
+            raise ValueError(f"Metadata: unknown column(s) {bad}; available: {list(METADATA_COLUMNS)}")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Embeddings of a reference set (``set``, or the config entry's ``set_key`` value) by a model."""
+
+    set: str = "downstream"
+    model_key: str = "model"
+    set_key: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file some rule makes; ``path`` is formatted with the score's config entry (``{flyt}`` etc.)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Other score files, named in the config entry under ``key`` as ``name`` or ``name:column``."""
+
+    key: str = "inputs"
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The tiny world's ground truth, row-aligned (makes the method an oracle)."""
+
+
+KINDS = (Embeddings, Metadata, Reference, Artifact, Scores, Truth)

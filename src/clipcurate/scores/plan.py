@@ -1,0 +1,425 @@
+"""Planning scores and mixes from the config: resolution and cross-checks, before any job runs.
+
+:func:`plan_score` turns a score's config entry (``scores.<name>``) and its method's declared inputs
+(:mod:`clipcurate.scores.inputs`) into a :class:`ScorePlan`: the concrete models, variants, reference
+sets, artifact paths and score files it reads, and its parameters (the method's defaults overridden
+by the entry's ``params:``). :func:`score_files` gives the rule's input files for one chunk or for the
+whole pool; the plan's JSON form is what reaches the rule's ``params:`` (a changed input or parameter
+reruns exactly that score), and :func:`code_version` hashes the code that computes it.
+
+:func:`plan_mix` does the same for a mix (``mixes.<name>``); a mix method declared in
+:data:`clipcurate.mixing.DECLARED` (M-FLYT's trained mixer) gets its artifacts and inputs from the
+same mechanism. :func:`check_scores` runs every check at workflow start; every error names the
+config key (``scores.<name>.<key>``, ``mixes.<name>.<key>``) and what was expected.
+
+Paths are relative to the Snakemake working directory (the workflow's file layout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import string
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from clipcurate.scores import Method, get, UnknownMethodError
+from clipcurate.scores.inputs import AVAILABLE_VARIANTS, Artifact, Embeddings, Metadata, Reference, Scores, Truth
+
+POOL_INDEX = "results/pool/index.parquet"
+POOL_SHARDS = "results/pool/shards"
+WORLD_DIR = "resources/world"
+#: Reference sets the tiny world generates (``resources/world/reference/<set>``).
+WORLD_REFERENCE_SETS = ("pretrain", "hq", "downstream", "retrieval_train")
+#: Template fields of artifact paths that name an entry of another config section.
+REFERENCE_TABLES = {"flyt": ("flyt run", ("flyt", "runs")), "model": ("model", ("models",))}
+#: Keys of a score entry that are not input names.
+SCORE_OWN_KEYS = ("method", "params", "label")
+
+
+class PlanError(ValueError):
+    """A score or mix entry of the config cannot be planned; the message names the key."""
+
+
+def embeddings_path(model: str, variant: str, chunk: str) -> str:
+    """Pool embeddings of one chunk; plain ones keep the short path other stages use."""
+    if variant == "plain":
+        return f"results/embeddings/{model}/{chunk}.parquet"
+    return f"results/embeddings/{model}/{variant}/{chunk}.parquet"
+
+
+def reference_embeddings_path(model: str, ref_set: str) -> str:
+    return f"results/reference_embeddings/{model}/{ref_set}.parquet"
+
+
+def score_path(name: str) -> str:
+    return f"results/scores/{name}.parquet"
+
+
+def parse_score_ref(ref: str) -> tuple[str, str]:
+    """``name`` or ``name:column`` -> (name, column); the column defaults to ``score``."""
+    name, _, column = str(ref).partition(":")
+    return name, column or "score"
+
+
+def score_specs(refs: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(reference as written, score file, column) for score references ``name`` / ``name:column``."""
+    return [(r, score_path(parse_score_ref(r)[0]), parse_score_ref(r)[1]) for r in refs]
+
+
+def reference_sets(config: Mapping) -> dict[str, str]:
+    """Reference set name -> directory of its webdataset shards: the world's sets (with the world as
+    pool source) and the user's ``reference_sets:`` (which win)."""
+    sets = {}
+    if config["pool"]["source"] == "world":
+        sets.update({s: f"{WORLD_DIR}/reference/{s}" for s in WORLD_REFERENCE_SETS})
+    sets.update(config.get("reference_sets") or {})
+    return sets
+
+
+def reference_set_input(config: Mapping, ref_set: str) -> str:
+    """What the reference-embedding rule depends on: the user's directory, or the whole world
+    (a subdirectory of the world cannot be an input of its own)."""
+    user = config.get("reference_sets") or {}
+    if ref_set in user:
+        return user[ref_set]
+    if ref_set not in reference_sets(config):
+        raise PlanError(f"config: unknown reference set {ref_set!r}; known: {sorted(reference_sets(config))}")
+    return WORLD_DIR
+
+
+# --------------------------------------------------------------------------------------------
+# scores
+
+
+@dataclass
+class ScorePlan:
+    name: str
+    method: str
+    level: str
+    params: dict
+    inputs: dict  # argument name -> resolved input (JSON-able dict with a "kind")
+    outputs: tuple
+    oracle: bool = False
+    report: bool = False  # the method also writes results/scores/<name>.report.json
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["outputs"] = list(self.outputs)
+        return d
+
+
+def _lookup(config: Mapping, path: Sequence[str]):
+    node = config
+    for p in path:
+        if not isinstance(node, Mapping) or p not in node:
+            return None
+        node = node[p]
+    return node
+
+
+def _entry_value(entry: Mapping, key: str, field_name: str, method: str, arg: str, what: str):
+    if field_name not in entry:
+        raise PlanError(f"config: {key}.{field_name}: required by method {method!r} (its input {arg!r}: {what})")
+    return entry[field_name]
+
+
+def _check_model(config, value, key) -> str:
+    if value not in config["models"]:
+        raise PlanError(f"config: {key}: unknown model {value!r}; known models: {sorted(config['models'])}")
+    return value
+
+
+def format_artifact(art: Artifact, entry: Mapping, config: Mapping, key: str, method: str, arg: str) -> str:
+    """The artifact's path with its template fields taken from the config entry (checked)."""
+    values = {}
+    for _, fname, _, _ in string.Formatter().parse(art.path):
+        if not fname:
+            continue
+        value = _entry_value(entry, key, fname, method, arg, f"artifact {art.path}")
+        if fname in REFERENCE_TABLES:
+            label, table = REFERENCE_TABLES[fname]
+            known = _lookup(config, table) or {}
+            if value not in known:
+                raise PlanError(
+                    f"config: {key}.{fname}: unknown {label} {value!r}; known {'.'.join(table)}: {', '.join(sorted(known)) or '(none)'}"
+                )
+        values[fname] = value
+    return art.path.format(**values)
+
+
+def _method(config: Mapping, name: str) -> tuple[Mapping, Method]:
+    scores = config.get("scores") or {}
+    if name not in scores:
+        raise PlanError(f"config: unknown score {name!r}; known scores: {sorted(scores)}")
+    entry = scores[name]
+    if not isinstance(entry, Mapping) or "method" not in entry:
+        raise PlanError(f"config: scores.{name}.method: required")
+    try:
+        return entry, get(entry["method"])
+    except UnknownMethodError as e:
+        raise PlanError(f"config: scores.{name}.method: {e}") from None
+
+
+def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> ScorePlan:
+    """Resolve ``scores.<name>`` into a :class:`ScorePlan`; raise PlanError naming the key."""
+    key = f"scores.{name}"
+    entry, m = _method(config, name)
+    used = set(SCORE_OWN_KEYS)
+    inputs: dict[str, dict] = {}
+    for arg, kind in m.inputs.items():
+        if isinstance(kind, Embeddings):
+            used.add(kind.model_key)
+            model = _check_model(config, _entry_value(entry, key, kind.model_key, m.name, arg, "embeddings"), f"{key}.{kind.model_key}")
+            if kind.variant not in AVAILABLE_VARIANTS:
+                raise PlanError(
+                    f"config: {key}.method: method {m.name!r} needs embeddings of the {kind.variant!r} image variant, "
+                    f"which is not available yet (text masking needs an OCR text detector); available: {list(AVAILABLE_VARIANTS)}"
+                )
+            inputs[arg] = {"kind": "embeddings", "model": model, "variant": kind.variant}
+        elif isinstance(kind, Metadata):
+            inputs[arg] = {"kind": "metadata", "columns": list(kind.columns)}
+        elif isinstance(kind, Reference):
+            used.add(kind.model_key)
+            model = _check_model(config, _entry_value(entry, key, kind.model_key, m.name, arg, "reference embeddings"), f"{key}.{kind.model_key}")
+            ref_set = kind.set
+            set_field = f"{key}.method ({m.name}'s reference set)"
+            if kind.set_key:
+                used.add(kind.set_key)
+                if kind.set_key in entry:
+                    ref_set, set_field = entry[kind.set_key], f"{key}.{kind.set_key}"
+            known = reference_sets(config)
+            if ref_set not in known:
+                raise PlanError(
+                    f"config: {set_field}: unknown reference set {ref_set!r}; known: {sorted(known)} "
+                    "(the world's sets, and reference_sets: for a user's set)"
+                )
+            inputs[arg] = {"kind": "reference", "model": model, "set": ref_set}
+        elif isinstance(kind, Artifact):
+            used.update(f for _, f, _, _ in string.Formatter().parse(kind.path) if f)
+            inputs[arg] = {"kind": "artifact", "path": format_artifact(kind, entry, config, key, m.name, arg)}
+        elif isinstance(kind, Scores):
+            used.add(kind.key)
+            refs = _entry_value(entry, key, kind.key, m.name, arg, "score files")
+            refs = [refs] if isinstance(refs, str) else list(refs)
+            if not refs:
+                raise PlanError(f"config: {key}.{kind.key}: names no score")
+            for r in refs:
+                ref_name = parse_score_ref(r)[0]
+                if ref_name == name:
+                    raise PlanError(f"config: {key}.{kind.key}: a score cannot read itself ({r!r})")
+                if ref_name not in (config.get("scores") or {}):
+                    raise PlanError(f"config: {key}.{kind.key}: unknown score {r!r}; known scores: {sorted(config.get('scores') or {})}")
+            inputs[arg] = {"kind": "scores", "refs": [list(s) for s in score_specs(refs)]}
+        elif isinstance(kind, Truth):
+            if real_pool_check and config["pool"]["source"] != "world":
+                raise PlanError(
+                    f"config: {key}.method: {m.name!r} is an oracle (it reads the tiny world's ground truth); "
+                    "a real pool has none, so it cannot be planned"
+                )
+            inputs[arg] = {"kind": "truth"}
+    unknown = sorted(k for k in entry if k not in used)
+    if unknown:
+        raise PlanError(
+            f"config: {key}.{unknown[0]}: not an input of method {m.name!r}; its entry takes {sorted(used - {'label'})}"
+        )
+    params = dict(entry.get("params") or {})
+    if not isinstance(entry.get("params") or {}, Mapping):
+        raise PlanError(f"config: {key}.params: must be a mapping")
+    unknown = [p for p in params if p not in m.defaults]
+    if unknown:
+        raise PlanError(f"config: {key}.params.{unknown[0]}: unknown parameter of {m.name!r}; known: {sorted(m.defaults)}")
+    if m.check is not None:
+        try:
+            m.check(entry, config, key)
+        except PlanError:
+            raise
+        except (ValueError, KeyError) as e:
+            raise PlanError(str(e) if isinstance(e, ValueError) else f"config: {key}: {e}") from None
+    return ScorePlan(name, m.name, m.level, {**m.defaults, **params}, inputs, m.outputs, m.oracle, m.report)
+
+
+def _as_plan(plan) -> ScorePlan:
+    if isinstance(plan, ScorePlan):
+        return plan
+    d = dict(plan)
+    return ScorePlan(d["name"], d["method"], d["level"], dict(d["params"]), dict(d["inputs"]), tuple(d["outputs"]),
+                     d.get("oracle", False), d.get("report", False))
+
+
+def score_names(config: Mapping, report: bool) -> list[str]:
+    """Names of the configured scores whose method writes a report (``report=True``) or not."""
+    out = []
+    for name, entry in (config.get("scores") or {}).items():
+        try:
+            m = get(entry.get("method"))
+        except UnknownMethodError:
+            continue
+        if m.report == report:
+            out.append(name)
+    return sorted(out)
+
+
+def report_path(name: str) -> str:
+    return f"results/scores/{name}.report.json"
+
+
+def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = ()) -> dict[str, Any]:
+    """The rule's input files, keyed as the runner expects.
+
+    With ``chunk`` (a chunk-level method's per-chunk job) the embeddings are that chunk's; without it
+    (a pool-level method) they are every chunk's, in order. ``index`` is always there. Metadata is
+    read from the download's per-shard parquet files, the truth from the world directory.
+    """
+    plan = _as_plan(plan)
+    files: dict[str, Any] = {"index": POOL_INDEX}
+    for arg, spec in plan.inputs.items():
+        kind = spec["kind"]
+        if kind == "embeddings":
+            if chunk is not None:
+                files[arg] = embeddings_path(spec["model"], spec["variant"], chunk)
+            else:
+                files[arg] = [embeddings_path(spec["model"], spec["variant"], c) for c in chunks]
+        elif kind == "metadata":
+            files[arg] = POOL_SHARDS
+        elif kind == "reference":
+            files[arg] = reference_embeddings_path(spec["model"], spec["set"])
+        elif kind == "artifact":
+            files[arg] = spec["path"]
+        elif kind == "scores":
+            files[arg] = sorted({path for _, path, _ in spec["refs"]})
+        elif kind == "truth":
+            files[arg] = WORLD_DIR
+        else:  # pragma: no cover - plans come from plan_score
+            raise PlanError(f"score {plan.name}: unknown input kind {kind!r}")
+    return files
+
+
+def code_version(method: str) -> str:
+    """Hash of the code computing a score: the runner, the input kinds and the method's module."""
+    m = get(method)
+    h = hashlib.sha256()
+    for mod in ("clipcurate.scores.runner", "clipcurate.scores.inputs", m.module):
+        origin = importlib.util.find_spec(mod).origin
+        h.update(Path(origin).read_bytes())
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# mixes
+
+
+@dataclass
+class MixPlan:
+    name: str
+    method: str
+    inputs: list  # score references, ``name`` or ``name:column``
+    params: dict
+    artifacts: dict = field(default_factory=dict)  # argument name -> path
+    recipes: list = field(default_factory=list)  # recipes whose ImageNet accuracy the params use
+
+    @property
+    def specs(self) -> list[tuple[str, str, str]]:
+        return score_specs(self.inputs)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "specs": [list(s) for s in self.specs]}
+
+
+def mix_recipe_refs(entry: Mapping) -> list[str]:
+    """Recipes whose ImageNet accuracy a mix uses (in_weighted's ``in_accuracy: recipe:<name>``)."""
+    acc = (entry.get("params") or {}).get("in_accuracy") or {}
+    if not isinstance(acc, Mapping):
+        return []
+    return sorted({v.partition(":")[2] for v in acc.values() if isinstance(v, str) and v.startswith("recipe:")})
+
+
+def plan_mix(config: Mapping, name: str) -> MixPlan:
+    """Resolve ``mixes.<name>``: its inputs (declared methods take them from config, e.g. the
+    M-FLYT run's), artifacts and recipe references; raise PlanError naming the key."""
+    from clipcurate import mixing
+
+    mixes = config.get("mixes") or {}
+    if name not in mixes:
+        raise PlanError(f"config: unknown mix {name!r}; known mixes: {sorted(mixes)}")
+    key = f"mixes.{name}"
+    entry = mixes[name]
+    method = entry.get("method")
+    decl = mixing.DECLARED.get(method)
+    artifacts: dict[str, str] = {}
+    if decl is not None:
+        if "inputs" in entry:
+            raise PlanError(f"config: {key}.inputs: not allowed for method {method!r}: {decl.inputs_doc}")
+        for arg, art in decl.artifacts.items():
+            artifacts[arg] = format_artifact(art, entry, config, key, method, arg)
+        if decl.check is not None:
+            try:
+                decl.check(entry, config, key)
+            except (ValueError, KeyError) as e:
+                raise PlanError(str(e)) from None
+        parts = [p.format(**entry) for p in decl.inputs_from]
+        where = ".".join(parts)
+        inputs = _lookup(config, parts)
+        if not inputs:
+            raise PlanError(f"config: {key}: method {method!r} takes its inputs from {where}, which is empty or missing")
+    else:
+        if method not in mixing.METHODS:
+            raise PlanError(f"config: {key}.method: unknown mixing method {method!r}; known: {sorted([*mixing.METHODS, *mixing.DECLARED])}")
+        inputs = entry.get("inputs")
+        if not inputs:
+            raise PlanError(f"config: {key}.inputs: required (a list of score names, `name` or `name:column`)")
+    scores = config.get("scores") or {}
+    for inp in inputs:
+        if parse_score_ref(inp)[0] not in scores:
+            raise PlanError(f"config: {key}.inputs: unknown score {inp!r}; known: {sorted(scores)}")
+    recipes = mix_recipe_refs(entry)
+    for r in recipes:
+        if r not in (config.get("recipes") or {}):
+            raise PlanError(f"config: {key}.params.in_accuracy: unknown recipe {r!r}; known: {sorted(config.get('recipes') or {})}")
+    return MixPlan(name, method, list(inputs), dict(entry.get("params") or {}), artifacts, recipes)
+
+
+def mix_files(plan: MixPlan) -> dict[str, Any]:
+    files: dict[str, Any] = {"index": POOL_INDEX, "scores": sorted({p for _, p, _ in plan.specs})}
+    files.update(plan.artifacts)
+    if plan.recipes:
+        files["evals"] = [f"results/eval/{r}.jsonl" for r in plan.recipes]
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _check_cycles(config: Mapping) -> None:
+    deps = {}
+    for name in config.get("scores") or {}:
+        plan = plan_score(config, name, real_pool_check=False)
+        deps[name] = {parse_score_ref(r[0])[0] for s in plan.inputs.values() if s["kind"] == "scores" for r in s["refs"]}
+    state: dict[str, int] = {}
+
+    def visit(n, path):
+        if state.get(n) == 1:
+            raise PlanError(f"config: scores.{n}: scores read each other in a cycle: {' -> '.join([*path, n])}")
+        if state.get(n) == 2:
+            return
+        state[n] = 1
+        for d in sorted(deps.get(n, ())):
+            visit(d, [*path, n])
+        state[n] = 2
+
+    for n in deps:
+        visit(n, [])
+
+
+def check_scores(config: Mapping) -> None:
+    """Every check of ``scores:`` and ``mixes:`` (called once when the workflow starts).
+
+    Oracles are not refused here (a real-scale config may keep the default's entry unused); they
+    are refused when a job asks for them.
+    """
+    for name in config.get("scores") or {}:
+        plan_score(config, name, real_pool_check=False)
+    _check_cycles(config)
+    for name in config.get("mixes") or {}:
+        plan_mix(config, name)

@@ -1,0 +1,200 @@
+"""The score/mix planner on crafted configs: inputs derived per input kind, errors naming the key."""
+
+import copy
+
+import pytest
+
+from clipcurate.scores import REGISTRY, register
+from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
+from clipcurate.scores.plan import PlanError, check_scores, code_version, mix_files, plan_mix, plan_score, score_files
+
+
+@register("_plan_ref", level="pool",
+          inputs={"emb": Embeddings(model_key="model"), "ref": Reference(set="downstream", model_key="ref_model", set_key="set"),
+                  "meta": Metadata(columns=("text",)), "others": Scores(key="inputs")},
+          outputs=("score", "keep"), defaults={"k": 3})
+def _plan_ref(params, emb, ref, meta, others):
+    return {}
+
+
+@register("_plan_textmask", level="chunk", inputs={"emb": Embeddings(variant="textmask")})
+def _plan_textmask(params, emb):
+    return {}
+
+
+@register("_plan_hflip", level="chunk", inputs={"emb": Embeddings(variant="hflip")})
+def _plan_hflip(params, emb):
+    return {}
+
+
+BASE = {
+    "pool": {"source": "world"},
+    "models": {"openai": {"arch": "a"}, "dfn": {"arch": "a"}},
+    "scores": {
+        "clip_score": {"method": "clip_score", "model": "openai"},
+        "truth_clean": {"method": "truth_clean"},
+        "eflyt": {"method": "eflyt", "model": "openai", "flyt": "e1"},
+        "ref": {"method": "_plan_ref", "model": "openai", "ref_model": "dfn", "set": "hq", "inputs": ["clip_score", "truth_clean:keep"],
+                "params": {"k": 5}},
+        "flip": {"method": "_plan_hflip", "model": "dfn"},
+    },
+    "mixes": {
+        "sum": {"method": "sum", "inputs": ["clip_score", "eflyt"]},
+        "mflyt": {"method": "mflyt", "flyt": "m1"},
+        "inw": {"method": "in_weighted", "inputs": ["clip_score", "eflyt"], "params": {"r": 8, "in_accuracy": {"clip_score": "recipe:r1", "eflyt": 0.3}}},
+    },
+    "flyt": {"runs": {"e1": {"scorer": "embedding", "embed_model": "openai", "reference_model": "openai"},
+                      "m1": {"scorer": "mixer", "inputs": ["clip_score", "eflyt"], "reference_model": "openai"}}},
+    "recipes": {"r1": {}},
+    "reference_sets": {},
+}
+
+
+def cfg(**changes):
+    c = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        node = c
+        parts = path.split("__")
+        for p in parts[:-1]:
+            node = node[p]
+        if value is None:
+            del node[parts[-1]]
+        else:
+            node[parts[-1]] = value
+    return c
+
+
+def test_the_default_entries_plan():
+    check_scores(cfg())
+    p = plan_score(cfg(), "clip_score")
+    assert (p.method, p.level, p.outputs, p.params) == ("clip_score", "chunk", ("score",), {})
+    assert p.inputs == {"emb": {"kind": "embeddings", "model": "openai", "variant": "plain"}}
+    assert score_files(p, chunk="00003") == {"index": "results/pool/index.parquet", "emb": "results/embeddings/openai/00003.parquet"}
+
+
+def test_artifact_path_is_formatted_from_the_entry():
+    p = plan_score(cfg(), "eflyt")
+    assert p.inputs["head"] == {"kind": "artifact", "path": "results/flyt/e1/head.pt"}
+    assert score_files(p, chunk="00000")["head"] == "results/flyt/e1/head.pt"
+
+
+def test_truth_makes_an_oracle_planned_only_on_the_world():
+    p = plan_score(cfg(), "truth_clean")
+    assert p.oracle and p.level == "pool" and p.outputs == ("score", "keep")
+    assert score_files(p, chunks=["00000"]) == {"index": "results/pool/index.parquet", "truth": "resources/world"}
+    real = cfg(pool={"source": "datacomp", "metadata_dir": "/m"}, scores__ref=None)
+    with pytest.raises(PlanError, match=r"scores\.truth_clean\.method: 'truth_clean' is an oracle"):
+        plan_score(real, "truth_clean")
+    check_scores(real)  # an unused oracle entry does not stop a real-scale run
+
+
+def test_every_kind_resolves_with_defaults_overridden():
+    p = plan_score(cfg(), "ref")
+    assert p.params == {"k": 5}
+    assert p.inputs == {
+        "emb": {"kind": "embeddings", "model": "openai", "variant": "plain"},
+        "ref": {"kind": "reference", "model": "dfn", "set": "hq"},
+        "meta": {"kind": "metadata", "columns": ["text"]},
+        "others": {"kind": "scores", "refs": [["clip_score", "results/scores/clip_score.parquet", "score"],
+                                              ["truth_clean:keep", "results/scores/truth_clean.parquet", "keep"]]},
+    }
+    files = score_files(p, chunks=["00000", "00001"])
+    assert files == {
+        "index": "results/pool/index.parquet",
+        "emb": ["results/embeddings/openai/00000.parquet", "results/embeddings/openai/00001.parquet"],
+        "ref": "results/reference_embeddings/dfn/hq.parquet",
+        "meta": "results/pool/shards",
+        "others": ["results/scores/clip_score.parquet", "results/scores/truth_clean.parquet"],
+    }
+    # without set_key in the entry the declared set is used; a user set is allowed by name
+    assert plan_score(cfg(scores__ref__set=None), "ref").inputs["ref"]["set"] == "downstream"
+    user = cfg(scores__ref__set="laion_hq", reference_sets={"laion_hq": "/data/hq"}, pool={"source": "datacomp"})
+    assert plan_score(user, "ref").inputs["ref"]["set"] == "laion_hq"
+    assert plan_score(cfg(), "ref").to_dict()["outputs"] == ["score", "keep"]
+
+
+def test_hflip_variant_path():
+    p = plan_score(cfg(), "flip")
+    assert score_files(p, chunk="00001")["emb"] == "results/embeddings/dfn/hflip/00001.parquet"
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"scores__clip_score__method": "nope"}, r"scores\.clip_score\.method: unknown score method 'nope'"),
+    ({"scores__clip_score__model": "gpt"}, r"scores\.clip_score\.model: unknown model 'gpt'"),
+    ({"scores__clip_score__model": None}, r"scores\.clip_score\.model: required by method 'clip_score' \(its input 'emb'"),
+    ({"scores__clip_score__flyt": "e1"}, r"scores\.clip_score\.flyt: not an input of method 'clip_score'"),
+    ({"scores__clip_score__params": {"t": 1}}, r"scores\.clip_score\.params\.t: unknown parameter of 'clip_score'"),
+    ({"scores__eflyt__flyt": "zz"}, r"scores\.eflyt\.flyt: unknown flyt run 'zz'; known flyt\.runs: e1, m1"),
+    ({"scores__eflyt__flyt": "m1"}, r"scores\.eflyt\.flyt: flyt run 'm1' has scorer 'mixer', expected 'embedding'"),
+    ({"scores__eflyt__model": "dfn"}, r"scores\.eflyt\.model \('dfn'\) must be the E-FLYT head's embedding model"),
+    ({"scores__ref__set": "imagenet"}, r"scores\.ref\.set: unknown reference set 'imagenet'"),
+    ({"scores__ref__ref_model": None}, r"scores\.ref\.ref_model: required by method '_plan_ref'"),
+    ({"scores__ref__inputs": ["nope:score"]}, r"scores\.ref\.inputs: unknown score 'nope:score'"),
+    ({"scores__ref__inputs": ["ref"]}, r"scores\.ref\.inputs: a score cannot read itself"),
+    ({"scores__clip_score": {"method": "_plan_ref", "model": "openai", "ref_model": "openai", "inputs": ["ref"]}},
+     r"scores read each other in a cycle"),
+    ({"scores__tm": {"method": "_plan_textmask", "model": "openai"}}, r"scores\.tm\.method: .*'textmask' image variant, which is not available yet"),
+    ({"mixes__sum__inputs": ["clip_score", "nope"]}, r"mixes\.sum\.inputs: unknown score 'nope'"),
+    ({"mixes__sum__inputs": None}, r"mixes\.sum\.inputs: required"),
+    ({"mixes__sum__method": "avg"}, r"mixes\.sum\.method: unknown mixing method 'avg'"),
+    ({"mixes__mflyt__flyt": "e1"}, r"mixes\.mflyt\.flyt: flyt run 'e1' has scorer 'embedding', expected 'mixer'"),
+    ({"mixes__mflyt__flyt": "x"}, r"mixes\.mflyt\.flyt: unknown flyt run 'x'"),
+    ({"mixes__mflyt__inputs": ["clip_score"]}, r"mixes\.mflyt\.inputs: not allowed for method 'mflyt'"),
+    ({"mixes__inw__params__in_accuracy__clip_score": "recipe:zz"}, r"mixes\.inw\.params\.in_accuracy: unknown recipe 'zz'"),
+])
+def test_errors_name_the_key(changes, match):
+    with pytest.raises(PlanError, match=match):
+        check_scores(cfg(**changes))
+
+
+def test_world_sets_need_the_world():
+    with pytest.raises(PlanError, match=r"scores\.ref\.set: unknown reference set 'hq'"):
+        plan_score(cfg(pool={"source": "datacomp"}), "ref")
+
+
+def test_mflyt_takes_inputs_and_mixer_from_its_run():
+    p = plan_mix(cfg(), "mflyt")
+    assert p.inputs == ["clip_score", "eflyt"] and p.artifacts == {"mixer": "results/flyt/m1/mixer.json"}
+    assert mix_files(p) == {"index": "results/pool/index.parquet", "mixer": "results/flyt/m1/mixer.json",
+                            "scores": ["results/scores/clip_score.parquet", "results/scores/eflyt.parquet"]}
+    assert p.to_dict()["specs"] == [["clip_score", "results/scores/clip_score.parquet", "score"],
+                                    ["eflyt", "results/scores/eflyt.parquet", "score"]]
+    q = plan_mix(cfg(), "inw")
+    assert q.recipes == ["r1"] and mix_files(q)["evals"] == ["results/eval/r1.jsonl"] and q.artifacts == {}
+
+
+def test_register_refuses_bad_declarations():
+    with pytest.raises(ValueError, match="not an input kind"):
+        register("_bad1", level="chunk", inputs={"emb": "embeddings"})
+    with pytest.raises(ValueError, match="reserved"):
+        register("_bad2", level="chunk", inputs={"index": Truth()})
+    with pytest.raises(ValueError, match="outputs"):
+        register("_bad3", level="chunk", inputs={}, outputs=("prob",))
+    with pytest.raises(ValueError, match="variant"):
+        Embeddings(variant="blur")
+    with pytest.raises(ValueError, match="unknown column"):
+        Metadata(columns=("caption_len",))
+    assert "_bad1" not in REGISTRY
+
+
+def test_code_version_follows_the_method_module():
+    assert code_version("clip_score") == code_version("clip_score_hflip")  # one module
+    assert code_version("clip_score") != code_version("eflyt")
+
+
+def test_imports_plan_with_a_report_and_their_file_as_input():
+    c = cfg(scores__pub={"method": "import_subset", "file": "/data/subset.npy"})
+    p = plan_score(c, "pub")
+    assert p.report and p.level == "pool" and p.outputs == ("score", "keep")
+    assert score_files(p, chunks=["00000"]) == {"index": "results/pool/index.parquet", "pool": "results/pool/shards",
+                                                 "file": "/data/subset.npy"}
+    from clipcurate.scores.plan import score_names
+
+    assert score_names(c, report=True) == ["pub"]
+    assert "pub" not in score_names(c, report=False) and "clip_score" in score_names(c, report=False)
+    with pytest.raises(PlanError, match=r"scores\.pub\.file: required by method 'import_subset'"):
+        check_scores(cfg(scores__pub={"method": "import_subset"}))
+    with pytest.raises(PlanError, match=r"scores\.l14\.params\.col: unknown parameter of 'import_scores'; known: \['column', 'fill'\]"):
+        check_scores(cfg(scores__l14={"method": "import_scores", "file": "x.parquet", "params": {"col": "a"}}))
+    with pytest.raises(ValueError, match="report=True needs level='pool'"):
+        register("_bad4", level="chunk", inputs={}, report=True)
