@@ -1,6 +1,7 @@
 """The whole chain on a micro config in a temp directory, and the workflow's error messages."""
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,36 @@ def test_flyt_and_mix_config_errors_name_the_key(tmp_path, override, message):
     proc = run_smk(tmp_path, "--configfile", str(cfg), "-n", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and message in out, out[-2000:]
+
+
+@pytest.mark.workflow
+def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_path):
+    """The quality report over the scores the micro run already has (the DFN scores left out: they
+    need seven more trainings), judged by the ground-truth oracle; and the DFN chain's plan."""
+    from clipcurate.dfn import quality_name
+
+    workdir = micro_workdir
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    dfn_scores = [s for s in cfg["scores"] if s.startswith("dfn")]
+    dfn_scores += [quality_name(r, 0) for r in cfg["dfn_quality"]["replaced"] if r]
+    over = tmp_path / "quality.yaml"
+    over.write_text(yaml.safe_dump({"reports": {"score_quality": {"exclude": dfn_scores,
+                                                                  "expectations": cfg["reports"]["score_quality"]["expectations"]}}}))
+    run_smk(workdir, "results/reports/score_quality.csv", *micro_args(workdir), str(over), "--cores", "2")
+    rows = {r["entry"]: r for r in csv.DictReader(open(workdir / "results/reports/score_quality.csv"))}
+    assert {"clip_score", "truth_clean", "truth_clean:keep", "clip_score_top30", "gt_clean"} <= set(rows)
+    assert not any(e.startswith("dfn") for e in rows)
+    auc_cols = [c for c in rows["truth_clean"] if c.startswith("auc_")]
+    assert "auc_misaligned" in auc_cols and "auc_failing_url" not in auc_cols  # failed downloads are not in the pool
+    assert all(float(rows["truth_clean:keep"][c]) == 1.0 for c in auc_cols)  # the oracle separates perfectly
+    assert float(rows["gt_clean"]["precision"]) == 1.0 and float(rows["gt_clean"]["recall"]) == 1.0
+    assert abs(float(rows["clip_score_top30"]["kept_fraction"]) - 0.3) < 0.01
+    notes = (workdir / "results/reports/score_quality_notes.txt").read_text()
+    assert "DFN beats the reference model on misaligned captions: NOT CHECKED" in notes
+    assert (workdir / "results/reports/score_quality.png").read_bytes()[:4] == b"\x89PNG"
+    plan = run_smk(workdir, "results/figures/dfn_data_quality.png", "results/tables/dfn_finetune.csv",
+                   *micro_args(workdir), "-n", "--quiet", "rules")
+    out = plan.stdout + plan.stderr
+    # dfn_scratch, dfn, dfn_ft and four partly-replaced DFNs (the 0% point is dfn_scratch itself)
+    assert re.search(r"train_reference_model\s+7\b", out), out[-3000:]
+    assert re.search(r"evaluate_reference_model\s+5\b", out), out[-3000:]
