@@ -129,8 +129,8 @@ def test_flyt_and_mix_config_errors_name_the_key(tmp_path, override, message):
 
 @pytest.mark.workflow
 def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_path):
-    """The quality report over the scores the micro run already has (the DFN scores left out: they
-    need seven more trainings), judged by the ground-truth oracle; and the DFN chain's plan."""
+    """The quality report over the micro run's scores and the HQ-vs-pool classifier (the DFN scores
+    left out: they need seven more trainings), judged by the ground-truth oracle; and the DFN chain's plan."""
     from clipcurate.dfn import quality_name
 
     workdir = micro_workdir
@@ -142,7 +142,8 @@ def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_
                                                                   "expectations": cfg["reports"]["score_quality"]["expectations"]}}}))
     run_smk(workdir, "results/reports/score_quality.csv", *micro_args(workdir), str(over), "--cores", "2")
     rows = {r["entry"]: r for r in csv.DictReader(open(workdir / "results/reports/score_quality.csv"))}
-    assert {"clip_score", "truth_clean", "truth_clean:keep", "clip_score_top30", "gt_clean"} <= set(rows)
+    # every configured score is picked up, the classifier backbone (trained here) among them
+    assert {"clip_score", "truth_clean", "truth_clean:keep", "clip_score_top30", "gt_clean", "hq_classifier"} <= set(rows)
     assert not any(e.startswith("dfn") for e in rows)
     auc_cols = [c for c in rows["truth_clean"] if c.startswith("auc_")]
     assert "auc_misaligned" in auc_cols and "auc_failing_url" not in auc_cols  # failed downloads are not in the pool
