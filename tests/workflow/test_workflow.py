@@ -113,7 +113,7 @@ def test_dry_run_plans_chunks_from_config(tmp_path):
     [
         ({"mixes": {"bad": {"method": "mflyt", "flyt": "nope"}}}, "mixes.bad.flyt: unknown flyt run 'nope'; known flyt.runs: eflyt, mflyt"),
         ({"mixes": {"bad": {"method": "mflyt", "flyt": "eflyt"}}}, "flyt run 'eflyt' has scorer 'embedding', expected 'mixer'"),
-        ({"mixes": {"bad": {"method": "sum", "inputs": ["clip_score", "dfn"]}}}, "mixes.bad.inputs: unknown score 'dfn'"),
+        ({"mixes": {"bad": {"method": "sum", "inputs": ["clip_score", "no_such_score"]}}}, "mixes.bad.inputs: unknown score 'no_such_score'"),
         ({"flyt": {"runs": {"mflyt": {"inputs": ["clip_score", "nope"]}}}}, "flyt.runs.mflyt.inputs: unknown score 'nope'"),
         ({"scores": {"eflyt": {"model": "nofilter"}}}, "scores.eflyt.model ('nofilter') must be the E-FLYT head's embedding model"),
         ({"mixes": {"in_weighted_r8": {"params": {"in_accuracy": {"eflyt": "recipe:zzz"}}}}}, "in_accuracy: unknown recipe 'zzz'"),
