@@ -71,6 +71,7 @@ include: "rules/sample.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+include: "rules/reports.smk"
 
 
 rule all:

@@ -336,6 +336,17 @@ def recipe_score_file(recipe):
     return []
 
 
+def extra_reference_dirs(recipe):
+    """Folders of webdataset shards a recipe adds to its training set (``extra_reference``): a world
+    reference set by name (e.g. ``downstream``), or a folder path at real scale."""
+    return [e if Path(e).name != e else f"{WORLD_DIR}/reference/{e}" for e in recipe.get("extra_reference") or []]
+
+
+def extra_reference_inputs(recipe):
+    """The inputs they need: the world itself for its sets (a subfolder cannot be an input), else the folder."""
+    return sorted({WORLD_DIR if Path(e).name == e else e for e in recipe.get("extra_reference") or []})
+
+
 # ---- evaluate (rules/evaluate.smk) --------------------------------------------------
 
 def suite_path():
@@ -447,3 +458,80 @@ def table_inputs(wildcards):
         "evals": [f"results/eval/{r}.jsonl" for r in recipes],
         "subsets": [f"results/subsets/{r}.parquet" for r in recipes],
     }
+
+
+# ---- DFN and reports (rules/models.smk, rules/reports.smk) --------------------------------
+
+def reference_model_inputs(wildcards):
+    """A trained auxiliary model's inputs: the world (its reference sets), the weights it starts from
+    when those are made here (a DFN-FT starts from the DFN), and the pool when part of its set is
+    replaced by pool data."""
+    m = trained_model_cfg(wildcards)
+    inputs = {"world": WORLD_DIR}
+    init = str(m.get("pretrained") or "")
+    if init.startswith("results/"):
+        inputs["init"] = init
+    if m["train"].get("replace_with_pool"):
+        inputs["index"] = POOL_INDEX
+        inputs["shards"] = POOL_SHARDS
+    return inputs
+
+
+def classifier_cfg(wildcards):
+    """config.classifiers[name]: {model, positive (a reference set), features, steps, batch_size, lr, warmup}."""
+    return lookup("classifiers", wildcards.classifier)
+
+
+def add_dfn_quality_entries():
+    """Add the data-quality experiment's models, scores and recipes to config; return its points."""
+    block = config.get("dfn_quality")
+    if not block:
+        return []
+    from clipcurate.dfn import expand_quality_experiment
+
+    entries = expand_quality_experiment(block, config["models"], SEED, config["recipes"])
+    for kind in ("models", "scores", "recipes"):
+        for name, entry in entries[kind].items():
+            if name in config[kind]:
+                raise ValueError(f"config: dfn_quality adds {kind[:-1]} {name!r}, which config already defines")
+            config[kind][name] = entry
+    return entries["points"]
+
+
+def score_quality_inputs(wildcards):
+    """Every configured score (but those the report excludes), the recipes sampling from them, and
+    the world's ground truth: the report exists only on the tiny world."""
+    if config["pool"]["source"] != "world":
+        raise ValueError("results/reports/score_quality.csv needs the tiny world's ground truth (pool.source: world)")
+    scores = quality_scores()
+    return {
+        "world": WORLD_DIR,
+        "index": POOL_INDEX,
+        "scores": [f"results/scores/{s}.parquet" for s in scores],
+        "subsets": [f"results/subsets/{r}.parquet" for r in quality_recipes()],
+    }
+
+
+def quality_scores():
+    exclude = set((config.get("reports") or {}).get("score_quality", {}).get("exclude") or [])
+    return [s for s in config["scores"] if s not in exclude]
+
+
+def quality_recipes():
+    scores = set(quality_scores())
+    return [r for r, rec in config["recipes"].items() if rec.get("score") in scores]
+
+
+def dfn_quality_inputs(wildcards):
+    if not DFN_QUALITY_POINTS:
+        raise ValueError("results/figures/dfn_data_quality.png needs a `dfn_quality` config block")
+    return {
+        "dfn_evals": [f"results/eval/models/{p['model']}.jsonl" for p in DFN_QUALITY_POINTS],
+        "subset_evals": [f"results/eval/{p['recipe']}.jsonl" for p in DFN_QUALITY_POINTS],
+    }
+
+
+# The DFN paper's data-quality experiment (config `dfn_quality`): its models, scores and recipes are
+# derived from one config block and added to config here, so that they are validated and checked
+# like configured ones.
+DFN_QUALITY_POINTS = add_dfn_quality_entries()

@@ -6,9 +6,11 @@ rule reshard:
         subset="results/subsets/{recipe}.parquet",
         index=POOL_INDEX,
         shards=POOL_SHARDS,
+        extra=lambda w: extra_reference_inputs(lookup("recipes", w.recipe)),
     output:
         temp(directory("results/train/{recipe}/shards")),
     params:
+        extra=lambda w: extra_reference_dirs(lookup("recipes", w.recipe)),
         shard_size=SCALE["reshard_shard_size"],
         shuffle_buffer=SCALE["shuffle_buffer"],
         seed=SEED,

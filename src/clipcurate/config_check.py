@@ -344,11 +344,13 @@ def check_config(config: Mapping, repo: str | Path | None = None) -> None:
         if dataset is not None:
             from clipcurate.world.generate import REFERENCE_SETS
 
-            if dataset not in REFERENCE_SETS:
-                raise ConfigError(
-                    f"config: models.{name}.train.dataset: unknown reference set {dataset!r}; "
-                    f"expected one of the world's: {', '.join(REFERENCE_SETS)}"
-                )
+            # one reference set, or a list of them (their union)
+            for one in [dataset] if isinstance(dataset, str) else dataset:
+                if one not in REFERENCE_SETS:
+                    raise ConfigError(
+                        f"config: models.{name}.train.dataset: unknown reference set {one!r}; "
+                        f"expected one of the world's: {', '.join(REFERENCE_SETS)}"
+                    )
     for name, run in config["flyt"]["runs"].items():
         for key in ("reference_model", "embed_model"):
             if key in run and run[key] not in config["models"]:

@@ -17,6 +17,7 @@ import tarfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pyarrow.compute as pc
@@ -89,8 +90,14 @@ def reshard(
     shard_size: int,
     shuffle_buffer: int,
     seed: int,
+    extra_shards: Sequence[str | os.PathLike] = (),
 ) -> dict:
-    """Write the subset's samples (with repeats) as shuffled webdataset shards; return meta."""
+    """Write the subset's samples (with repeats) as shuffled webdataset shards; return meta.
+
+    ``extra_shards`` are webdataset shards of data added to the training set as is, once each (the
+    DFN paper's Table 8 adds ImageNet-train to a DFN-filtered subset); their samples enter the
+    stream at seeded random positions, so the shuffle buffer mixes them with the subset's anywhere.
+    """
     t0 = time.time()
     subset = io.read_subset(subset_path)
     index = io.read_index(index_path, columns=["uid", "shard", "key"])
@@ -119,7 +126,17 @@ def reshard(
     buf = _ShuffleBuffer(shuffle_buffer, rng)
     writer = _ShardWriter(tmp, shard_size)
     processed = 0
-    bar = progress(total=int(counts.sum()), desc=f"reshard {Path(subset_path).stem}", unit="samples")
+    extras = _extra_stream(extra_shards, int(counts.sum()), rng)
+    n_extra = extras.total
+    bar = progress(total=int(counts.sum()) + n_extra, desc=f"reshard {Path(subset_path).stem}", unit="samples")
+    emitted = 0
+
+    def push(item):
+        out = buf.push(item)
+        if out is not None:
+            writer.write(*out)
+            bar.update(1)
+
     for shard in sorted(wanted):
         need = wanted[shard]
         # img2dataset writes a shard's samples in download-completion order, which differs from one
@@ -138,17 +155,21 @@ def reshard(
             processed += 1
             sample = {ext: data for ext, data in files.items() if ext in ("jpg", "txt", "json")}
             for j in range(count):
-                out = buf.push((f"{uid}-{j}", sample))
-                if out is not None:
-                    writer.write(*out)
-                    bar.update(1)
+                for extra in extras.before(emitted):
+                    push(extra)
+                push((f"{uid}-{j}", sample))
+                emitted += 1
+    for extra in extras.before(None):
+        push(extra)
     for item in buf.drain():
         writer.write(*item)
         bar.update(1)
     bar.close()
     writer.close()
-    expected = int(counts.sum())
+    expected = int(counts.sum()) + n_extra
     meta = {
+        "extra_count": n_extra,
+        "extra_shards": [str(p) for p in extra_shards],
         "subset_file": str(subset_path),
         "processed_count": processed,
         "output_count": writer.total,
@@ -172,6 +193,32 @@ def reshard(
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return meta
+
+
+class _ExtraStream:
+    """Samples of extra shards, each assigned a seeded uniform position among ``n_main`` stream items."""
+
+    def __init__(self, samples: list, positions: np.ndarray):
+        self.samples, self.positions, self.i = samples, positions, 0
+        self.total = len(samples)
+
+    def before(self, emitted: int | None):
+        """Yield the extra samples due before main item number ``emitted`` (all remaining if None)."""
+        while self.i < self.total and (emitted is None or self.positions[self.i] <= emitted):
+            yield self.samples[self.i]
+            self.i += 1
+
+
+def _extra_stream(extra_shards: Sequence[str | os.PathLike], n_main: int, rng: np.random.Generator) -> _ExtraStream:
+    samples = []
+    for path in extra_shards:
+        tag = Path(path).parent.name
+        for key, files in _iter_samples(Path(path)):
+            if "jpg" not in files or "txt" not in files:
+                raise io.ContractError(f"{path}: extra sample {key} lacks a jpg or txt member")
+            samples.append((f"extra-{tag}-{Path(path).stem}-{key}", {"jpg": files["jpg"], "txt": files["txt"]}))
+    positions = np.sort(rng.integers(0, n_main + 1, size=len(samples))) if samples else np.zeros(0, np.int64)
+    return _ExtraStream(samples, positions)
 
 
 class _ShardWriter:

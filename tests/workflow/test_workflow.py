@@ -1,6 +1,7 @@
 """The whole chain on a micro config in a temp directory, and the workflow's error messages."""
 
 import csv
+import re
 import subprocess
 import sys
 import time
@@ -115,7 +116,7 @@ def test_dry_run_plans_chunks_from_config(tmp_path):
     [
         ({"mixes": {"bad": {"method": "mflyt", "flyt": "nope"}}}, "mixes.bad.flyt: unknown flyt run 'nope'; known flyt.runs: eflyt, mflyt"),
         ({"mixes": {"bad": {"method": "mflyt", "flyt": "eflyt"}}}, "flyt run 'eflyt' has scorer 'embedding', expected 'mixer'"),
-        ({"mixes": {"bad": {"method": "sum", "inputs": ["clip_score", "dfn"]}}}, "mixes.bad.inputs: unknown score 'dfn'"),
+        ({"mixes": {"bad": {"method": "sum", "inputs": ["clip_score", "no_such_score"]}}}, "mixes.bad.inputs: unknown score 'no_such_score'"),
         ({"flyt": {"runs": {"mflyt": {"inputs": ["clip_score", "nope"]}}}}, "flyt.runs.mflyt.inputs: unknown score 'nope'"),
         ({"scores": {"eflyt": {"model": "nofilter"}}}, "scores.eflyt.model ('nofilter') must be the E-FLYT head's embedding model"),
         ({"mixes": {"in_weighted_r8": {"params": {"in_accuracy": {"eflyt": "recipe:zzz"}}}}}, "in_accuracy: unknown recipe 'zzz'"),
@@ -231,3 +232,37 @@ def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
         page.screenshot(workdir / "report_screenshot.png")
         assert page.errors == [], page.errors
     assert (workdir / "report_screenshot.png").stat().st_size > 10_000
+
+
+@pytest.mark.workflow
+def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_path):
+    """The quality report over the micro run's scores and the HQ-vs-pool classifier (the DFN scores
+    left out: they need seven more trainings), judged by the ground-truth oracle; and the DFN chain's plan."""
+    from clipcurate.dfn import quality_name
+
+    workdir = micro_workdir
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    dfn_scores = [s for s in cfg["scores"] if s.startswith("dfn")]
+    dfn_scores += [quality_name(r, 0) for r in cfg["dfn_quality"]["replaced"] if r]
+    over = tmp_path / "quality.yaml"
+    over.write_text(yaml.safe_dump({"reports": {"score_quality": {"exclude": dfn_scores,
+                                                                  "expectations": cfg["reports"]["score_quality"]["expectations"]}}}))
+    run_smk(workdir, "results/reports/score_quality.csv", *micro_args(workdir), str(over), "--cores", "2")
+    rows = {r["entry"]: r for r in csv.DictReader(open(workdir / "results/reports/score_quality.csv"))}
+    # every configured score is picked up, the classifier backbone (trained here) among them
+    assert {"clip_score", "truth_clean", "truth_clean:keep", "clip_score_top30", "gt_clean", "hq_classifier"} <= set(rows)
+    assert not any(e.startswith("dfn") for e in rows)
+    auc_cols = [c for c in rows["truth_clean"] if c.startswith("auc_")]
+    assert "auc_misaligned" in auc_cols and "auc_failing_url" not in auc_cols  # failed downloads are not in the pool
+    assert all(float(rows["truth_clean:keep"][c]) == 1.0 for c in auc_cols)  # the oracle separates perfectly
+    assert float(rows["gt_clean"]["precision"]) == 1.0 and float(rows["gt_clean"]["recall"]) == 1.0
+    assert abs(float(rows["clip_score_top30"]["kept_fraction"]) - 0.3) < 0.01
+    notes = (workdir / "results/reports/score_quality_notes.txt").read_text()
+    assert "DFN beats the reference model on misaligned captions: NOT CHECKED" in notes
+    assert (workdir / "results/reports/score_quality.png").read_bytes()[:4] == b"\x89PNG"
+    plan = run_smk(workdir, "results/figures/dfn_data_quality.png", "results/tables/dfn_finetune.csv",
+                   *micro_args(workdir), "-n", "--quiet", "rules")
+    out = plan.stdout + plan.stderr
+    # dfn_scratch, dfn, dfn_ft and four partly-replaced DFNs (the 0% point is dfn_scratch itself)
+    assert re.search(r"train_reference_model\s+7\b", out), out[-3000:]
+    assert re.search(r"evaluate_reference_model\s+5\b", out), out[-3000:]

@@ -1,5 +1,6 @@
 """Reshard a subset into training shards (rules/train.smk)."""
 
+from clipcurate.dfn import extra_shards
 from clipcurate.reshard import reshard
 from clipcurate.runlog import start
 
@@ -7,5 +8,6 @@ log = start(snakemake)
 meta = reshard(
     snakemake.input.subset, snakemake.input.index, snakemake.input.shards, snakemake.output[0],
     shard_size=snakemake.params.shard_size, shuffle_buffer=snakemake.params.shuffle_buffer, seed=snakemake.params.seed,
+    extra_shards=extra_shards(snakemake.params.extra),
 )
 log.info("resharded: %s", meta)

@@ -1,20 +1,31 @@
-"""Train an auxiliary CLIP on one of the world's reference sets (rules/models.smk)."""
+"""Train an auxiliary CLIP on the world's reference sets (rules/models.smk): the OpenAI-CLIP
+analogue, a DFN (HQ set, optionally partly replaced by pool data) or a fine-tuned DFN."""
 
-import json
+import shutil
 from pathlib import Path
 
+from clipcurate.dfn import reference_train_data
+from clipcurate.io import write_json
 from clipcurate.runlog import start
 from clipcurate.train import brace_pattern, run_training
 
 log = start(snakemake)
 train = snakemake.params.train
-data_dir = Path(snakemake.input[0]) / "reference" / train["dataset"]
-shards = sorted(data_dir.glob("*.tar"))
-size = json.loads((data_dir / "meta.json").read_text())["num_samples"]
-scale = {**snakemake.params.scale, **{k: v for k, v in train.items() if k != "dataset"}}
+out_dir = Path(snakemake.output.weights).parent
+work = out_dir / "train_data"
+shards, size, data = reference_train_data(
+    snakemake.input.world, train["dataset"], work,
+    replace_fraction=float(train.get("replace_with_pool") or 0.0),
+    pool_index=snakemake.input.get("index"), pool_shards=snakemake.input.get("shards"),
+    seed=snakemake.params.seed,
+)
+log.info("training data: %s", data)
+scale = {**snakemake.params.scale, **{k: v for k, v in train.items() if k not in ("dataset", "replace_with_pool", "seed")}}
 info = run_training(
     brace_pattern(shards), size, snakemake.params.spec, scale,
-    out_dir=Path(snakemake.output.weights).parent, seed=snakemake.params.seed,
+    out_dir=out_dir, seed=snakemake.params.seed,
     threads=snakemake.threads, log_file=snakemake.log[0],
 )
+shutil.rmtree(work, ignore_errors=True)
+write_json({**info, "data": data}, Path(snakemake.output.info))
 log.info("trained %s in %.0f s", snakemake.wildcards.model, info["wall_seconds"])

@@ -1,0 +1,362 @@
+"""Data Filtering Networks (Fang et al., 2023) on this workflow: training data, the binary-classifier
+backbone, and the data-quality experiment.
+
+A DFN is a CLIP model trained on a small, clean set (the world's ``hq`` set stands in for CC12M);
+DFN filtering is CLIP-score filtering with the DFN's embeddings (the ``clip_score`` method with
+``model: dfn``). This module holds what that needs beyond ordinary training:
+
+- :func:`reference_train_data`: the training data of an auxiliary CLIP: one or several reference
+  sets (DFN-FT fine-tunes on the downstream-train set plus the retrieval-train set, FLYT Table 6),
+  optionally with a fraction of the set replaced by pool samples (the DFN paper's data-quality
+  experiment: the HQ set is gradually replaced by unfiltered pool data).
+- :func:`train_binary_classifier` / :func:`classifier_logits`: the DFN paper's binary-classifier
+  backbone (Table 1): a linear model over frozen CLIP embeddings, HQ samples positive, pool samples
+  negative; the logit is the score (as FLYT's CC2M classifier, over concatenated image and text
+  embeddings).
+- :func:`expand_quality_experiment`: the experiment's models, scores and recipes from one config
+  block, and :func:`quality_points` / :func:`plot_quality` for its CSV and figure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from clipcurate import io
+from clipcurate.pool import shard_path
+from clipcurate.reshard import _iter_samples, _ShardWriter
+
+log = logging.getLogger(__name__)
+
+
+class DFNError(ValueError):
+    pass
+
+
+# ---- training data of an auxiliary CLIP -------------------------------------------------------
+
+
+def reference_shards(world_dir: str | os.PathLike, name: str) -> tuple[list[Path], int]:
+    """The shard files and sample count of one of the world's reference sets."""
+    d = Path(world_dir) / "reference" / name
+    meta = d / "meta.json"
+    if not meta.exists():
+        known = sorted(p.name for p in (Path(world_dir) / "reference").glob("*") if p.is_dir())
+        raise DFNError(f"{d}: no reference set {name!r} in the world (train.dataset); known sets: {known}")
+    return sorted(d.glob("*.tar")), int(json.loads(meta.read_text())["num_samples"])
+
+
+def _read_pool_samples(index_path, shards_dir, rows: np.ndarray) -> list[tuple[str, dict]]:
+    """(uid, {jpg, txt}) of the pool index rows ``rows`` (in the order given)."""
+    index = io.read_index(index_path, columns=["uid", "shard", "key"])
+    uid = index.column("uid").to_pylist()
+    shard = index.column("shard").to_numpy()
+    key = index.column("key").to_pylist()
+    wanted: dict[int, dict[str, int]] = {}
+    for r in rows:
+        wanted.setdefault(int(shard[r]), {})[key[r]] = int(r)
+    found: dict[int, dict] = {}
+    for s in sorted(wanted):
+        for k, files in _iter_samples(shard_path(shards_dir, s)):
+            if k in wanted[s]:
+                found[wanted[s][k]] = {"jpg": files["jpg"], "txt": files.get("txt", b"")}
+    missing = [int(r) for r in rows if int(r) not in found]
+    if missing:
+        r = missing[0]
+        raise io.ContractError(f"{shards_dir}: {len(missing)} indexed pool samples not found in their shards, e.g. uid {uid[r]}")
+    return [(uid[int(r)], found[int(r)]) for r in rows]
+
+
+def replace_with_pool(
+    ref_shards: Sequence[str | os.PathLike],
+    pool_index,
+    pool_shards,
+    fraction: float,
+    seed: int,
+    out_dir: str | os.PathLike,
+    shard_size: int = 1000,
+) -> dict:
+    """Write a copy of a reference set with ``round(fraction * n)`` of its samples replaced by pool samples.
+
+    The replaced reference samples and the pool samples that take their place are drawn without
+    replacement by a generator seeded with ``seed``, so a fraction and a seed name one dataset; the
+    set keeps its size. The samples are written in a seeded random order (webdataset shards of
+    ``shard_size``) so that no shard holds only one source. Returns the meta (also ``meta.json``).
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise DFNError(f"train.replace_with_pool: expected a fraction in [0, 1], got {fraction}")
+    samples = [(f"ref-{k}", {e: files[e] for e in ("jpg", "txt") if e in files}) for s in ref_shards for k, files in _iter_samples(Path(s))]
+    n = len(samples)
+    k = int(round(fraction * n))
+    rng = np.random.default_rng(seed)
+    drop = set(rng.choice(n, size=k, replace=False).tolist()) if k else set()
+    n_pool = io.index_num_rows(pool_index)
+    if k > n_pool:
+        raise DFNError(f"train.replace_with_pool={fraction}: needs {k} pool samples but the pool index {pool_index} has {n_pool}")
+    rows = np.sort(rng.choice(n_pool, size=k, replace=False)) if k else np.zeros(0, np.int64)
+    kept = [s for i, s in enumerate(samples) if i not in drop]
+    added = [(f"pool-{u}", files) for u, files in _read_pool_samples(pool_index, pool_shards, rows)]
+    mixed = kept + added
+    order = rng.permutation(len(mixed))
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    writer = _ShardWriter(tmp, shard_size)
+    for i in order:
+        writer.write(*mixed[i])
+    writer.close()
+    meta = {"num_samples": len(mixed), "reference": n - k, "pool": k, "fraction": fraction, "seed": seed,
+            "shards": writer.shard}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    return meta
+
+
+def reference_train_data(
+    world_dir,
+    datasets: str | Sequence[str],
+    work_dir,
+    *,
+    replace_fraction: float = 0.0,
+    pool_index=None,
+    pool_shards=None,
+    seed: int = 0,
+) -> tuple[list[Path], int, dict]:
+    """Shards, sample count and a description of an auxiliary model's training data.
+
+    ``datasets`` is one reference set or a list of them (their union). With ``replace_fraction``
+    > 0 (a single set only) a mixed copy is written under ``work_dir`` first.
+    """
+    names = [datasets] if isinstance(datasets, str) else list(datasets)
+    if not names:
+        raise DFNError("train.dataset: expected a reference set name or a non-empty list of them")
+    if replace_fraction:
+        if len(names) != 1:
+            raise DFNError(f"train.replace_with_pool needs a single train.dataset, got {names}")
+        if pool_index is None or pool_shards is None:
+            raise DFNError("train.replace_with_pool needs the pool index and shards")
+        shards, _ = reference_shards(world_dir, names[0])
+        # the fraction and seed name the folder, so that the training command line (which resumes a
+        # run only when it is unchanged) differs whenever the data does
+        out = Path(work_dir) / f"replaced{replace_fraction:g}_seed{seed}"
+        meta = replace_with_pool(shards, pool_index, pool_shards, replace_fraction, seed, out)
+        return sorted(out.glob("*.tar")), meta["num_samples"], {"datasets": names, **meta}
+    shards, total = [], 0
+    for name in names:
+        s, n = reference_shards(world_dir, name)
+        shards += s
+        total += n
+    return shards, total, {"datasets": names, "num_samples": total}
+
+
+def extra_shards(dirs: Sequence[str | os.PathLike]) -> list[Path]:
+    """The shard files of the folders a recipe adds to its training set (``extra_reference``)."""
+    out = []
+    for d in dirs:
+        shards = sorted(Path(d).glob("*.tar"))
+        if not shards:
+            raise DFNError(f"{d}: extra_reference folder holds no webdataset shards (*.tar)")
+        out += shards
+    return out
+
+
+# ---- the binary-classifier backbone -------------------------------------------------------------
+
+
+def classifier_features(emb: Mapping[str, np.ndarray], features: str) -> np.ndarray:
+    """The classifier's input: ``image``, ``text`` or ``image_text`` (the two concatenated)."""
+    if features == "image_text":
+        return np.concatenate([emb["image"], emb["text"]], axis=1).astype(np.float32)
+    if features in ("image", "text"):
+        return np.asarray(emb[features], dtype=np.float32)
+    raise DFNError(f"classifier features: expected image, text or image_text, got {features!r}")
+
+
+def train_binary_classifier(
+    pos: np.ndarray,
+    neg: np.ndarray,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    warmup: int,
+    wd: float = 0.0,
+    seed: int = 0,
+) -> dict:
+    """Logistic regression (one ``torch.nn.Linear``) separating ``pos`` rows from ``neg`` rows.
+
+    AdamW with linear warmup and cosine decay (FLYT B.2 trains its classifiers so: batch 256,
+    max lr 0.01, 500 warmup steps). Each batch draws half positives and half negatives, so an
+    unbalanced pair of sets (a small HQ set against a large pool) still trains a calibrated
+    boundary. Returns ``{"weight": float32[d], "bias": float, "train_accuracy": ...}``.
+    """
+    import torch
+
+    if len(pos) == 0 or len(neg) == 0:
+        raise DFNError(f"binary classifier: needs positives and negatives, got {len(pos)} and {len(neg)}")
+    if pos.shape[1] != neg.shape[1]:
+        raise DFNError(f"binary classifier: positive dim {pos.shape[1]} != negative dim {neg.shape[1]}")
+    g = torch.Generator().manual_seed(int(seed))
+    torch.manual_seed(int(seed))
+    P, N = torch.from_numpy(np.ascontiguousarray(pos, np.float32)), torch.from_numpy(np.ascontiguousarray(neg, np.float32))
+    lin = torch.nn.Linear(P.shape[1], 1)
+    opt = torch.optim.AdamW(lin.parameters(), lr=lr, weight_decay=wd)
+
+    def lr_at(step):
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        t = (step - warmup) / max(1, steps - warmup)
+        return 0.5 * lr * (1 + math.cos(math.pi * t))
+
+    half = max(1, batch_size // 2)
+    y = torch.cat([torch.ones(half), torch.zeros(half)])
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        x = torch.cat([P[torch.randint(len(P), (half,), generator=g)], N[torch.randint(len(N), (half,), generator=g)]])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(lin(x).squeeze(1), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        acc_pos = float((lin(P).squeeze(1) > 0).float().mean())
+        acc_neg = float((lin(N).squeeze(1) <= 0).float().mean())
+    return {
+        "weight": lin.weight.detach().squeeze(0).numpy().astype(np.float32),
+        "bias": float(lin.bias.detach()),
+        "train_accuracy": {"positive": acc_pos, "negative": acc_neg, "balanced": (acc_pos + acc_neg) / 2},
+        "final_loss": float(loss.detach()),
+    }
+
+
+def save_classifier(path, clf: Mapping, features: str, info: Mapping) -> None:
+    """Write the classifier as a torch file: weight, bias, feature kind and training info."""
+    import torch
+
+    with io.atomic_path(path, suffix=".pt") as tmp:
+        torch.save({"weight": torch.from_numpy(np.asarray(clf["weight"])), "bias": float(clf["bias"]),
+                    "features": features, "info": dict(info)}, tmp)
+
+
+def load_classifier(path) -> dict:
+    import torch
+
+    if not Path(path).exists():
+        raise io.ContractError(f"{path}: classifier file not found")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("weight", "bias", "features"):
+        if key not in state:
+            raise io.ContractError(f"{path}: not a classifier file (no {key!r})")
+    return state
+
+
+def classifier_logits(path, emb: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The classifier's logit per row of ``emb`` (higher = more like the positive set)."""
+    state = load_classifier(path)
+    x = classifier_features(emb, state["features"])
+    w = state["weight"].numpy().astype(np.float32)
+    if x.shape[1] != w.shape[0]:
+        raise io.ContractError(f"{path}: classifier expects {w.shape[0]} features, the embeddings give {x.shape[1]}")
+    return (x @ w + np.float32(state["bias"])).astype(np.float32)
+
+
+def binary_classifier_score(params: Mapping, emb: Mapping[str, np.ndarray], classifier: str) -> dict[str, np.ndarray]:
+    """The score method of the classifier backbone: the trained classifier's logit per row.
+
+    Called as the method contract does, ``func(params, **inputs)``, with ``emb`` the rows' embeddings by
+    the classifier's model and ``classifier`` the path of the file the ``train_classifier`` rule wrote.
+    """
+    return {"score": classifier_logits(classifier, emb)}
+
+
+# ---- the data-quality experiment ------------------------------------------------------------------
+
+
+def quality_name(replaced: float, seed: int) -> str:
+    """Model/score name of one point: ``dfn_q025_s0`` = 25 % replaced, seed 0."""
+    return f"dfn_q{int(round(replaced * 100)):03d}_s{int(seed)}"
+
+
+def expand_quality_experiment(block: Mapping, models: Mapping, default_seed: int, recipes: Mapping | None = None) -> dict:
+    """Models, scores and recipes of the data-quality experiment, from its config block.
+
+    ``block``: ``{base: <model>, replaced: [fractions], seeds: [ints], fraction: <kept fraction>}``,
+    optionally ``base_recipe``: the recipe of the base DFN at that fraction, which then stands for the
+    0 %-replaced point at the base's seed (the same training would otherwise run twice).
+    Each (replaced, seed) point is a copy of the base model's spec whose training replaces that
+    fraction of its set by pool data, drawn with that seed (the seed also seeds the training); the
+    point's score is the CLIP score of its embeddings and its recipe keeps the top ``fraction``.
+    Returns ``{"models", "scores", "recipes", "points"}``; ``points`` lists
+    ``{name, replaced, seed, model, recipe}``.
+    """
+    base_name = block["base"]
+    if base_name not in models:
+        raise DFNError(f"config: dfn_quality.base: unknown model {base_name!r}; known: {sorted(models)}")
+    base = models[base_name]
+    if not base.get("train"):
+        raise DFNError(f"config: dfn_quality.base: model {base_name!r} has no train section")
+    base_recipe = block.get("base_recipe")
+    if base_recipe is not None and base_recipe not in (recipes or {}):
+        raise DFNError(f"config: dfn_quality.base_recipe: unknown recipe {base_recipe!r}")
+    out = {"models": {}, "scores": {}, "recipes": {}, "points": []}
+    for seed in block.get("seeds") or [default_seed]:
+        for r in block["replaced"]:
+            name = quality_name(r, seed)
+            if base_recipe and r == 0 and int(seed) == int(base["train"].get("seed", default_seed)):
+                # the base DFN itself: the same data, seed and training; reuse it and its recipe
+                out["points"].append({"name": name, "replaced": 0.0, "seed": int(seed), "model": base_name, "recipe": base_recipe})
+                continue
+            train = {**base["train"], "replace_with_pool": float(r), "seed": int(seed)}
+            out["models"][name] = {**base, "train": train}
+            out["scores"][name] = {"method": "clip_score", "model": name}
+            recipe = f"{name}_top{int(round(block['fraction'] * 100))}"
+            out["recipes"][recipe] = {
+                "label": f"DFN, {int(round(r * 100))}% of HQ replaced (seed {seed})",
+                "score": name,
+                "sample": {"method": "threshold", "fraction": float(block["fraction"])},
+            }
+            out["points"].append({"name": name, "replaced": float(r), "seed": int(seed), "model": name, "recipe": recipe})
+    return out
+
+
+def quality_points(points: Sequence[Mapping], dfn_acc: Mapping[str, float], subset_acc: Mapping[str, float]) -> list[dict]:
+    """One CSV row per point: replaced fraction, seed, the DFN's own and its subset's ImageNet accuracy."""
+    return [
+        {"name": p["name"], "replaced": p["replaced"], "seed": p["seed"],
+         "dfn_imagenet": dfn_acc[p["model"]], "subset_imagenet": subset_acc[p["recipe"]], "recipe": p["recipe"]}
+        for p in points
+    ]
+
+
+def plot_quality(rows: Sequence[Mapping], path) -> None:
+    """Scatter: x = the DFN's own ImageNet-analogue accuracy, y = its induced subset's; labelled by % replaced."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fracs = sorted({r["replaced"] for r in rows})
+    cmap = plt.get_cmap("viridis")
+    for i, f in enumerate(fracs):
+        pts = [r for r in rows if r["replaced"] == f]
+        ax.scatter([r["dfn_imagenet"] for r in pts], [r["subset_imagenet"] for r in pts], s=50,
+                   color=cmap(i / max(1, len(fracs) - 1)), label=f"{int(round(f * 100))}% replaced", zorder=3)
+    ax.set_xlabel("DFN's own ImageNet-analogue accuracy (zero-shot)")
+    ax.set_ylabel("ImageNet-analogue accuracy of the model\ntrained on the DFN-filtered subset")
+    ax.set_title("DFN data quality: HQ set replaced by pool data")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with io.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,106 @@
+"""The filter-quality report against independent computations: AUC by brute-force pairs,
+precision and recall by hand."""
+
+import csv
+import itertools
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from clipcurate import io, pool, quality
+from tests.conftest import hex_uid
+
+
+def brute_auc(pos, neg):
+    """The fraction of (positive, negative) pairs ordered correctly, ties counting one half."""
+    total = 0.0
+    for p, n in itertools.product(pos, neg):
+        total += 1.0 if p > n else 0.5 if p == n else 0.0
+    return total / (len(pos) * len(neg))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_auc_equals_the_pairwise_count_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    pos = rng.integers(0, 6, size=37).astype(float)  # few values: many ties, within and across sides
+    neg = rng.integers(0, 5, size=23).astype(float)
+    assert quality.rank_auc(pos, neg) == pytest.approx(brute_auc(pos, neg), abs=1e-12)
+    assert quality.rank_auc(np.array([1.0, 2.0]), np.array([0.0])) == 1.0
+    assert quality.rank_auc(np.array([0.0]), np.array([1.0, 2.0])) == 0.0
+    assert quality.rank_auc(np.array([1.0, 1.0]), np.array([1.0])) == 0.5
+    assert np.isnan(quality.rank_auc(np.array([]), np.array([1.0])))
+
+
+def test_precision_recall_by_hand():
+    kept = np.array([1, 1, 1, 0, 0, 1, 0, 0], bool)
+    clean = np.array([1, 0, 1, 1, 0, 1, 0, 0], bool)
+    # kept & clean = rows 0, 2, 5 -> 3; kept = 4; clean = 4
+    assert quality.precision_recall(kept, clean) == (3 / 4, 3 / 4)
+    p, r = quality.precision_recall(np.zeros(8, bool), clean)
+    assert np.isnan(p) and r == 0.0
+
+
+@pytest.fixture()
+def pool_files(tmp_path):
+    """Ten pool rows with known kinds, a continuous score, a keep filter, a subset; and truth with an
+    extra row (a failed download, not in the index)."""
+    kinds = ["clean", "clean", "clean", "clean", "misaligned", "misaligned", "non_english", "non_english", "clean", "misaligned"]
+    uids = [hex_uid(i) for i in range(10)]
+    index = tmp_path / "index.parquet"
+    pool.write_index(pa.table({"uid": uids, "shard": [0] * 10, "key": [str(i) for i in range(10)]}), index)
+    truth = tmp_path / "truth.parquet"
+    pq.write_table(pa.table({"uid": uids[::-1] + [hex_uid(99)], "kind": kinds[::-1] + ["failing_url"]}), truth)
+    score = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.8, 0.5, 0.1, 0.6, 0.4], np.float32)
+    keep = np.array([1, 1, 1, 0, 1, 1, 0, 0, 1, 1], bool)
+    fp = io.index_fingerprint(index)
+    io.write_scores(tmp_path / "s.parquet", pa.array(uids), {"score": score}, fingerprint=fp)
+    io.write_scores(tmp_path / "f.parquet", pa.array(uids), {"score": keep.astype(np.float32), "keep": keep}, fingerprint=fp)
+    kept = [0, 1, 3, 5]
+    io.write_subset(tmp_path / "r.parquet", None, pa.array(uids), np.isin(np.arange(10), kept).astype(np.int64))
+    return tmp_path, np.array(kinds), score, keep, kept
+
+
+def test_report_matches_independent_computations(pool_files):
+    d, kinds, score, keep, kept = pool_files
+    expectations = [
+        {"claim": "s beats f on misaligned", "kind": "misaligned", "better": "s", "worse": "f"},
+        {"claim": "f catches non-English", "kind": "non_english", "score": "f:keep", "min_auc": 0.9},
+        {"claim": "lang id", "kind": "non_english", "score": "lang:keep", "min_auc": 0.9},
+    ]
+    rows, results = quality.build_report(
+        {"s": d / "s.parquet", "f": d / "f.parquet"}, {"r": ("s", d / "r.parquet")},
+        d / "truth.parquet", d / "index.parquet", expectations,
+    )
+    by = {r["entry"]: r for r in rows}
+    assert set(by) == {"s", "f", "f:keep", "r"}
+    clean = kinds == "clean"
+    for k in ("misaligned", "non_english"):
+        assert by["s"][f"auc_{k}"] == pytest.approx(brute_auc(score[clean], score[kinds == k]))
+        assert by["f:keep"][f"auc_{k}"] == pytest.approx(brute_auc(keep[clean], keep[kinds == k]))
+    assert by["s"]["auc_all_bad"] == pytest.approx(brute_auc(score[clean], score[~clean]))
+    # by hand: clean rows 0,1,2,3,8; kept 0,1,3,5 -> clean kept 0,1,3
+    assert by["r"]["precision"] == pytest.approx(3 / 4) and by["r"]["recall"] == pytest.approx(3 / 5)
+    assert by["r"]["kept_fraction"] == pytest.approx(0.4)
+    # non-English: keep is False for both (rows 6, 7), True for 4 of 5 clean: AUC = 0.8 + 0.2 * 0.5 = 0.9
+    assert by["f:keep"]["auc_non_english"] == pytest.approx(0.9)
+    status = {x["claim"]: x["status"] for x in results}
+    s_mis = brute_auc(score[clean], score[kinds == "misaligned"])
+    f_mis = brute_auc(keep[clean], keep[kinds == "misaligned"])
+    assert status["s beats f on misaligned"] == ("holds" if s_mis > f_mis else "does not hold")
+    assert status["f catches non-English"] == "holds" and status["lang id"] == "not checked"
+    assert "f catches non-English: holds" in by["f:keep"]["notes"]
+    text = quality.notes_text(results)
+    assert "NOT CHECKED" in text and "lang:keep" in text
+    table = list(csv.DictReader(quality.to_csv(rows).splitlines()))
+    assert table[0]["entry"] == "s" and float(table[0]["auc_misaligned"]) == pytest.approx(s_mis, abs=1e-4)
+    quality.plot_heatmap(rows, d / "h.png")
+    assert (d / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_names_a_pool_uid_missing_from_the_truth(pool_files, tmp_path):
+    d = pool_files[0]
+    pq.write_table(pa.table({"uid": [hex_uid(0)], "kind": ["clean"]}), tmp_path / "t2.parquet")
+    with pytest.raises(quality.QualityError, match="9 pool uids have no ground-truth row"):
+        quality.truth_for_index(tmp_path / "t2.parquet", d / "index.parquet")
