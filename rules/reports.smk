@@ -68,6 +68,6 @@ rule dfn_data_quality:
     resources:
         **cpu_resources(mem_mb=2000, runtime=10),
     conda:
-        "../envs/data.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/dfn_data_quality.py"

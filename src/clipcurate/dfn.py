@@ -158,17 +158,6 @@ def reference_train_data(
     return shards, total, {"datasets": names, "num_samples": total}
 
 
-def extra_shards(dirs: Sequence[str | os.PathLike]) -> list[Path]:
-    """The shard files of the folders a recipe adds to its training set (``extra_reference``)."""
-    out = []
-    for d in dirs:
-        shards = sorted(Path(d).glob("*.tar"))
-        if not shards:
-            raise DFNError(f"{d}: extra_reference folder holds no webdataset shards (*.tar)")
-        out += shards
-    return out
-
-
 # ---- the binary-classifier backbone -------------------------------------------------------------
 
 

@@ -258,3 +258,13 @@ def train_data_pattern(resharded_dir: str | os.PathLike) -> tuple[str, int]:
     n = meta["output_shard_count"]
     return f"{d}/{{{0:08d}..{n - 1:08d}}}.tar", meta["output_count"]
 
+
+def extra_shards(dirs) -> list[Path]:
+    """The shard files of the folders a recipe adds to its training set (``extra_reference``)."""
+    out = []
+    for d in dirs:
+        shards = sorted(Path(d).glob("*.tar"))
+        if not shards:
+            raise io.ContractError(f"{d}: extra_reference folder holds no webdataset shards (*.tar)")
+        out += shards
+    return out

@@ -442,7 +442,7 @@ CONFIG_CASES = [
     ({"tables": ["table1"]}, r"config key tables: expected a mapping of table names to entries"),
     ({"pool": {"source": "datacomp"}}, r"config key pool \(set in bad\.yaml\): expected one of: metadata_dir \(string\) \| shard_list \(string\) \| shards_dir \(string\); the settings given match none"),
     # unknown keys: named, with the file, not the whole merged config
-    ({"sead": 1}, r"config: unknown top-level key 'sead' \(set in bad\.yaml\); known keys: download, embed"),
+    ({"sead": 1}, r"config: unknown top-level key 'sead' \(set in bad\.yaml\); known keys: .*download, embed"),
     ({"models": {"openai": {"arch": "tiny-clip", "pretrain": "x"}}}, r"config key models\.openai \(set in bad\.yaml\): Additional properties are not allowed \('pretrain' was unexpected\)"),
     # samplers: the schema and the library take the same keys
     (_recipe({"method": "threshold", "fraction": 0.3, "n": 5}), r"config key recipes\.x\.sample \(set in bad\.yaml\): key 'n' is not allowed here; allowed keys: method, fraction"),
@@ -456,7 +456,7 @@ CONFIG_CASES = [
     (_recipe({"method": "keep"}), r"config: recipes\.x\.sample\.method: 'keep' needs a boolean keep column, but score 'clip_score' \(clip_score\) gives \['score'\]"),
     ({"recipes": {"x": {"label": "X", "mix": "sum", "sample": {"method": "keep"}}}}, r"config: recipes\.x\.sample\.method: 'keep' needs a boolean keep column, but mix 'sum' \(sum\) gives only a score"),
     ({"recipes": {"x": {"label": "X", "sample": {"method": "nocap"}}}}, r"config: recipes\.x\.sample\.method: 'nocap' needs a score or a mix; the recipe names neither"),
-    ({"recipes": {"x": {"label": "X", "score": "dfn", "sample": {"method": "nocap"}}}}, r"config: recipes\.x\.score: unknown score 'dfn'; known: \[.*'clip_score', .*'truth_clean'\]"),
+    ({"recipes": {"x": {"label": "X", "score": "nope", "sample": {"method": "nocap"}}}}, r"config: recipes\.x\.score: unknown score 'nope'; known: \[.*'clip_score', .*'truth_clean'\]"),
     # mixes
     ({"mixes": {"m": {"method": "product", "inputs": ["clip_score"]}}}, r"config key mixes\.m\.method \(set in bad\.yaml\): 'product' is not one of \['identity'"),
     ({"mixes": {"m": {"method": "sum", "inputs": ["clip_score", "eflyt"], "params": {"w": 1}}}}, r"config: mixes\.m\.params: sum: unknown parameter 'w'; known parameters: \[\]"),

@@ -13,7 +13,7 @@ import webdataset as wds
 from PIL import Image
 
 from clipcurate import dfn, io, pool
-from clipcurate.reshard import reshard
+from clipcurate.reshard import extra_shards, reshard
 from tests.conftest import hex_uid
 
 
@@ -108,7 +108,7 @@ def test_reshard_adds_extra_data_once_spread_through_the_stream(world, tmp_path)
     uids = io.read_index(index).column("uid")
     counts = np.array([2] * 10 + [0] * 10 + [1] * 10)
     io.write_subset(tmp_path / "sub.parquet", None, uids, counts)
-    extra = dfn.extra_shards([w / "reference" / "downstream"])
+    extra = extra_shards([w / "reference" / "downstream"])
     meta = reshard(tmp_path / "sub.parquet", index, shards, tmp_path / "out", shard_size=5, shuffle_buffer=2,
                    seed=0, extra_shards=extra)
     caps = _captions(tmp_path / "out")
@@ -121,8 +121,8 @@ def test_reshard_adds_extra_data_once_spread_through_the_stream(world, tmp_path)
     reshard(tmp_path / "sub.parquet", index, shards, tmp_path / "a", shard_size=5, shuffle_buffer=2, seed=0)
     reshard(tmp_path / "sub.parquet", index, shards, tmp_path / "b", shard_size=5, shuffle_buffer=2, seed=0, extra_shards=[])
     assert _captions(tmp_path / "a") == _captions(tmp_path / "b")
-    with pytest.raises(dfn.DFNError, match="no webdataset shards"):
-        dfn.extra_shards([tmp_path / "empty"])
+    with pytest.raises(io.ContractError, match="no webdataset shards"):
+        extra_shards([tmp_path / "empty"])
 
 
 def test_binary_classifier_matches_sklearn_logistic_regression(tmp_path):

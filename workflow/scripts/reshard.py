@@ -1,7 +1,6 @@
 """Reshard a subset into training shards (rules/train.smk)."""
 
-from clipcurate.dfn import extra_shards
-from clipcurate.reshard import reshard
+from clipcurate.reshard import extra_shards, reshard
 from clipcurate.runlog import start
 
 log = start(snakemake)
