@@ -72,8 +72,10 @@ def dry_run(scale: str, tmp: Path) -> tuple[float, float, str]:
     listing.write_text("".join(f"{i:08d}.tar\n" for i in range(DRY_RUN_SHARDS[scale])))
     cfg = tmp / f"{scale}.yaml"
     cfg.write_text(yaml.safe_dump({"pool": {"source": "datacomp", "metadata_dir": str(tmp / "metadata"),
-                                            "shard_list": str(listing)}}))
+                                            "shard_list": str(listing)},
+                                   "evaluation": {"data_root": str(tmp / "eval")}}))
     (tmp / "metadata").mkdir(exist_ok=True)
+    (tmp / "eval").mkdir(exist_ok=True)
     cmd = [*SNAKEMAKE, "--directory", str(tmp), "results/tables/table1.csv", "-n", "--quiet", "rules",
            "--configfile", str(REPO / f"config/scales/{scale}.yaml"), str(cfg)]
     t0 = time.time()
