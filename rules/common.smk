@@ -413,7 +413,11 @@ def embed_resources(mem_mb, runtime):
 
 def recipe_oracles(name):
     """The oracle scores a recipe uses (methods that read the tiny world's ground truth), directly,
-    through its mix, or through the score inputs of the scores it uses."""
+    through its mix, or through the score inputs of the scores it uses. Read from the methods'
+    declarations, not from a plan: at real scale an oracle cannot be planned at all."""
+    from clipcurate.scores import get
+    from clipcurate.scores.inputs import Scores
+
     recipe = lookup("recipes", name)
     todo = [recipe["score"]] if "score" in recipe else []
     if "mix" in recipe:
@@ -424,10 +428,14 @@ def recipe_oracles(name):
         if s in seen:
             continue
         seen.add(s)
-        plan = score_plan(s)
-        if plan.oracle:
+        entry = lookup("scores", s)
+        method = get(entry["method"])
+        if method.oracle:
             oracles.add(s)
-        todo += [ref[0].split(":")[0] for spec in plan.inputs.values() if spec["kind"] == "scores" for ref in spec["refs"]]
+        for kind in method.inputs.values():
+            if isinstance(kind, Scores):
+                refs = entry.get(kind.key) or []
+                todo += [r.split(":")[0] for r in ([refs] if isinstance(refs, str) else refs)]
     return sorted(oracles)
 
 

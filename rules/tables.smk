@@ -51,8 +51,8 @@ rule table:
         suite=suite_content(),
         show_reported=SHOW_REPORTED,
         code=code_version("table"),
-        recipes=lambda w: {row["recipe"]: describe_recipe(row["recipe"]) for row in lookup("tables", w.table)["rows"]},
-        recipe_cfgs=lambda w: {row["recipe"]: lookup("recipes", row["recipe"]) for row in lookup("tables", w.table)["rows"]},
+        recipes=lambda w: {row["recipe"]: describe_recipe(row["recipe"]) for row in table_rows(w.table)[0]},
+        recipe_cfgs=lambda w: {row["recipe"]: lookup("recipes", row["recipe"]) for row in table_rows(w.table)[0]},
         scale=SCALE["name"],
     log:
         "logs/table/{table}.log",

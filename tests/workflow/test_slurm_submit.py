@@ -29,9 +29,11 @@ def medium_jobs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("medium")
     (tmp / "shards.txt").write_text("".join(f"{i:08d}.tar\n" for i in range(12800)))
     (tmp / "metadata").mkdir()
+    (tmp / "eval").mkdir()
     site = tmp / "site.yaml"
     site.write_text(yaml.safe_dump({
         "pool": {"source": "datacomp", "metadata_dir": str(tmp / "metadata"), "shard_list": str(tmp / "shards.txt")},
+        "evaluation": {"data_root": str(tmp / "eval")},
         "slurm": SITE,
     }))
     jobs = plan(REPO / "Snakefile", tmp / "work", [REPO / "config/scales/medium.yaml", site], ["results/tables/table1.csv"])
@@ -85,9 +87,19 @@ def test_training_asks_for_its_gpus_with_cpus_per_gpu_and_one_task(medium_jobs, 
 
 
 def test_single_gpu_step_asks_for_one_gpu(medium_jobs, monkeypatch):
-    args = sbatch_args(medium_jobs["embed"], monkeypatch)
+    args = sbatch_args(medium_jobs["evaluate"], monkeypatch)
     assert (args["--gpus"], args["--cpus-per-gpu"]) == ("1", "8")
     assert (args["-p"], args["-A"]) == ("gpu-a100", "vision")
+
+
+def test_embedding_from_datacomp_npz_is_a_cpu_job(medium_jobs, monkeypatch):
+    """At medium the OpenAI B/32 embeddings come from DataComp's npz files (precomputed: b32):
+    the embed job runs no model, so it asks for no GPU and goes to the CPU partition."""
+    embed = medium_jobs["embed"]
+    assert embed.wildcards_dict["model"] == "openai"
+    args = sbatch_args(embed, monkeypatch)
+    assert "--gpus" not in args and "--cpus-per-gpu" not in args
+    assert (args["-p"], args["-A"]) == ("cpu-long", "vision-cpu")
 
 
 def test_cpu_step_asks_for_its_threads_on_the_cpu_partition(medium_jobs, monkeypatch):
