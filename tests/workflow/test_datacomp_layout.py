@@ -62,6 +62,11 @@ TEST_SCALE = {
     # DataComp's files do not hold a multiple of samples_per_shard each, so img2dataset's last shard
     # of every file is short and the pool has more shards than pool_size / samples_per_shard
     "pool": {"num_shards": 7},
+    # as config/scales/*.yaml do: a real pool names DataComp's ImageNet-21k class list and the
+    # ImageNet-train shards for the baselines (checked when the workflow starts, even where table1
+    # does not use them)
+    "scores": {"text_based": {"method": "text_based", "params": {"wnids": "resources/imagenet21k_wordnet_ids.txt"}}},
+    "reference_sets": {"downstream": "resources/imagenet_train"},  # the image-based baseline's ImageNet-train
 }
 
 
