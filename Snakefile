@@ -12,8 +12,6 @@ import sys
 
 from snakemake.utils import min_version
 
-from clipcurate import config_check
-
 min_version("9.0")
 
 # The project is imported from this checkout's src/, by this process and by every job (their
@@ -24,6 +22,8 @@ sys.path.insert(0, SRC_DIR)
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in dict.fromkeys([SRC_DIR, *os.getenv("PYTHONPATH", "").split(os.pathsep)]) if p)
 )
+
+from clipcurate import config_check  # noqa: E402  (from the src/ just put on the path)
 
 # Paths relative to this file, so that --directory <workdir> runs the same workflow elsewhere.
 # The shipped config files are parsed first so that a YAML error names file and line (Snakemake's own
