@@ -87,14 +87,17 @@ def model_files(name):
 _CODE_VERSIONS = {}
 
 
-def code_version(script):
+def code_version(script, plugins=()):
     """Hash of workflow/scripts/<script>.py and every clipcurate module it can reach (its import
-    closure, found statically by clipcurate.codeversion); computed once per script and parse."""
-    if script not in _CODE_VERSIONS:
+    closure, found statically by clipcurate.codeversion), with the registries' plug-ins (score
+    methods, image variants) reduced to those the job runs (`plugins`: their module names);
+    computed once per script, plug-ins and parse."""
+    key = (script, tuple(sorted(plugins)))
+    if key not in _CODE_VERSIONS:
         from clipcurate.codeversion import code_version as closure_version
 
-        _CODE_VERSIONS[script] = closure_version(REPO / "workflow" / "scripts" / f"{script}.py", REPO / "src")
-    return _CODE_VERSIONS[script]
+        _CODE_VERSIONS[key] = closure_version(REPO / "workflow" / "scripts" / f"{script}.py", REPO / "src", plugins=plugins)
+    return _CODE_VERSIONS[key]
 
 
 # ---- resources ------------------------------------------------------------------------------
@@ -389,6 +392,34 @@ def embed_inputs(wildcards):
     if precomputed(wildcards.model):
         return {"rows": METADATA_ROWS, "metadata": metadata_dir()}
     return {"index": POOL_INDEX, "shards": POOL_SHARDS, "model": model_files(wildcards.model)}
+
+
+def variant_plan(name):
+    """An image variant resolved against the config (clipcurate.variants.plan_variant): name, params
+    and artifact paths; the embed job's `variant` param."""
+    from clipcurate import variants
+
+    return variants.plan_variant(config, name)
+
+
+def variant_inputs(wildcards):
+    """A variant's embed job reads the images, the model and the files the variant declares."""
+    return {"index": POOL_INDEX, "shards": POOL_SHARDS, "model": model_files(wildcards.model),
+            **variant_plan(wildcards.variant)["artifacts"]}
+
+
+def variant_code(name):
+    """The embed code version of one variant: only its own module among the variants."""
+    from clipcurate import variants
+
+    return code_version("embed", plugins=variants.code_modules(name))
+
+
+def variant_names():
+    """The `{variant}` wildcard constraint: every available variant but plain, from the registry."""
+    from clipcurate import variants
+
+    return variants.wildcard_regex()
 
 
 def embed_spec(wildcards):

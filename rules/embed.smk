@@ -1,5 +1,6 @@
 # Image and text embeddings of the pool, per model and chunk of contiguous shards; image variants
-# (flipped, text-masked) of the same chunks; and whole reference sets (downstream, HQ, ...) per model.
+# (clipcurate.variants, one module each: flipped, text-masked ...) of the same chunks, images only
+# (their scores reuse the plain text vectors); and whole reference sets (downstream, HQ, ...) per model.
 # Score methods ask for them through their declared inputs (clipcurate.scores.inputs). A model with
 # `precomputed: b32|l14` takes DataComp's npz embeddings instead (no images, no GPU).
 
@@ -13,8 +14,8 @@ rule embed:
         spec=embed_spec,
         batch_size=config["embed"]["batch_size"],
         dtype=config["embed"]["dtype"],
-        variant="plain",
-        code=code_version("embed"),
+        variant=variant_plan("plain"),
+        code=variant_code("plain"),
     log:
         "logs/embed/{model}/{chunk}.log",
     benchmark:
@@ -30,21 +31,19 @@ rule embed:
 
 
 rule embed_variant:
-    """The pool's images transformed (variant: hflip), with the same captions."""
+    """The pool's images transformed by an image variant (e.g. hflip); image vectors only."""
     input:
-        index=POOL_INDEX,
-        shards=POOL_SHARDS,
-        model=lambda w: model_files(w.model),
+        unpack(variant_inputs),
     output:
         "results/embeddings/{model}/{variant}/{chunk}.parquet",
     wildcard_constraints:
-        variant="hflip",  # textmask: not available yet (needs an OCR text detector)
+        variant=variant_names(),
     params:
         spec=lambda w: model_spec(w.model),
         batch_size=config["embed"]["batch_size"],
         dtype=config["embed"]["dtype"],
-        variant=lambda w: w.variant,
-        code=code_version("embed"),
+        variant=lambda w: variant_plan(w.variant),
+        code=lambda w: variant_code(w.variant),
     log:
         "logs/embed/{model}/{variant}/{chunk}.log",
     benchmark:

@@ -16,7 +16,11 @@ parse time, which the Slurm executor repeats in every job):
 - a string that names a ``clipcurate`` module (``"-m", "clipcurate.train_entry"``: a module run in
   a subprocess) counts as an import of it;
 - a module that calls ``importlib.import_module`` is a plug-in registry that loads its package's
-  modules by name (``clipcurate.scores``): it is taken to import every module of its package;
+  modules by name (``clipcurate.scores``: score methods, ``clipcurate.variants``: image variants).
+  A job runs only some of them (a score job its one method, an embed job its one variant, a mix
+  none), so this dynamic load counts only for the plug-in modules the caller names (``plugins``);
+  with ``plugins=None`` it counts as importing every module of the package. Adding or editing a
+  plug-in thus changes exactly the code versions of the jobs that name it;
 - data files shipped inside the package (``*.json`` in a plain directory next to a reached module,
   e.g. ``model_configs/``) count when that module's source names the directory.
 
@@ -56,13 +60,19 @@ def _is_package(path: Path) -> bool:
     return path.name == "__init__.py"
 
 
-def _direct_imports(src: Path, path: Path) -> tuple[str, ...]:
-    """Names of the ``clipcurate`` modules one file imports (anywhere in the file)."""
-    return _parse_imports(src, path, path.read_bytes())
+def _direct_imports(src: Path, path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Names of the ``clipcurate`` modules one file imports (anywhere in the file), and those it may
+    load by name (a plug-in registry's package modules: ``importlib.import_module``), listed now so
+    that a module added since is seen."""
+    found, registries = _parse_imports(src, path, path.read_bytes())
+    dynamic = sorted(
+        _module_name(src, sub) for package in registries for sub in src.joinpath(*package.split(".")).glob("*.py")
+    )
+    return found, tuple(d for d in dynamic if d not in registries)
 
 
 @lru_cache(maxsize=None)
-def _parse_imports(src: Path, path: Path, source: bytes) -> tuple[str, ...]:
+def _parse_imports(src: Path, path: Path, source: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Cached on the file's content, so an edited file is parsed again."""
     tree = ast.parse(source, filename=str(path))
     in_package = path.is_relative_to(src)
@@ -71,6 +81,7 @@ def _parse_imports(src: Path, path: Path, source: bytes) -> tuple[str, ...]:
         name = _module_name(src, path)
         package = name if _is_package(path) else name.rpartition(".")[0]
     found: set[str] = set()
+    registries: set[str] = set()  # packages whose modules this file loads by name
 
     def add(name: str) -> None:
         if name == PACKAGE or name.startswith(PACKAGE + "."):
@@ -101,20 +112,26 @@ def _parse_imports(src: Path, path: Path, source: bytes) -> tuple[str, ...]:
             and in_package
             and package
         ):
-            for sub in sorted(src.joinpath(*package.split(".")).glob("*.py")):
-                add(_module_name(src, sub))
-    return tuple(sorted(found))
+            registries.add(package)
+    return tuple(sorted(found)), tuple(sorted(registries))
 
 
-def import_closure(script: str | Path, src: str | Path, skip=()) -> list[Path]:
+def import_closure(script: str | Path, src: str | Path, skip=(), plugins=None) -> list[Path]:
     """Every ``clipcurate`` module file ``script`` can run, parent ``__init__`` files included.
 
-    ``skip`` names modules left out with what only they import: the plug-ins of a registry that a
-    given job does not run (a score job runs one method, not every module of ``clipcurate.scores``).
+    ``plugins`` names the registry plug-ins the job runs (module names, e.g. its score method's
+    module): a registry's load-by-name reaches those, and only those, of its package's modules;
+    ``None`` reaches them all. ``skip`` names modules left out with what only they import.
     """
     src = Path(src).resolve()
+    wanted = None if plugins is None else frozenset(plugins)
     seen: dict[str, Path] = {}
-    todo = list(_direct_imports(src, Path(script).resolve()))
+
+    def imports(path: Path) -> list[str]:
+        found, dynamic = _direct_imports(src, path)
+        return [*found, *(d for d in dynamic if wanted is None or d in wanted)]
+
+    todo = imports(Path(script).resolve())
     while todo:
         name = todo.pop()
         if name in seen or name in skip:
@@ -125,21 +142,22 @@ def import_closure(script: str | Path, src: str | Path, skip=()) -> list[Path]:
         seen[name] = path
         parts = name.split(".")
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
-        todo.extend(_direct_imports(src, path))
+        todo.extend(imports(path))
     return [seen[name] for name in sorted(seen)]
 
 
-def code_version(script: str | Path, src: str | Path, skip=()) -> str:
+def code_version(script: str | Path, src: str | Path, skip=(), plugins=()) -> str:
     """A 16-hex-digit hash of ``script``, its import closure and the package data beside it.
 
-    Paths enter the hash relative to ``src`` so that the version does not depend on where the
-    repository lives.
+    ``plugins``: the registry plug-in modules the job runs (none by default; see
+    :func:`import_closure`). Paths enter the hash relative to ``src`` so that the version does not
+    depend on where the repository lives.
     """
     src = Path(src).resolve()
     script = Path(script)
     h = hashlib.sha256()
     h.update(b"script\0" + script.read_bytes())
-    files = import_closure(script, src, frozenset(skip))
+    files = import_closure(script, src, frozenset(skip), None if plugins is None else frozenset(plugins))
     for module in list(files):
         text = module.read_text()
         for sub in sorted(module.parent.iterdir()):

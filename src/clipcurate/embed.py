@@ -5,9 +5,10 @@
 embeddings (CLIP score and its variants) read these files instead of images, as DataComp's npz
 embeddings are used by its baselines.
 
-An image *variant* embeds transformed images with the same captions:
-``results/embeddings/{model}/{variant}/{chunk}.parquet``; ``hflip`` flips each image left-right
-before preprocessing (the Devil paper's flipped CLIP score). Reference sets (the world's
+An image *variant* (one module each in :mod:`clipcurate.variants`, e.g. ``hflip``: each image
+flipped left-right, the Devil paper's flipped CLIP score) embeds transformed images only:
+``results/embeddings/{model}/{variant}/{chunk}.parquet`` holds ``uid`` and ``image``; the captions'
+vectors are the plain file's, which the score runner pairs with them. Reference sets (the world's
 ``reference/<set>`` shards or a user's) are embedded whole by :func:`embed_reference`, with their
 ``cls`` labels when present.
 """
@@ -28,20 +29,12 @@ import pyarrow.compute as pc
 import torch
 from PIL import Image
 
-from clipcurate import io, models
+from clipcurate import io, models, variants
 from clipcurate.pool import shard_path
 from clipcurate.progress import progress
 from clipcurate.reshard import _iter_samples
 
 log = logging.getLogger(__name__)
-
-IMAGE_TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
-    "plain": lambda im: im,
-    # The Devil paper's cross-modality filter scores horizontally flipped images, so that
-    # rendered text stops matching the caption while the visual content stays the same.
-    "hflip": lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-}
-
 
 def iter_chunk_samples(index_path, shards_dir, chunk: int, with_place: bool = False) -> Iterator[tuple]:
     """Yield (uid, image bytes, caption) for the chunk's samples in index order; with ``with_place``
@@ -91,41 +84,43 @@ def _embedding_table(keys: list, key_name: str, img_out: list, txt_out: list, dt
     dim = img_out[0].shape[1] if img_out else 0
     np_dtype = np.float16 if dtype == "float16" else np.float32
     image = np.concatenate(img_out).astype(np_dtype) if img_out else np.zeros((0, dim), np_dtype)
-    text = np.concatenate(txt_out).astype(np_dtype) if txt_out else np.zeros((0, dim), np_dtype)
     if corrupt:
         bad = set(corrupt)
         image[[i for i, k in enumerate(keys) if k in bad]] = 0
     cols = {
         key_name: pa.array(keys, pa.string()),
         "image": pa.FixedSizeListArray.from_arrays(pa.array(image.reshape(-1)), dim),
-        "text": pa.FixedSizeListArray.from_arrays(pa.array(text.reshape(-1)), dim),
     }
+    if txt_out is not None:  # None: an image variant's file, whose text vectors are the plain file's
+        text = np.concatenate(txt_out).astype(np_dtype) if txt_out else np.zeros((0, dim), np_dtype)
+        cols["text"] = pa.FixedSizeListArray.from_arrays(pa.array(text.reshape(-1)), dim)
     cols.update(extra or {})
     return pa.table(cols).replace_schema_metadata({b"clipcurate.corrupt_images": json.dumps(list(corrupt or [])).encode()})
 
 
 @torch.no_grad()
-def _embed_samples(samples: Iterator[tuple[str, bytes, str, str]], model_spec: Mapping, batch_size: int, variant: str, what: str,
-                   total: int | None = None):
-    """Embed (key, image bytes, caption, where) samples; returns keys, lists of image/text batches,
-    and the keys whose image did not decode (skipped with a warning naming ``where``, never fatal)."""
-    if variant not in IMAGE_TRANSFORMS:
-        raise ValueError(f"image variant {variant!r} is not available; available: {sorted(IMAGE_TRANSFORMS)}")
+def _embed_samples(samples: Iterator[tuple[str, bytes, str, str]], model_spec: Mapping, batch_size: int,
+                   transform: Callable[[Image.Image], Image.Image] | None, what: str, total: int | None = None,
+                   with_text: bool = True):
+    """Embed (key, image bytes, caption, where) samples, each image through ``transform`` (an image
+    variant's; None: as given) and, ``with_text``, each caption; returns keys, lists of image and text
+    batches (text None without it), and the keys whose image did not decode (skipped with a warning
+    naming ``where``, never fatal)."""
     t0 = time.time()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, preprocess, tokenizer = models.load_model(model_spec, device=device)
-    transform = IMAGE_TRANSFORMS[variant]
-    keys, img_out, txt_out = [], [], []
+    transform = transform or (lambda im: im)
+    keys, img_out = [], []
+    txt_out: list | None = [] if with_text else None
     batch_imgs, batch_txts = [], []
 
     def flush():
         images = torch.stack(batch_imgs).to(device)
-        texts = tokenizer(batch_txts).to(device)
         with torch.autocast(device_type=device, enabled=device == "cuda"):
             fi = model.encode_image(images, normalize=True)
-            ft = model.encode_text(texts, normalize=True)
+            if txt_out is not None:
+                txt_out.append(model.encode_text(tokenizer(batch_txts).to(device), normalize=True).float().cpu().numpy())
         img_out.append(fi.float().cpu().numpy())
-        txt_out.append(ft.float().cpu().numpy())
         batch_imgs.clear()
         batch_txts.clear()
 
@@ -166,11 +161,19 @@ def embed_chunk(
     model_spec: Mapping,
     out_path,
     batch_size: int = 256,
-    image_transform: str = "plain",
+    variant: str | Mapping = "plain",
     dtype: str = "float32",
 ) -> dict:
-    """Embed one chunk (``image_transform``: the image variant) and write the embedding parquet;
-    returns throughput figures."""
+    """Embed one chunk and write the embedding parquet; returns throughput figures.
+
+    ``variant``: an image variant's name or its resolved form (:func:`clipcurate.variants.plan_variant`:
+    name, params, artifact paths). The plain variant writes image and text vectors; any other writes
+    its transformed images' vectors only (the captions are the same, so their vectors are the plain
+    file's).
+    """
+    spec = {"name": variant, "params": {}, "artifacts": {}} if isinstance(variant, str) else dict(variant)
+    name = spec["name"]
+    transform = variants.transform(name, spec.get("params"), spec.get("artifacts"))
     t0 = time.time()
     samples = (
         (uid, jpg, caption, f"{shard}: sample {key} (uid {uid})")
@@ -178,11 +181,12 @@ def embed_chunk(
     )
     chunks = io.read_index(index_path, columns=["chunk"]).column("chunk")
     total = pc.sum(pc.equal(chunks, chunk)).as_py() or 0
-    uids, img_out, txt_out, corrupt = _embed_samples(samples, model_spec, batch_size, image_transform, f"embed chunk {chunk}", total)
+    uids, img_out, txt_out, corrupt = _embed_samples(samples, model_spec, batch_size, transform, f"embed chunk {chunk}", total,
+                                                     with_text=name == variants.PLAIN)
     io.write_table(_embedding_table(uids, "uid", img_out, txt_out, dtype, corrupt=corrupt), out_path)
     dt = time.time() - t0
     n = len(uids)
-    return {"chunk": chunk, "variant": image_transform, "samples": n, "corrupt_images": len(corrupt), "seconds": round(dt, 2),
+    return {"chunk": chunk, "variant": name, "samples": n, "corrupt_images": len(corrupt), "seconds": round(dt, 2),
             "samples_per_second": round(n / dt, 1) if dt else None}
 
 
@@ -212,7 +216,7 @@ def embed_reference(set_dir, model_spec: Mapping, out_path, batch_size: int = 25
             labels.append(label)
             yield key, img, caption, f"{set_dir}: sample {key}"
 
-    keys, img_out, txt_out, corrupt = _embed_samples(samples(), model_spec, batch_size, "plain", str(set_dir))
+    keys, img_out, txt_out, corrupt = _embed_samples(samples(), model_spec, batch_size, None, str(set_dir))
     if any(lab is None for lab in labels) and any(lab is not None for lab in labels):
         raise io.ContractError(f"{set_dir}: some samples have a cls label and some do not")
     label = pa.array(labels, pa.int64())

@@ -36,12 +36,13 @@ def test_closure_agrees_with_modulefinder(script):
     mine = module_names(import_closure(script, src), src)
     theirs = finder_closure(src, script=script)
     assert theirs <= mine
-    # what ModuleFinder cannot see: the score-method registry's importlib.import_module, and
-    # open_clip_train's entry point run in a subprocess (`-m clipcurate.train_entry`)
+    # what ModuleFinder cannot see: the plug-in registries' importlib.import_module (score methods,
+    # image variants), and open_clip_train's entry point run in a subprocess (`-m clipcurate.train_entry`)
     explained = set()
-    if "clipcurate.scores" in mine:
-        for m in (src / "clipcurate" / "scores").glob("*.py"):
-            explained |= finder_closure(src, module=f"clipcurate.scores.{m.stem}")
+    for registry in ("scores", "variants"):
+        if f"clipcurate.{registry}" in mine:
+            for m in (src / "clipcurate" / registry).glob("*.py"):
+                explained |= finder_closure(src, module=f"clipcurate.{registry}.{m.stem}")
     if "clipcurate.train_entry" in mine:
         explained |= finder_closure(src, module="clipcurate.train_entry")
     assert mine - theirs <= explained
@@ -89,6 +90,38 @@ def test_editing_an_indirect_module_changes_exactly_the_scripts_that_reach_it(tm
     write(src / "clipcurate" / "pkg" / "__init__.py", "# the package runs on import\n")
     changed = versions()
     assert {n for n in names if changed[n] != after[n]} == {"s_b", "s_c"}
+
+
+def test_a_registry_counts_only_the_plugins_a_job_runs(tmp_path):
+    """A package whose __init__ loads its modules by name (a plug-in registry): a job's version
+    covers the plug-ins it names and what they import, so adding a plug-in changes no version and
+    editing one changes only the versions that name it; plugins=None counts them all."""
+    src, script = tmp_path / "src", tmp_path / "s.py"
+    write(src / "clipcurate" / "__init__.py", "")
+    write(src / "clipcurate" / "reg" / "__init__.py",
+          "import importlib, pkgutil\ndef load():\n    for m in pkgutil.iter_modules(__path__):\n"
+          "        importlib.import_module(f'{__name__}.{m.name}')\n")
+    write(src / "clipcurate" / "reg" / "a.py", "from clipcurate import helper\n")
+    write(src / "clipcurate" / "reg" / "b.py", "B = 1\n")
+    write(src / "clipcurate" / "helper.py", "H = 1\n")
+    write(script, "from clipcurate.reg import load\n")
+
+    def versions():
+        return {k: code_version(script, src, plugins=p) for k, p in
+                {"none": (), "a": ("clipcurate.reg.a",), "b": ("clipcurate.reg.b",), "all": None}.items()}
+
+    before = versions()
+    assert len(set(before.values())) == 4
+    names = {p.stem for p in import_closure(script, src, plugins=("clipcurate.reg.a",))}
+    assert names == {"__init__", "a", "helper"}  # the plug-in's own import counts
+    write(src / "clipcurate" / "reg" / "c.py", "C = 1\n")  # a new plug-in
+    added = versions()
+    assert {k for k in before if added[k] != before[k]} == {"all"}
+    write(src / "clipcurate" / "helper.py", "H = 2\n")  # a module only plug-in a imports
+    edited = versions()
+    assert {k for k in added if edited[k] != added[k]} == {"a", "all"}
+    write(src / "clipcurate" / "reg" / "b.py", "B = 2\n")
+    assert {k for k, v in versions().items() if v != edited[k]} == {"b", "all"}
 
 
 def test_repository_edit_changes_exactly_the_rules_that_reach_it(tmp_path):

@@ -45,23 +45,34 @@ def pool(tmp_path):
     return {"dir": tmp_path / "shards", "index": index, "uids": uids, "jpgs": jpgs, "captions": [f"caption {i}" for i in range(12)]}
 
 
-@pytest.mark.parametrize("variant", ["plain", "hflip"])
+@pytest.mark.parametrize("variant", ["plain", "hflip", {"name": "hflip", "params": {}, "artifacts": {}}])
 def test_chunk_variants_match_a_direct_computation(tmp_path, pool, variant):
+    """Plain: image and text vectors; hflip (by name or in its planned form, the rule's param): the
+    flipped images' vectors only, equal to embedding images flipped here with numpy."""
+    name = variant if isinstance(variant, str) else variant["name"]
     torch.manual_seed(0)
-    stats = embed_chunk(pool["index"], pool["dir"], 0, TINY, tmp_path / "e.parquet", batch_size=5, image_transform=variant)
-    assert stats["samples"] == 12 and stats["variant"] == variant
-    got = read_embeddings(tmp_path / "e.parquet")
+    stats = embed_chunk(pool["index"], pool["dir"], 0, TINY, tmp_path / "e.parquet", batch_size=5, variant=variant)
+    assert stats["samples"] == 12 and stats["variant"] == name
+    img, txt = direct(pool["jpgs"], pool["captions"], flip=name == "hflip")
+    if name == "plain":
+        got = read_embeddings(tmp_path / "e.parquet")
+        np.testing.assert_allclose(got["text"], txt, atol=1e-5)
+    else:  # a variant's file holds no text: its scores take the plain file's text vectors
+        assert pq.read_schema(tmp_path / "e.parquet").names == ["uid", "image"]
+        got = read_embeddings(tmp_path / "e.parquet", columns=("image",))
     assert got["uid"].to_pylist() == pool["uids"]
-    img, txt = direct(pool["jpgs"], pool["captions"], flip=variant == "hflip")
     np.testing.assert_allclose(got["image"], img, atol=1e-5)
-    np.testing.assert_allclose(got["text"], txt, atol=1e-5)
-    other, _ = direct(pool["jpgs"], pool["captions"], flip=variant != "hflip")
+    other, _ = direct(pool["jpgs"], pool["captions"], flip=name != "hflip")
     assert np.abs(got["image"] - other).max() > 1e-3  # the variant changes the image embeddings
 
 
-def test_unknown_variant_is_refused(tmp_path, pool):
-    with pytest.raises(ValueError, match="image variant 'textmask' is not available"):
-        embed_chunk(pool["index"], pool["dir"], 0, TINY, tmp_path / "e.parquet", image_transform="textmask")
+@pytest.mark.parametrize("variant, match", [
+    ("textmask", r"image variant 'textmask' is not available \(text masking needs an OCR text detector"),
+    ("blur", r"unknown image variant 'blur'; known variants: \['hflip', 'plain', 'textmask'\]"),
+])
+def test_unavailable_or_unknown_variant_is_refused(tmp_path, pool, variant, match):
+    with pytest.raises((ValueError, KeyError), match=match):
+        embed_chunk(pool["index"], pool["dir"], 0, TINY, tmp_path / "e.parquet", variant=variant)
 
 
 def test_reference_set_with_labels(tmp_path):

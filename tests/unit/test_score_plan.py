@@ -28,6 +28,11 @@ def _plan_hflip(params, emb):
     return {}
 
 
+@register("_plan_fixed", level="chunk", inputs={"emb": Embeddings(variant="plain", variant_key=None)})
+def _plan_fixed(params, emb):
+    return {}
+
+
 BASE = {
     "pool": {"source": "world"},
     "models": {"openai": {"arch": "a"}, "dfn": {"arch": "a"}},
@@ -115,8 +120,31 @@ def test_every_kind_resolves_with_defaults_overridden():
 
 
 def test_hflip_variant_path():
+    """A variant's images with the plain embeddings' text vectors (a variant embeds images only)."""
     p = plan_score(cfg(), "flip")
-    assert score_files(p, chunk="00001")["emb"] == "results/embeddings/dfn/hflip/00001.parquet"
+    files = score_files(p, chunk="00001")
+    assert files["emb"] == "results/embeddings/dfn/hflip/00001.parquet"
+    assert files["emb__text"] == "results/embeddings/dfn/00001.parquet"
+    pool = score_files(p, chunks=["00000", "00001"])
+    assert pool["emb"] == ["results/embeddings/dfn/hflip/00000.parquet", "results/embeddings/dfn/hflip/00001.parquet"]
+    assert pool["emb__text"] == ["results/embeddings/dfn/00000.parquet", "results/embeddings/dfn/00001.parquet"]
+    assert "emb__text" not in score_files(plan_score(cfg(), "clip_score"), chunk="00001")
+
+
+def test_a_score_entry_chooses_its_variant():
+    """`variant:` in a clip_score entry overrides the declared default (plain), and the plan, hence
+    the score job's params, names it; a method may override the entry key or fix its variant."""
+    c = cfg(scores__flipped={"method": "clip_score", "model": "openai", "variant": "hflip"})
+    p = plan_score(c, "flipped")
+    assert p.inputs["emb"] == {"kind": "embeddings", "model": "openai", "variant": "hflip"}
+    assert score_files(p, chunk="00002") == {"index": "results/pool/index.parquet",
+                                             "emb": "results/embeddings/openai/hflip/00002.parquet",
+                                             "emb__text": "results/embeddings/openai/00002.parquet"}
+    assert plan_score(c, "clip_score").inputs["emb"]["variant"] == "plain"
+    # the flip method's own default, overridden back to plain by its entry
+    assert plan_score(cfg(scores__flip__variant="plain"), "flip").inputs["emb"]["variant"] == "plain"
+    with pytest.raises(PlanError, match=r"scores\.fixed\.variant: not an input of method '_plan_fixed'"):
+        plan_score(cfg(scores__fixed={"method": "_plan_fixed", "model": "openai", "variant": "hflip"}), "fixed")
 
 
 @pytest.mark.parametrize("changes, match", [
@@ -135,6 +163,11 @@ def test_hflip_variant_path():
     ({"scores__clip_score": {"method": "_plan_ref", "model": "openai", "ref_model": "openai", "inputs": ["ref"]}},
      r"scores read each other in a cycle"),
     ({"scores__tm": {"method": "_plan_textmask", "model": "openai"}}, r"scores\.tm\.method: .*'textmask' image variant, which is not available yet"),
+    ({"scores__clip_score__variant": "textmask"},
+     r"scores\.clip_score\.variant: method 'clip_score' needs .*'textmask' image variant, which is not available yet \(text masking needs an OCR"),
+    ({"scores__clip_score__variant": "blur"}, r"scores\.clip_score\.variant: unknown image variant 'blur'; known variants: \['hflip', 'plain', 'textmask'\]"),
+    ({"embed": {"variants": {"blur": {}}}}, r"embed\.variants\.blur: unknown image variant"),
+    ({"embed": {"variants": {"hflip": {"params": {"axis": 1}}}}}, r"embed\.variants\.hflip\.params\.axis: unknown parameter of variant 'hflip'; known: \[\]"),
     ({"mixes__sum__inputs": ["clip_score", "nope"]}, r"mixes\.sum\.inputs: unknown score 'nope'"),
     ({"mixes__sum__inputs": None}, r"mixes\.sum\.inputs: required"),
     ({"mixes__sum__method": "avg"}, r"mixes\.sum\.method: unknown mixing method 'avg'"),
@@ -179,8 +212,8 @@ def test_register_refuses_bad_declarations():
 
 
 def test_code_version_follows_the_method_module(tmp_path):
-    """A score job's version covers its script and the one method it runs: clip_score and
-    clip_score_hflip share a module; eflyt's differs; editing an unrelated method changes nothing."""
+    """A score job's version covers its script and the one method it runs: each method's module
+    differs; editing an unrelated method, or adding one, changes nothing."""
     import shutil
 
     from clipcurate.scores import REGISTRY
@@ -189,9 +222,10 @@ def test_code_version_follows_the_method_module(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(repo / "src", src)
     script = repo / "workflow" / "scripts" / "score.py"
-    before = {m: code_version(m, script, src) for m in ("clip_score", "clip_score_hflip", "eflyt")}
-    assert before["clip_score"] == before["clip_score_hflip"]
-    assert before["clip_score"] != before["eflyt"]
+    before = {m: code_version(m, script, src) for m in ("clip_score", "binary_classifier", "eflyt")}
+    assert len(set(before.values())) == 3
+    (src / "clipcurate" / "scores" / "_new_method.py").write_text("from clipcurate.scores import register\n")
+    assert {m: code_version(m, script, src) for m in before} == before
     eflyt_file = src / "clipcurate" / "scores" / (REGISTRY["eflyt"].module.rpartition(".")[2] + ".py")
     eflyt_file.write_text(eflyt_file.read_text() + "\n# edited\n")
     after = {m: code_version(m, script, src) for m in before}

@@ -22,10 +22,12 @@ WIDTHS = [64, 100, 300, 250, 90, 512, 40]
 
 
 def emb_table(keys, vecs_img, vecs_txt, key_name="uid", extra=None):
+    """An embedding file's table; ``vecs_txt`` None: an image variant's file (image vectors only)."""
     d = vecs_img.shape[1]
     cols = {key_name: pa.array(keys, pa.string()),
-            "image": pa.FixedSizeListArray.from_arrays(pa.array(vecs_img.reshape(-1).astype(np.float32)), d),
-            "text": pa.FixedSizeListArray.from_arrays(pa.array(vecs_txt.reshape(-1).astype(np.float32)), d)}
+            "image": pa.FixedSizeListArray.from_arrays(pa.array(vecs_img.reshape(-1).astype(np.float32)), d)}
+    if vecs_txt is not None:
+        cols["text"] = pa.FixedSizeListArray.from_arrays(pa.array(vecs_txt.reshape(-1).astype(np.float32)), d)
     cols.update(extra or {})
     return pa.table(cols)
 
@@ -49,7 +51,8 @@ def world(tmp_path, monkeypatch):
         for c in (0, 1):
             rows = [i for i in range(7) if CHUNKS[i] == c]
             path = f"results/embeddings/m/{c:05d}.parquet" if variant == "plain" else f"results/embeddings/m/{variant}/{c:05d}.parquet"
-            io.write_table(emb_table([UIDS[i] for i in rows], im[rows], txt[rows]), path)
+            # as the embed stage writes them: a variant's file holds image vectors only
+            io.write_table(emb_table([UIDS[i] for i in rows], im[rows], txt[rows] if variant == "plain" else None), path)
     # img2dataset's per-shard parquet: rows in completion order, with a failed sample, caption column
     for shard in (0, 1, 2):
         rows = [i for i in range(7) if SHARDS[i] == shard][::-1]
@@ -85,6 +88,11 @@ CONFIG = {
 def _run_emb(params, e, f):
     assert list(e["uid"].to_pylist()) == list(f["uid"].to_pylist())
     return {"score": np.einsum("ij,ij->i", e["image"], e["text"]) - np.einsum("ij,ij->i", f["image"], f["text"])}
+
+
+@register("_run_flip_pool", level="pool", inputs={"f": Embeddings(variant="hflip")}, outputs=("score",))
+def _run_flip_pool(params, f):
+    return {"score": np.einsum("ij,ij->i", f["image"], f["text"])}
 
 
 @register("_run_meta", level="chunk", inputs={"meta": Metadata(columns=("text", "original_width"))}, outputs=("score", "keep"),
@@ -131,6 +139,18 @@ def test_embeddings_plain_and_flipped(world):
     got = run("e", {"method": "_run_emb", "model": "m"})
     expected = 2 * np.einsum("ij,ij->i", world["img"], world["txt"])
     np.testing.assert_allclose(got["score"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_variant_pairs_its_images_with_the_plain_text_vectors(world):
+    """The hflip files hold no text column: the runner takes the text vectors from the plain files,
+    chunk by chunk and over the whole pool (a pool-level method); and a score entry's `variant:`
+    makes clip_score read the flipped images (-img here) with the plain captions."""
+    assert pq.read_schema("results/embeddings/m/hflip/00000.parquet").names == ["uid", "image"]
+    expected = -np.einsum("ij,ij->i", world["img"], world["txt"])
+    np.testing.assert_allclose(run("fp", {"method": "_run_flip_pool", "model": "m"})["score"], expected, rtol=1e-5, atol=1e-6)
+    got = run("cs_flip", {"method": "clip_score", "model": "m", "variant": "hflip"})
+    np.testing.assert_allclose(got["score"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run("cs", {"method": "clip_score", "model": "m"})["score"], -expected, rtol=1e-5, atol=1e-6)
 
 
 def test_metadata_is_aligned_by_key_and_renamed(world):

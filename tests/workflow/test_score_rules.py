@@ -28,7 +28,8 @@ def test_an_import_is_planned_with_its_file_and_coverage_report(tmp_path):
 def test_a_flipped_variant_is_embedded_by_its_own_jobs(tmp_path):
     rc, out = dry(tmp_path, {}, "results/scores/clip_score_hflip.parquet")
     assert rc == 0 and "results/embeddings/openai/hflip/00003.parquet" in out and "rule embed_variant:" in out
-    assert "rule embed:" not in out  # the plain embeddings are not needed
+    # the flipped images' vectors pair with the plain embeddings' text vectors (captions encoded once)
+    assert "rule embed:" in out and "output: results/embeddings/openai/00003.parquet" in out
 
 
 def test_workflow_errors_name_the_score_key(tmp_path):

@@ -22,6 +22,6 @@ else:
     stats = embed_chunk(
         snakemake.input.index, snakemake.input.shards, int(snakemake.wildcards.chunk), spec,
         snakemake.output[0], batch_size=snakemake.params.batch_size, dtype=snakemake.params.dtype,
-        image_transform=snakemake.params.variant,
+        variant=snakemake.params.variant,
     )
     log.info("embedded %s", stats)

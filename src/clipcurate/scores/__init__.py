@@ -71,8 +71,8 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
     for arg, kind in inputs.items():
         if not isinstance(kind, KINDS):
             raise ValueError(f"method {name}: input {arg!r} is {kind!r}, not an input kind of clipcurate.scores.inputs")
-        if arg in RESERVED or arg == "params" or not arg.isidentifier():
-            raise ValueError(f"method {name}: input name {arg!r} is reserved or not an identifier")
+        if arg in RESERVED or arg == "params" or not arg.isidentifier() or "__" in arg:
+            raise ValueError(f"method {name}: input name {arg!r} is reserved, has '__' (the planner's own names) or is not an identifier")
     if report and level != "pool":
         raise ValueError(f"method {name}: report=True needs level='pool'")
     outputs = tuple(outputs)

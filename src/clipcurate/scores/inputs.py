@@ -22,11 +22,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-#: Image variants: the pool's images as given, flipped left-right (the Devil paper's flipped CLIP
-#: score), or with rendered text masked out (T-MARS style; needs an OCR text detector).
-VARIANTS = ("plain", "hflip", "textmask")
-#: Variants the embed rule can produce today.
-AVAILABLE_VARIANTS = ("plain", "hflip")
+from clipcurate import variants
+
+
+def __getattr__(name: str):
+    """``VARIANTS`` (every declared image variant) and ``AVAILABLE_VARIANTS`` (those the embed rule
+    can produce; ``textmask`` is declared but needs an OCR text detector), read from the variant
+    registry (:mod:`clipcurate.variants`, one module each) whenever they are asked for."""
+    if name == "VARIANTS":
+        return variants.names()
+    if name == "AVAILABLE_VARIANTS":
+        return variants.available()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Metadata columns a chunk can be given: DataComp's names. img2dataset writes them per shard
 #: (``text`` is its ``caption`` column); other DataComp columns must be added to the download's
@@ -36,14 +44,17 @@ METADATA_COLUMNS = ("uid", "url", "text", "original_width", "original_height", "
 
 @dataclass(frozen=True)
 class Embeddings:
-    """Pool embeddings by the model named in the config entry under ``model_key``, of one image variant."""
+    """Pool embeddings by the model named in the config entry under ``model_key``, of one image variant:
+    ``variant`` by default, or the entry's ``variant_key`` value (``variant: hflip`` in a score entry;
+    ``variant_key=None`` fixes the variant). A variant's image vectors come with the plain text vectors."""
 
     model_key: str = "model"
     variant: str = "plain"
+    variant_key: Optional[str] = "variant"
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"Embeddings: variant must be one of {list(VARIANTS)}, got {self.variant!r}")
+        if self.variant not in variants.names():
+            raise ValueError(f"Embeddings: variant must be one of {list(variants.names())}, got {self.variant!r}")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from clipcurate.scores import REGISTRY, Method, UnknownMethodError, get
-from clipcurate.scores.inputs import AVAILABLE_VARIANTS, Artifact, Embeddings, Metadata, Reference, Scores, Truth
+from clipcurate.scores import Method, UnknownMethodError, get
+from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
 
 POOL_INDEX = "results/pool/index.parquet"
 POOL_SHARDS = "results/pool/shards"
@@ -162,6 +162,30 @@ def _method(config: Mapping, name: str) -> tuple[Mapping, Method]:
         raise PlanError(f"config: scores.{name}.method: {e}") from None
 
 
+def _variant(config: Mapping, entry: Mapping, key: str, method: str, kind: Embeddings, used: set) -> str:
+    """The image variant of an Embeddings input: the method's default or the entry's ``variant``
+    (checked against the variant registry, :mod:`clipcurate.variants`, and its config section)."""
+    from clipcurate import variants
+
+    name, field_name = kind.variant, f"{key}.method"
+    if kind.variant_key:
+        used.add(kind.variant_key)
+        if kind.variant_key in entry:
+            name, field_name = entry[kind.variant_key], f"{key}.{kind.variant_key}"
+    if name not in variants.names():
+        raise PlanError(f"config: {field_name}: unknown image variant {name!r}; known variants: {list(variants.names())}")
+    if name not in variants.available():
+        raise PlanError(
+            f"config: {field_name}: method {method!r} needs embeddings of the {name!r} image variant, which is not "
+            f"available yet ({variants.get(name).unavailable}); available: {list(variants.available())}"
+        )
+    try:
+        variants.plan_variant(config, name)
+    except variants.VariantConfigError as e:
+        raise PlanError(str(e)) from None
+    return name
+
+
 def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> ScorePlan:
     """Resolve ``scores.<name>`` into a :class:`ScorePlan`; raise PlanError naming the key."""
     key = f"scores.{name}"
@@ -172,12 +196,7 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
         if isinstance(kind, Embeddings):
             used.add(kind.model_key)
             model = _check_model(config, _entry_value(entry, key, kind.model_key, m.name, arg, "embeddings"), f"{key}.{kind.model_key}")
-            if kind.variant not in AVAILABLE_VARIANTS:
-                raise PlanError(
-                    f"config: {key}.method: method {m.name!r} needs embeddings of the {kind.variant!r} image variant, "
-                    f"which is not available yet (text masking needs an OCR text detector); available: {list(AVAILABLE_VARIANTS)}"
-                )
-            inputs[arg] = {"kind": "embeddings", "model": model, "variant": kind.variant}
+            inputs[arg] = {"kind": "embeddings", "model": model, "variant": _variant(config, entry, key, m.name, kind, used)}
         elif isinstance(kind, Metadata):
             inputs[arg] = {"kind": "metadata", "columns": list(kind.columns)}
         elif isinstance(kind, Reference):
@@ -277,10 +296,13 @@ def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = ()) -> d
     for arg, spec in plan.inputs.items():
         kind = spec["kind"]
         if kind == "embeddings":
-            if chunk is not None:
-                files[arg] = embeddings_path(spec["model"], spec["variant"], chunk)
-            else:
-                files[arg] = [embeddings_path(spec["model"], spec["variant"], c) for c in chunks]
+            # a variant's files hold image vectors only; the text vectors are the plain embeddings'
+            pairs = [(arg, spec["variant"])] + ([(text_input(arg), "plain")] if spec["variant"] != "plain" else [])
+            for name, variant in pairs:
+                if chunk is not None:
+                    files[name] = embeddings_path(spec["model"], variant, chunk)
+                else:
+                    files[name] = [embeddings_path(spec["model"], variant, c) for c in chunks]
         elif kind == "metadata":
             files[arg] = POOL_SHARDS
         elif kind == "reference":
@@ -296,15 +318,19 @@ def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = ()) -> d
     return files
 
 
+def text_input(arg: str) -> str:
+    """The rule-input name of the plain embeddings whose text vectors go with a variant's ``arg``."""
+    return f"{arg}__text"
+
+
 def code_version(method: str, script, src) -> str:
     """Hash of the code computing a score: ``script`` (the rule's workflow script) and its import
-    closure (:mod:`clipcurate.codeversion`), in which the registry's plug-ins are reduced to this
-    method's module and what it imports: adding or editing another method changes nothing here."""
+    closure (:mod:`clipcurate.codeversion`), in which the registries' plug-ins are reduced to this
+    method's module and what it imports: adding or editing another method (or an image variant,
+    which only embed jobs run) changes nothing here."""
     from clipcurate.codeversion import code_version as closure_version
 
-    m = get(method)
-    others = {x.module for x in REGISTRY.values() if x.module != m.module}
-    return closure_version(script, src, skip=others)
+    return closure_version(script, src, plugins=(get(method).module,))
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,6 +445,12 @@ def check_scores(config: Mapping) -> None:
     Oracles are not refused here (a real-scale config may keep the default's entry unused); they
     are refused when a job asks for them.
     """
+    from clipcurate import variants
+
+    try:
+        variants.check_config(config)
+    except variants.VariantConfigError as e:
+        raise PlanError(str(e)) from None
     for name in config.get("scores") or {}:
         plan_score(config, name, real_pool_check=False)
     _check_cycles(config)

@@ -5,7 +5,8 @@ chunk-level method; a chunk is a run of contiguous shards, so its rows are conti
 Every input is loaded row-aligned with those rows, and every alignment is checked, so that a method
 function sees plain arrays and tables in the same order as the uids it scores:
 
-* embeddings: the chunk's embedding file (or every chunk's, concatenated), uids compared;
+* embeddings: the chunk's embedding file (or every chunk's, concatenated), uids compared; an image
+  variant's image vectors with the plain file's text vectors;
 * metadata: the download's per-shard parquet files of the chunk's shards (img2dataset writes one
   beside each tar), matched by sample key; only those shards are read, never the whole pool's;
 * reference embeddings: the reference set's embedding file, whole;
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 from clipcurate import io
 from clipcurate.progress import progress
 from clipcurate.scores import get
-from clipcurate.scores.plan import ScorePlan, _as_plan
+from clipcurate.scores.plan import ScorePlan, _as_plan, text_input
 
 log = logging.getLogger(__name__)
 
@@ -110,20 +111,24 @@ def _check_uids(path_desc: str, uids: pa.ChunkedArray | pa.Array, rows: Rows) ->
         )
 
 
-def load_embeddings(paths, rows: Rows) -> dict:
+def load_embeddings(paths, rows: Rows, columns=("image", "text")) -> dict:
     from clipcurate.embed import read_embeddings
 
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    parts = [read_embeddings(p) for p in paths]
+    parts = [read_embeddings(p, columns) for p in paths]
     if not parts:
         raise io.ContractError("no embedding files given")
-    out = {
-        "uid": pa.chunked_array([c for p in parts for c in p["uid"].chunks], pa.string()),
-        "image": np.concatenate([p["image"] for p in parts]) if len(parts) > 1 else parts[0]["image"],
-        "text": np.concatenate([p["text"] for p in parts]) if len(parts) > 1 else parts[0]["text"],
-    }
+    out = {"uid": pa.chunked_array([c for p in parts for c in p["uid"].chunks], pa.string())}
+    for c in columns:
+        out[c] = np.concatenate([p[c] for p in parts]) if len(parts) > 1 else parts[0][c]
     _check_uids(", ".join(map(str, paths)) if len(paths) < 4 else f"{paths[0]} .. {paths[-1]}", out["uid"], rows)
     return out
+
+
+def load_variant_embeddings(paths, text_paths, rows: Rows) -> dict:
+    """An image variant's image vectors with the plain embeddings' text vectors (a variant embeds
+    only images); both are checked against the rows' uids, so they are row-aligned."""
+    return {**load_embeddings(text_paths, rows, ("text",)), **load_embeddings(paths, rows, ("image",))}
 
 
 def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
@@ -214,7 +219,10 @@ def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows) -> dict:
     for arg, spec in plan.inputs.items():
         kind, f = spec["kind"], files[arg]
         if kind == "embeddings":
-            loaded[arg] = load_embeddings(f, rows)
+            if spec.get("variant", "plain") == "plain":
+                loaded[arg] = load_embeddings(f, rows)
+            else:
+                loaded[arg] = load_variant_embeddings(f, files[text_input(arg)], rows)
         elif kind == "metadata":
             loaded[arg] = load_metadata(f, spec["columns"], rows)
         elif kind == "reference":
