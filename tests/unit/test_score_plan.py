@@ -165,8 +165,8 @@ def test_a_score_entry_chooses_its_variant():
     ({"scores__tm": {"method": "_plan_textmask", "model": "openai"}}, r"scores\.tm\.method: .*'textmask' image variant, which is not available yet"),
     ({"scores__clip_score__variant": "textmask"},
      r"scores\.clip_score\.variant: method 'clip_score' needs .*'textmask' image variant, which is not available yet \(text masking needs an OCR"),
-    ({"scores__clip_score__variant": "blur"}, r"scores\.clip_score\.variant: unknown image variant 'blur'; known variants: \['hflip', 'plain', 'textmask'\]"),
-    ({"embed": {"variants": {"blur": {}}}}, r"embed\.variants\.blur: unknown image variant"),
+    ({"scores__clip_score__variant": "sepia"}, r"scores\.clip_score\.variant: unknown image variant 'sepia'; known variants: \['hflip', 'plain', 'textmask'\]"),
+    ({"embed": {"variants": {"sepia": {}}}}, r"embed\.variants\.sepia: unknown image variant"),
     ({"embed": {"variants": {"hflip": {"params": {"axis": 1}}}}}, r"embed\.variants\.hflip\.params\.axis: unknown parameter of variant 'hflip'; known: \[\]"),
     ({"mixes__sum__inputs": ["clip_score", "nope"]}, r"mixes\.sum\.inputs: unknown score 'nope'"),
     ({"mixes__sum__inputs": None}, r"mixes\.sum\.inputs: required"),
@@ -205,7 +205,7 @@ def test_register_refuses_bad_declarations():
     with pytest.raises(ValueError, match="outputs"):
         register("_bad3", level="chunk", inputs={}, outputs=("prob",))
     with pytest.raises(ValueError, match="variant"):
-        Embeddings(variant="blur")
+        Embeddings(variant="sepia")
     with pytest.raises(ValueError, match="unknown column"):
         Metadata(columns=("caption_len",))
     assert "_bad1" not in REGISTRY

@@ -67,7 +67,7 @@ def test_params_and_artifacts_resolve_from_config():
 
 
 @pytest.mark.parametrize("name, section, match", [
-    ("blur", {}, r"unknown image variant 'blur'"),
+    ("sepia", {}, r"unknown image variant 'sepia'"),
     ("_vt_off", {}, r"image variant '_vt_off' is not available yet \(needs a thing not built yet\)"),
     ("_vt_shift", {"_vt_shift": {"params": {"dy": 1}}}, r"embed\.variants\._vt_shift\.params\.dy: unknown parameter of variant '_vt_shift'; known: \['dx', 'weights'\]"),
 ])

@@ -113,9 +113,6 @@ def chunks(pattern):
 def test_adding_and_editing_plugins_reruns_exactly_their_jobs(workflow):
     repo, work, run = workflow
     src = repo / "src" / "clipcurate"
-    before = summary(run, TARGETS)
-    assert not pending(before), sorted(pending(before))[:5]  # the faked DAG is complete
-
     # 1. add a score method, an image variant and a classifier (with config entries that use them):
     # nothing that exists reruns; the new scores need exactly their own jobs
     (src / "scores" / "probe_method.py").write_text(NEW_METHOD)
@@ -138,7 +135,6 @@ def test_adding_and_editing_plugins_reruns_exactly_their_jobs(workflow):
         (work / f).touch()
     run("--touch", "--cores", "1", "--forcerun", "embed_variant", "score_chunk", "score", "train_classifier", "--",
         *NEW_TARGETS, config=[cfg])
-    assert not pending(summary(run, TARGETS + NEW_TARGETS, config=[cfg]))
 
     # 2. edit a method (clip_score), a variant (hflip), the classifier trainer's script, and a variant
     # parameter in config: exactly their jobs change, and only what reads their outputs is pending
@@ -162,6 +158,6 @@ def test_adding_and_editing_plugins_reruns_exactly_their_jobs(workflow):
         | chunks("results/scores/probe_cls/chunks/{}.parquet") | {"results/scores/probe_cls.parquet"}
         | chunks("results/scores/probe/chunks/{}.parquet") | {"results/scores/probe.parquet"}
     )
-    assert pending(edited) == direct | downstream
+    assert pending(edited) == direct | downstream  # so the faked DAG was complete, the new jobs' records too
     untouched = {f for f, (rule, _, _) in edited.items() if rule in ("embed", "embed_reference", "train_eflyt", "train_reference_model")}
     assert untouched and not untouched & pending(edited)
