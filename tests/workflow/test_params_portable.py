@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from clipcurate import variants
 from clipcurate.codeversion import code_version
 from clipcurate.scores.plan import code_version as score_code_version
 
@@ -39,6 +40,8 @@ def recorded_params(repo, workdir):
             if "plan" in job.params.keys() and "level" in job.params.plan:
                 # a score job: the closure with the registry's plug-ins reduced to its one method
                 expected = score_code_version(job.params.plan["method"], script, repo / "src")
+            elif "variant" in job.params.keys():  # an embed job: only its image variant's module
+                expected = code_version(script, repo / "src", plugins=variants.code_modules(job.params.variant["name"]))
             else:
                 expected = code_version(script, repo / "src")
             assert job.params.code == expected, key
