@@ -138,6 +138,30 @@ def test_repository_edit_changes_exactly_the_rules_that_reach_it(tmp_path):
     assert {n for n in before if after[n] != before[n]} == {"train_flyt", "mix", "score", "score_chunk"}
 
 
+def test_adding_a_method_or_a_variant_changes_no_rule_that_does_not_run_it(tmp_path):
+    """The issue's leaks: a new score method changed the mix's version (mixing -> scores.inputs ->
+    the registry), a new image variant those of embed, embed_reference, train_classifier, mix and
+    every score job. With the plug-ins a job runs named (none but a score job's method and an embed
+    job's variant), no rule's version changes."""
+    shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    scripts = sorted((REPO / "workflow" / "scripts").glob("*.py"))
+    src = tmp_path / "src" / "clipcurate"
+    jobs = {s.stem: () for s in scripts}
+    jobs.update({"score:clip_score": ("clipcurate.scores.clip_score",), "embed:plain": ("clipcurate.variants.plain",),
+                 "embed:hflip": ("clipcurate.variants.hflip",)})
+
+    def versions():
+        return {job: code_version(REPO / "workflow" / "scripts" / f"{job.split(':')[0]}.py", tmp_path / "src", plugins=plugins)
+                for job, plugins in jobs.items()}
+
+    before = versions()
+    (src / "scores" / "new_method.py").write_text("from clipcurate.scores import register\n")
+    (src / "variants" / "new_variant.py").write_text("from clipcurate.variants import register\n")
+    assert versions() == before
+    (src / "variants" / "hflip.py").write_text((src / "variants" / "hflip.py").read_text() + "\n# edited\n")
+    assert {job for job, v in versions().items() if v != before[job]} == {"embed:hflip"}
+
+
 def test_version_does_not_depend_on_the_checkout_location(tmp_path):
     for name in ("one", "two/deeper"):
         shutil.copytree(REPO / "src", tmp_path / name / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
