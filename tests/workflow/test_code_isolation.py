@@ -161,3 +161,38 @@ def test_adding_and_editing_plugins_reruns_exactly_their_jobs(workflow):
     assert pending(edited) == direct | downstream  # so the faked DAG was complete, the new jobs' records too
     untouched = {f for f, (rule, _, _) in edited.items() if rule in ("embed", "embed_reference", "train_eflyt", "train_reference_model")}
     assert untouched and not untouched & pending(edited)
+
+
+def test_variant_params_and_artifacts_reach_the_embed_rule(tmp_path):
+    """A variant's params (its defaults overridden by embed.variants) are the embed job's `variant`
+    param and its artifact an input, and the {variant} wildcard derives from the registry (the
+    Snakefile is planned in this process, where the test variant is registered)."""
+    from clipcurate import variants
+
+    namespace = {"__name__": "clipcurate.variants.probe_blur"}
+    variants.names()
+    exec(compile(NEW_VARIANT, "probe_blur.py", "exec"), namespace)
+    try:
+        (tmp_path / "work" / "resources").mkdir(parents=True)
+        (tmp_path / "work" / "resources" / "probe_weights.bin").write_bytes(b"weights")
+        cfg = tmp_path / "overlay.yaml"
+        cfg.write_text(yaml.safe_dump({"embed": overlay(radius=4)["embed"],
+                                       "scores": {"probe": {"method": "clip_score", "model": "openai", "variant": "probe_blur"}}}))
+        jobs = plan(REPO / "Snakefile", tmp_path / "work", [MICRO, cfg], ["results/scores/probe.parquet"])
+    finally:
+        variants.REGISTRY.pop("probe_blur", None)
+    by_rule = {}
+    for job in jobs:
+        by_rule.setdefault(job.rule.name, []).append(job)
+    embeds = sorted(by_rule["embed_variant"], key=lambda j: j.wildcards_dict["chunk"])
+    assert [j.wildcards_dict["chunk"] for j in embeds] == list(CHUNKS)
+    for job in embeds:
+        assert job.wildcards_dict["variant"] == "probe_blur"
+        assert job.params.variant == {"name": "probe_blur", "params": {"radius": 4, "weights": "resources/probe_weights.bin"},
+                                      "artifacts": {"weights": "resources/probe_weights.bin"}}
+        assert "resources/probe_weights.bin" in job.input
+    # the plain embeddings are there for the text vectors
+    plain = by_rule["embed"]
+    assert {j.wildcards_dict["chunk"] for j in plain} == set(CHUNKS)
+    assert all(j.params.variant == {"name": "plain", "params": {}, "artifacts": {}} for j in plain)
+    assert {j.wildcards_dict["chunk"] for j in by_rule["score_chunk"]} == set(CHUNKS)
