@@ -36,6 +36,7 @@ from clipcurate.reshard import _iter_samples
 
 log = logging.getLogger(__name__)
 
+
 def iter_chunk_samples(index_path, shards_dir, chunk: int, with_place: bool = False) -> Iterator[tuple]:
     """Yield (uid, image bytes, caption) for the chunk's samples in index order; with ``with_place``
     also the shard path and key, so that a bad sample can be named."""
