@@ -116,12 +116,13 @@ def _parse_imports(src: Path, path: Path, source: bytes) -> tuple[tuple[str, ...
     return tuple(sorted(found)), tuple(sorted(registries))
 
 
-def import_closure(script: str | Path, src: str | Path, skip=(), plugins=None) -> list[Path]:
+def import_closure(script: str | Path, src: str | Path, skip=(), plugins=()) -> list[Path]:
     """Every ``clipcurate`` module file ``script`` can run, parent ``__init__`` files included.
 
     ``plugins`` names the registry plug-ins the job runs (module names, e.g. its score method's
-    module): a registry's load-by-name reaches those, and only those, of its package's modules;
-    ``None`` reaches them all. ``skip`` names modules left out with what only they import.
+    module): a registry's load-by-name reaches those, and only those, of its package's modules
+    (none by default); ``None`` reaches them all. ``skip`` names modules left out with what only
+    they import.
     """
     src = Path(src).resolve()
     wanted = None if plugins is None else frozenset(plugins)
