@@ -429,6 +429,9 @@ def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping
     validate_schema(config, repo / "config" / "schema.yaml", sources)
     check_config(config, repo)
     check_score_refs(config)
+    from clipcurate.plan_checks import check_all  # checks joining sections: data_root, sampler sizes, score columns
+
+    check_all(config)
 
 
 def sources_of(paths: Iterable[str | Path], overrides: Mapping | None = None) -> list[tuple[str, Mapping]]:
