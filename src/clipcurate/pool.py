@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate import io
+from clipcurate import io, metadata_check
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +196,8 @@ def download_pool(
     verify = bool(cfg.get("verify_sha256", False))
     needed = ["uid", "url", "text"] + (["sha256"] if verify else []) + ([cfg["bbox_col"]] if cfg.get("bbox_col") else [])
     check_metadata_columns(files, needed)
+    for f in files:  # values img2dataset would silently turn into failed samples (clipcurate.metadata_check)
+        metadata_check.check_file(f, needed, bbox_col=cfg.get("bbox_col"))
     resumed = prepare_partial(tmp_dir, _resume_stamp(files, cfg))
 
     server = serve_directory(serve_root, serve_port) if serve_root is not None else contextlib.nullcontext()

@@ -329,6 +329,80 @@ def test_bad_import_form_is_refused_at_planning_and_by_the_job(earlier_import, k
 
 
 # --------------------------------------------------------------------------------------------
+# DataComp metadata: values img2dataset would silently turn into failed samples are refused
+
+
+SHA = "0123456789abcdef" * 4
+BOXES = [[], [[0.1, 0.2, 0.3, 0.4]], [[0.0, 0.0, 1.0, 1.0], [0.5, 0.5, 0.6, 0.7]]]
+
+
+def _metadata(**override):
+    cols = {"uid": pa.array(UIDS[:3]), "url": pa.array([f"http://x/{i}.jpg" for i in range(3)]),
+            "text": pa.array(["a", None, "c"]), "sha256": pa.array([SHA, SHA, None]),
+            "face_bboxes": pa.array(BOXES, pa.list_(pa.list_(pa.float64())))}
+    cols.update(override)
+    return pa.table(cols)
+
+
+METADATA_CASES = [
+    ("sha_short", {"sha256": pa.array([SHA, "abc123", SHA])}, r"row 1, column 'sha256': 'abc123'; expected 64 lowercase hex characters"),
+    ("sha_upper", {"sha256": pa.array([SHA, SHA, SHA.upper()])}, r"row 2, column 'sha256': '0123456789ABCDEF.*'; expected 64 lowercase hex characters"),
+    ("sha_int", {"sha256": pa.array([1, 2, 3])}, r"column 'sha256' has type int64; expected 64 lowercase hex characters"),
+    ("uid_short", {"uid": pa.array([UIDS[0], UIDS[1], "abc"])}, r"row 2, column 'uid': 'abc'; expected 32 hex characters"),
+    ("url_null", {"url": pa.array(["http://x/0.jpg", None, "http://x/2.jpg"])}, r"row 1, column 'url': missing \(null\); expected a URL string"),
+    ("box_of_three", {"face_bboxes": pa.array([[], [[0.1, 0.2, 0.3, 0.4]], [[0.0, 0.0, 1.0, 1.0], [0.5, 0.5, 0.6]]], pa.list_(pa.list_(pa.float64())))},
+     r"row 2, column 'face_bboxes': box \[0\.5, 0\.5, 0\.6\]; expected a list of boxes \(empty when the image has no face\), each a list of four numbers"),
+    ("box_nan", {"face_bboxes": pa.array([[], [[0.1, float("nan"), 0.3, 0.4]], []], pa.list_(pa.list_(pa.float64())))}, r"row 1, column 'face_bboxes': box \[0\.1, nan, 0\.3, 0\.4\]"),
+    ("boxes_null", {"face_bboxes": pa.array([[], None, []], pa.list_(pa.list_(pa.float64())))}, r"row 1, column 'face_bboxes': missing \(null\)"),
+    ("boxes_flat", {"face_bboxes": pa.array([[0.1, 0.2, 0.3, 0.4]] * 3, pa.list_(pa.float64()))}, r"column 'face_bboxes' has type list<\w+: double>; expected a list of boxes"),
+    ("boxes_strings", {"face_bboxes": pa.array([[["a"]]] * 3)}, r"column 'face_bboxes' has type list<\w+: list<\w+: string>>; expected"),
+]
+
+
+@pytest.mark.parametrize("kind, override, message", METADATA_CASES, ids=[c[0] for c in METADATA_CASES])
+def test_bad_metadata_stops_the_download_before_it_starts(tmp_path, kind, override, message):
+    from clipcurate import pool as pool_mod
+
+    meta = tmp_path / "metadata"
+    meta.mkdir()
+    pq.write_table(_metadata(), meta / "00000000.parquet")
+    bad = meta / "00000001.parquet"
+    pq.write_table(_metadata(**override), bad)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "earlier.txt").write_text("kept")
+    cfg = {"verify_sha256": True, "bbox_col": "face_bboxes", "samples_per_shard": 5}
+    with pytest.raises(io.ContractError, match=rf"^{bad}: {message}"):
+        pool_mod.download_pool(meta, shards, cfg)
+    assert (shards / "earlier.txt").read_text() == "kept" and not pool_mod.partial_dir(shards).exists()
+
+
+def test_good_metadata_passes_row_by_row(tmp_path, monkeypatch):
+    """Empty box lists, null captions and batches that split the file are fine; a bad row in a later
+    batch is named by its row in the file."""
+    from clipcurate import metadata_check
+
+    monkeypatch.setattr(metadata_check, "BATCH_ROWS", 2)
+    path = tmp_path / "m.parquet"
+    pq.write_table(_metadata(), path)
+    assert metadata_check.check_file(path, ["uid", "url", "text", "sha256", "face_bboxes"], bbox_col="face_bboxes") == 3
+    pq.write_table(_metadata(sha256=pa.array([SHA, SHA, "x" * 64])), path)
+    with pytest.raises(io.ContractError, match=r"row 2, column 'sha256'"):
+        metadata_check.check_file(path, ["sha256"])
+
+
+def test_a_bad_uid_in_metadata_names_file_and_row_when_mapping_precomputed_rows(tmp_path, make_index):
+    from clipcurate import precomputed
+
+    meta = tmp_path / "metadata"
+    meta.mkdir()
+    pq.write_table(_metadata(uid=pa.array([UIDS[0], "g" * 32, UIDS[2]])), meta / "00000000.parquet")
+    with pytest.raises(io.ContractError, match=rf"^{meta}/00000000\.parquet: row 1, column 'uid': '{'g' * 32}'; expected 32 hex characters"):
+        precomputed.build_row_map(make_index(UIDS[:3]), meta, tmp_path / "rows.parquet")
+    assert not (tmp_path / "rows.parquet").exists()
+
+
+# --------------------------------------------------------------------------------------------
 # shards and images
 
 
