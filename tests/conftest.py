@@ -46,3 +46,19 @@ def _missing_components(request):
 
     for mark in request.node.iter_markers(MARKER):
         skip_or_fail(mark.args[0], mark.kwargs["reason"])
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Figures saved during the test, in order, as (Figure, path) (see tests/figures.py)."""
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+
+    def record(self, fname, *args, **kwargs):
+        saved.append((self, fname))
+        return original(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return saved
