@@ -51,3 +51,8 @@ def legend_labels(ax) -> list[str]:
 def same(a, b, tol=1e-9) -> bool:
     """Equal float lists, NaN equal to NaN."""
     return len(a) == len(b) and all((math.isnan(x) and math.isnan(y)) or abs(x - y) <= tol for x, y in zip(a, b))
+
+
+def vertical_bars(ax) -> list[tuple[float, float]]:
+    """(centre x, height) of each vertical bar of ``ax``, left to right."""
+    return sorted((p.get_x() + p.get_width() / 2, p.get_height()) for c in ax.containers for p in c.patches)
