@@ -788,7 +788,7 @@ def test_schema_sampler_keys_are_the_library_keys():
 
 
 def test_hcs_batch_size_is_accepted_by_schema_and_library():
-    cfg = {"method": "hcs", "beta": 2, "batch_size": 1000}
+    cfg = {"method": "hcs", "beta": 4, "batch_size": 1000}  # beta 4 * the tiny pool's 20000 rows >= N = 61440
     assert subset.resolve_sample_cfg(cfg, 10, "x")["batch_size"] == 1000
     _prepare(_recipe(cfg))
 
