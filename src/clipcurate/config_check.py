@@ -17,8 +17,10 @@ The Snakefile calls, in order:
 * :func:`prepare`: merges ``config/recipes/*.yaml`` and ``config/tables/*.yaml``, validates the merged
   config against ``config/schema.yaml`` with short errors (an unknown top-level key is named with
   the file that sets it, never by printing the whole merged config), then runs :func:`check_config`
-  (world, model architectures, tables and suite, FLYT runs, samplers, mixes) and
-  :func:`check_score_refs`.
+  (world, model architectures, tables and suite, FLYT runs, samplers, mixes),
+  :func:`check_score_refs` and :func:`clipcurate.plan_checks.check_all` (checks joining sections:
+  the evaluation root per scale, sampler sizes against ``scale.pool_size``, ``name:column``
+  references against the scores' declared outputs).
 
 :func:`check_score_refs` holds the checks that depend on how score methods are resolved (known
 score names, the E-FLYT head's embedding model, which scores give a ``keep`` column), apart from
