@@ -714,6 +714,7 @@ CONFIG_CASES = [
     (_recipe({"method": "hcs", "beta": 2, "n": 50000}), r"config: recipes\.x\.sample\.beta: beta \* pool size = 2 \* 20000 = 40000 < n = 50000; the cap cannot reach n \(expected beta >= 3\)"),
     ({"mixes": {"m": {"method": "sum", "inputs": ["clip_score:keep", "eflyt"]}}}, r"config: mixes\.m\.inputs: 'clip_score:keep' reads column 'keep', but score 'clip_score' \(method clip_score\) gives \['score'\]"),
     ({"scores": {"both": {"method": "intersect_keeps", "inputs": ["image_based:keep", "clip_score:keep"]}}}, r"config: scores\.both\.inputs: 'clip_score:keep' reads column 'keep', but score 'clip_score' \(method clip_score\) gives \['score'\]"),
+    ({"recipes": {"x": {"label": "X", "score": "image_clip_l14_top30", "sample": {"method": "threshold", "fraction": 0.3}}}}, r"config: recipes\.x\.score: 'image_clip_l14_top30' reads column 'score', but score 'image_clip_l14_top30' \(method intersect_keeps\) gives \['keep'\]"),
     ({"mixes": {"m": {"method": "sum", "inputs": ["clip_score", "image_clip_l14_top30"]}}}, r"config: mixes\.m\.inputs: 'image_clip_l14_top30' reads column 'score', but score 'image_clip_l14_top30' \(method intersect_keeps\) gives \['keep'\]; expected one of 'image_clip_l14_top30:keep'"),
 ]
 
