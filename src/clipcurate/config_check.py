@@ -491,4 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main, not this __main__ copy: modules that raise ConfigError
+    # (clipcurate.plan_checks) import it from clipcurate.config_check, a different class object
+    from clipcurate.config_check import main as _main
+
+    sys.exit(_main())

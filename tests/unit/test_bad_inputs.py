@@ -742,6 +742,21 @@ def test_the_command_line_check_runs_every_check(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("config: world.kinds: the fractions must sum to 1, they sum to 1.500000")
 
 
+def test_the_command_line_check_gives_one_line_for_a_planning_check(tmp_path):
+    """``python -m clipcurate.config_check`` runs as __main__: an error raised by another module
+    (clipcurate.plan_checks) is still its ConfigError, printed as one line, not a traceback."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("evaluation:\n  data_root: /no/such/eval\n")
+    proc = subprocess.run([sys.executable, "-m", "clipcurate.config_check", "--repo", str(REPO), str(bad)],
+                          capture_output=True, text=True, cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("config: evaluation.data_root: '/no/such/eval' has no effect with pool.source: world (the tiny "
+                                   "world evaluates its own generated tasks in resources/world/eval); remove it, or use a real pool")
+
+
 def test_a_name_defined_twice_is_named(tmp_path):
     (tmp_path / "config" / "recipes").mkdir(parents=True)
     (tmp_path / "config" / "recipes" / "a.yaml").write_text("x: {label: X, sample: {method: all}}\n")
