@@ -745,13 +745,14 @@ def test_the_command_line_check_runs_every_check(tmp_path, capsys):
 def test_the_command_line_check_gives_one_line_for_a_planning_check(tmp_path):
     """``python -m clipcurate.config_check`` runs as __main__: an error raised by another module
     (clipcurate.plan_checks) is still its ConfigError, printed as one line, not a traceback."""
+    import os
     import subprocess
     import sys
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("evaluation:\n  data_root: /no/such/eval\n")
     proc = subprocess.run([sys.executable, "-m", "clipcurate.config_check", "--repo", str(REPO), str(bad)],
-                          capture_output=True, text=True, cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
+                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == ("config: evaluation.data_root: '/no/such/eval' has no effect with pool.source: world (the tiny "
                                    "world evaluates its own generated tasks in resources/world/eval); remove it, or use a real pool")
