@@ -10,7 +10,7 @@ table1: setup
 	.venv/bin/snakemake results/tables/table1.csv --cores $(CORES)
 
 test: setup
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q -rs
 
 lint: setup
 	.venv/bin/snakemake --lint

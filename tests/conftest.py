@@ -30,3 +30,35 @@ def make_index(tmp_path):
 
 def hex_uid(i: int) -> str:
     return f"{i:032x}"
+
+
+def pytest_configure(config):
+    from tests.required import required
+
+    required()  # an unknown name in $CLIPCURATE_REQUIRE stops the run before any test
+
+
+@pytest.fixture(autouse=True)
+def _missing_components(request):
+    """Skip a test marked by :func:`tests.required.needs` whose component is missing, or fail it
+    where ``$CLIPCURATE_REQUIRE`` lists the component (CI as root on Debian)."""
+    from tests.required import MARKER, skip_or_fail
+
+    for mark in request.node.iter_markers(MARKER):
+        skip_or_fail(mark.args[0], mark.kwargs["reason"])
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Figures saved during the test, in order, as (Figure, path) (see tests/figures.py)."""
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+
+    def record(self, fname, *args, **kwargs):
+        saved.append((self, fname))
+        return original(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return saved

@@ -17,8 +17,10 @@ The Snakefile calls, in order:
 * :func:`prepare`: merges ``config/recipes/*.yaml`` and ``config/tables/*.yaml``, validates the merged
   config against ``config/schema.yaml`` with short errors (an unknown top-level key is named with
   the file that sets it, never by printing the whole merged config), then runs :func:`check_config`
-  (world, model architectures, tables and suite, FLYT runs, samplers, mixes) and
-  :func:`check_score_refs`.
+  (world, model architectures, tables and suite, FLYT runs, samplers, mixes),
+  :func:`check_score_refs` and :func:`clipcurate.plan_checks.check_all` (checks joining sections:
+  the evaluation root per scale, sampler sizes against ``scale.pool_size``, ``name:column``
+  references against the scores' declared outputs).
 
 :func:`check_score_refs` holds the checks that depend on how score methods are resolved (known
 score names, the E-FLYT head's embedding model, which scores give a ``keep`` column), apart from
@@ -429,6 +431,9 @@ def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping
     validate_schema(config, repo / "config" / "schema.yaml", sources)
     check_config(config, repo)
     check_score_refs(config)
+    from clipcurate.plan_checks import check_all  # checks joining sections: data_root, sampler sizes, score columns
+
+    check_all(config)
 
 
 def sources_of(paths: Iterable[str | Path], overrides: Mapping | None = None) -> list[tuple[str, Mapping]]:
@@ -486,4 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main, not this __main__ copy: modules that raise ConfigError
+    # (clipcurate.plan_checks) import it from clipcurate.config_check, a different class object
+    from clipcurate.config_check import main as _main
+
+    sys.exit(_main())

@@ -436,7 +436,8 @@ def composition_chart(rows: Sequence[tuple[str, Mapping[str, int]]], out_png, ti
             for yi, f in zip(y, frac):
                 ax.text(0.01, yi, f"clean {f:.0%}", va="center", fontsize=8, color="white")
         left += frac
-    ax.set_yticks(y, [_wrap(f"{lab} ({int(t):,})", 30) for (lab, _), t in zip(rows, totals)], fontsize=8)
+    sizes = [sum(c.values()) for _, c in rows]  # an empty subset says 0 (totals are >= 1 only to divide)
+    ax.set_yticks(y, [_wrap(f"{lab} ({int(t):,})", 30) for (lab, _), t in zip(rows, sizes)], fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of the subset's samples, repeats counted")
     ax.legend(fontsize=8, title="ground-truth kind", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate import io
+from clipcurate import io, metadata_check
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,12 @@ def download_pool(
     verify = bool(cfg.get("verify_sha256", False))
     needed = ["uid", "url", "text"] + (["sha256"] if verify else []) + ([cfg["bbox_col"]] if cfg.get("bbox_col") else [])
     check_metadata_columns(files, needed)
-    resumed = prepare_partial(tmp_dir, _resume_stamp(files, cfg))
+    stamp = _resume_stamp(files, cfg)
+    stamp_file = tmp_dir / RESUME_STAMP
+    if not (stamp_file.exists() and stamp_file.read_text() == stamp):  # a resumed download checked them
+        for f in files:  # values img2dataset would silently turn into failed samples (clipcurate.metadata_check)
+            metadata_check.check_file(f, needed, bbox_col=cfg.get("bbox_col"))
+    resumed = prepare_partial(tmp_dir, stamp)
 
     server = serve_directory(serve_root, serve_port) if serve_root is not None else contextlib.nullcontext()
     with server:

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clipcurate import io
+from clipcurate import io, metadata_check
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ def build_row_map(index_path, metadata_dir, out_path) -> dict:
         raise io.ContractError(f"{metadata_dir}: no metadata parquet files")
     his, los, fids, rows, counts = [], [], [], [], []
     for fid, f in enumerate(files):
-        uids = pq.read_table(f, columns=["uid"]).column("uid")
+        t = io.read_parquet(f, ["uid"], "metadata parquet")
+        metadata_check.check_table(f, t)  # a malformed uid names the file and row
+        uids = t.column("uid")
         for start in range(0, len(uids), _BATCH):  # batches bound the temporary memory of decoding
             pairs = io.uids_to_pairs(uids.slice(start, _BATCH))
             his.append(pairs["f0"])

@@ -12,6 +12,7 @@ import copy
 import io as _io
 import json
 import logging
+import re
 import tarfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from clipcurate import config_check, evaluate, io, mixing, sampling, subset, tab
 from clipcurate.config_check import ConfigError
 from clipcurate.evaluate import SuiteError
 from tests.conftest import hex_uid
+from tests.unit.test_score_runner import CONFIG as RUN_CONFIG, UIDS as POOL_UIDS, world  # noqa: F401 - a crafted pool
 
 REPO = Path(__file__).resolve().parents[2]
 N = 10
@@ -182,6 +184,223 @@ def test_truncated_subset_is_named(tmp_path, pool):
     with pytest.raises(io.ContractError, match=rf"^{bad}: subset is not a readable parquet file"):
         reshard(bad, pool["index"], tmp_path / "shards", out, 5, 5, 0)
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# imports (import_subset / import_scores): a file's form is refused when the workflow is planned,
+# its content by the import job, which then leaves the earlier score file as it was
+
+FOREIGN = [hex_uid(1000 + i) for i in range(3)]
+
+
+def _npy(path, pairs):
+    with open(path, "wb") as f:
+        np.save(f, pairs)
+    return path
+
+
+def _bad_import(kind, path):
+    """(method, params) of an import entry reading the bad file written to ``path``."""
+    pairs = io.uids_to_pairs(POOL_UIDS[:3])
+    if kind == "foreign_subset":
+        _npy(path, io.uids_to_pairs(FOREIGN))
+    elif kind == "foreign_scores":
+        pq.write_table(pa.table({"uid": FOREIGN, "score": [1.0, 2.0, 3.0]}), path)
+        return "import_scores", {}
+    elif kind == "mostly_foreign_subset":  # 1 of 3 distinct uids in the pool: below the default 0.5
+        _npy(path, io.uids_to_pairs([POOL_UIDS[0], *FOREIGN[:2]]))
+    elif kind == "repeats":
+        _npy(path, io.uids_to_pairs([POOL_UIDS[0], POOL_UIDS[1], POOL_UIDS[1], POOL_UIDS[1], POOL_UIDS[2]]))
+    elif kind == "zero_rows_npy":
+        _npy(path, pairs[:0])
+    elif kind == "zero_rows_parquet":
+        pq.write_table(pa.table({"uid": pa.array([], pa.string()), "score": pa.array([], pa.float64())}), path)
+        return "import_scores", {}
+    elif kind == "f8_f8":
+        _npy(path, pairs.astype("f8,f8"))
+    elif kind == "two_columns":
+        _npy(path, np.stack([pairs["f0"], pairs["f1"]], axis=1))
+    elif kind == "zero_bytes_npy":
+        path.write_bytes(b"")
+    elif kind == "truncated_npy":
+        _npy(path, pairs)
+        path.write_bytes(path.read_bytes()[:-10])
+    elif kind == "string_score":
+        pq.write_table(pa.table({"uid": POOL_UIDS, "score": [str(i) for i in range(len(POOL_UIDS))]}), path)
+        return "import_scores", {}
+    elif kind == "empty_parquet":
+        path.write_bytes(b"")
+        return "import_scores", {}
+    elif kind == "truncated_parquet":
+        pq.write_table(pa.table({"uid": POOL_UIDS, "score": np.arange(len(POOL_UIDS), dtype=float)}), path)
+        path.write_bytes(path.read_bytes()[:-40])
+        return "import_scores", {}
+    elif kind == "missing_column":
+        pq.write_table(pa.table({"uid": POOL_UIDS, "clip_b32": np.arange(len(POOL_UIDS), dtype=float)}), path)
+        return "import_scores", {"column": "clip_l14"}
+    else:
+        raise AssertionError(kind)
+    return "import_subset", {}
+
+
+IMPORT_JOB_CASES = [  # the job reads the content: refused with the numbers
+    ("foreign_subset", "npy", r"only 0 of the file's 3 distinct uids are in the pool \(0\.0%\), below params\.min_coverage = 0\.5; expected a file of this pool"),
+    ("mostly_foreign_subset", "npy", r"only 1 of the file's 3 distinct uids are in the pool \(33\.3%\), below params\.min_coverage = 0\.5"),
+    ("foreign_scores", "parquet", r"only 0 of the pool's 7 samples have a value in the file \(0\.0%\), below params\.min_coverage = 0\.5"),
+    ("repeats", "npy", rf"1 of its 3 distinct uids are listed more than once \(2 extra rows of 5; up to 3 times, e\.g\. uid {hex_uid(2)}\); 'sample: {{method: keep}}' takes each listed sample once"),
+    ("zero_rows_npy", "npy", r"the uid list has 0 rows; expected the subset's uids"),
+    ("zero_rows_parquet", "parquet", r"the score file has 0 rows"),
+]
+IMPORT_PLAN_CASES = [  # the header or schema is wrong: refused when the workflow is planned
+    ("f8_f8", "npy", r"expected DataComp's subset format, a 1-D \.npy of structured dtype u8,u8 \(the uid's two 64-bit halves\); found dtype \[\('f0', '<f8'\), \('f1', '<f8'\)\] shape \(3,\)"),
+    ("two_columns", "npy", r"expected DataComp's subset format, .*; found dtype <u8 shape \(3, 2\)"),
+    ("zero_bytes_npy", "npy", r"file to import is empty \(0 bytes\); expected DataComp's \.npy of u8,u8 uids"),
+    ("truncated_npy", "npy", r"\.npy is truncated: its header says shape \(3,\) of dtype \[\('f0', '<u8'\), \('f1', '<u8'\)\] \(176 bytes\), the file has 166 bytes"),
+    ("string_score", "parquet", r"column 'score' has type string; expected a numeric \(integer or float\) score column"),
+    ("empty_parquet", "parquet", r"file to import is empty \(0 bytes\); expected a parquet file"),
+    ("truncated_parquet", "parquet", r"file to import is not a readable parquet file .*truncated or corrupt"),
+    ("missing_column", "parquet", r"no column 'clip_l14' \(params\.column\); it has \['uid', 'clip_b32'\]"),
+]
+
+
+def _run_import(name, method, params, path):
+    from clipcurate.scores.plan import plan_score, report_path, score_files
+    from clipcurate.scores.runner import run_score
+
+    config = {**RUN_CONFIG, "scores": {name: {"method": method, "file": str(path), "params": params}}}
+    plan = plan_score(config, name)
+    out = f"results/scores/{name}.parquet"
+    run_score(plan.to_dict(), score_files(plan, chunks=["00000", "00001"]), out, report_path=report_path(name))
+
+
+@pytest.fixture
+def earlier_import(world):
+    """A good import run earlier: the score file and report a failed import must leave as they were."""
+    good = _npy(Path("good.npy"), io.uids_to_pairs(POOL_UIDS[:4]))
+    _run_import("imp", "import_subset", {}, good)
+    out, rep = Path("results/scores/imp.parquet"), Path("results/scores/imp.report.json")
+    return out, rep, out.read_bytes(), rep.read_bytes()
+
+
+@pytest.mark.parametrize("kind, ext, message", IMPORT_JOB_CASES, ids=[c[0] for c in IMPORT_JOB_CASES])
+def test_bad_import_content_stops_the_import_job_and_keeps_the_scores(earlier_import, kind, ext, message):
+    out, rep, before, rep_before = earlier_import
+    path = Path(f"bad_{kind}.{ext}")
+    method, params = _bad_import(kind, path)
+    with pytest.raises(io.ContractError, match=rf"^{path}: {message}"):
+        _run_import("imp", method, params, path)
+    assert out.read_bytes() == before and rep.read_bytes() == rep_before
+
+
+def test_an_import_below_the_coverage_passes_with_a_lower_minimum_and_repeats_with_count(world):
+    """The two refusals are thresholds, not bans: the same files import when the config says so."""
+    _bad_import("mostly_foreign_subset", Path("m.npy"))
+    _run_import("m", "import_subset", {"min_coverage": 0.3}, "m.npy")
+    assert io.read_scores("results/scores/m.parquet", "results/pool/index.parquet")["keep"].tolist() == [True] + [False] * 6
+    _bad_import("repeats", Path("r.npy"))
+    _run_import("r", "import_subset", {"repeats": "count"}, "r.npy")
+    assert io.read_scores("results/scores/r.parquet", "results/pool/index.parquet")["score"].tolist() == [1, 3, 1, 0, 0, 0, 0]
+    assert json.loads(Path("results/scores/r.report.json").read_text())["max_times_listed"] == 3
+
+
+@pytest.mark.parametrize("kind, ext, message", IMPORT_PLAN_CASES, ids=[c[0] for c in IMPORT_PLAN_CASES])
+def test_bad_import_form_is_refused_at_planning_and_by_the_job(earlier_import, kind, ext, message):
+    from clipcurate.scores.plan import PlanError, check_scores
+
+    out, rep, before, rep_before = earlier_import
+    path = Path(f"bad_{kind}.{ext}")
+    method, params = _bad_import(kind, path)
+    config = {**RUN_CONFIG, "scores": {"imp": {"method": method, "file": str(path), "params": params}}}
+    with pytest.raises(PlanError, match=rf"^config: scores\.imp\.file: {path}: {message}"):
+        check_scores(config)
+    # a file that goes bad after planning (planned from a good one): the job names it too
+    from clipcurate.scores.plan import plan_score, report_path, score_files
+    from clipcurate.scores.runner import run_score
+
+    good = Path(f"good_{kind}.{ext}")
+    if ext == "npy":
+        _npy(good, io.uids_to_pairs(POOL_UIDS))
+    else:
+        pq.write_table(pa.table({"uid": POOL_UIDS, params.get("column", "score"): np.arange(7.0)}), good)
+    plan = plan_score({**RUN_CONFIG, "scores": {"imp": {"method": method, "file": str(good), "params": params}}}, "imp")
+    good.write_bytes(path.read_bytes())
+    with pytest.raises(io.ContractError, match=rf"^{good}: {message.replace('bad_', 'good_')}"):
+        run_score(plan.to_dict(), score_files(plan, chunks=["00000", "00001"]), str(out), report_path=report_path("imp"))
+    assert out.read_bytes() == before and rep.read_bytes() == rep_before
+
+
+# --------------------------------------------------------------------------------------------
+# DataComp metadata: values img2dataset would silently turn into failed samples are refused
+
+
+SHA = "0123456789abcdef" * 4
+BOXES = [[], [[0.1, 0.2, 0.3, 0.4]], [[0.0, 0.0, 1.0, 1.0], [0.5, 0.5, 0.6, 0.7]]]
+
+
+def _metadata(**override):
+    cols = {"uid": pa.array(UIDS[:3]), "url": pa.array([f"http://x/{i}.jpg" for i in range(3)]),
+            "text": pa.array(["a", None, "c"]), "sha256": pa.array([SHA, SHA, None]),
+            "face_bboxes": pa.array(BOXES, pa.list_(pa.list_(pa.float64())))}
+    cols.update(override)
+    return pa.table(cols)
+
+
+METADATA_CASES = [
+    ("sha_short", {"sha256": pa.array([SHA, "abc123", SHA])}, r"row 1, column 'sha256': 'abc123'; expected 64 lowercase hex characters"),
+    ("sha_upper", {"sha256": pa.array([SHA, SHA, SHA.upper()])}, r"row 2, column 'sha256': '0123456789ABCDEF.*'; expected 64 lowercase hex characters"),
+    ("sha_int", {"sha256": pa.array([1, 2, 3])}, r"column 'sha256' has type int64; expected 64 lowercase hex characters"),
+    ("uid_short", {"uid": pa.array([UIDS[0], UIDS[1], "abc"])}, r"row 2, column 'uid': 'abc'; expected 32 hex characters"),
+    ("url_null", {"url": pa.array(["http://x/0.jpg", None, "http://x/2.jpg"])}, r"row 1, column 'url': missing \(null\); expected a URL string"),
+    ("box_of_three", {"face_bboxes": pa.array([[], [[0.1, 0.2, 0.3, 0.4]], [[0.0, 0.0, 1.0, 1.0], [0.5, 0.5, 0.6]]], pa.list_(pa.list_(pa.float64())))},
+     r"row 2, column 'face_bboxes': box \[0\.5, 0\.5, 0\.6\]; expected a list of boxes \(empty when the image has no face\), each a list of four numbers"),
+    ("box_nan", {"face_bboxes": pa.array([[], [[0.1, float("nan"), 0.3, 0.4]], []], pa.list_(pa.list_(pa.float64())))}, r"row 1, column 'face_bboxes': box \[0\.1, nan, 0\.3, 0\.4\]"),
+    ("boxes_null", {"face_bboxes": pa.array([[], None, []], pa.list_(pa.list_(pa.float64())))}, r"row 1, column 'face_bboxes': missing \(null\)"),
+    ("boxes_flat", {"face_bboxes": pa.array([[0.1, 0.2, 0.3, 0.4]] * 3, pa.list_(pa.float64()))}, r"column 'face_bboxes' has type list<\w+: double>; expected a list of boxes"),
+    ("boxes_strings", {"face_bboxes": pa.array([[["a"]]] * 3)}, r"column 'face_bboxes' has type list<\w+: list<\w+: string>>; expected"),
+]
+
+
+@pytest.mark.parametrize("kind, override, message", METADATA_CASES, ids=[c[0] for c in METADATA_CASES])
+def test_bad_metadata_stops_the_download_before_it_starts(tmp_path, kind, override, message):
+    from clipcurate import pool as pool_mod
+
+    meta = tmp_path / "metadata"
+    meta.mkdir()
+    pq.write_table(_metadata(), meta / "00000000.parquet")
+    bad = meta / "00000001.parquet"
+    pq.write_table(_metadata(**override), bad)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "earlier.txt").write_text("kept")
+    cfg = {"verify_sha256": True, "bbox_col": "face_bboxes", "samples_per_shard": 5}
+    with pytest.raises(io.ContractError, match=rf"^{bad}: {message}"):
+        pool_mod.download_pool(meta, shards, cfg)
+    assert (shards / "earlier.txt").read_text() == "kept" and not pool_mod.partial_dir(shards).exists()
+
+
+def test_good_metadata_passes_row_by_row(tmp_path, monkeypatch):
+    """Empty box lists, null captions and batches that split the file are fine; a bad row in a later
+    batch is named by its row in the file."""
+    from clipcurate import metadata_check
+
+    monkeypatch.setattr(metadata_check, "BATCH_ROWS", 2)
+    path = tmp_path / "m.parquet"
+    pq.write_table(_metadata(), path)
+    assert metadata_check.check_file(path, ["uid", "url", "text", "sha256", "face_bboxes"], bbox_col="face_bboxes") == 3
+    pq.write_table(_metadata(sha256=pa.array([SHA, SHA, "x" * 64])), path)
+    with pytest.raises(io.ContractError, match=r"row 2, column 'sha256'"):
+        metadata_check.check_file(path, ["sha256"])
+
+
+def test_a_bad_uid_in_metadata_names_file_and_row_when_mapping_precomputed_rows(tmp_path, make_index):
+    from clipcurate import precomputed
+
+    meta = tmp_path / "metadata"
+    meta.mkdir()
+    pq.write_table(_metadata(uid=pa.array([UIDS[0], "g" * 32, UIDS[2]])), meta / "00000000.parquet")
+    with pytest.raises(io.ContractError, match=rf"^{meta}/00000000\.parquet: row 1, column 'uid': '{'g' * 32}'; expected 32 hex characters"):
+        precomputed.build_row_map(make_index(UIDS[:3]), meta, tmp_path / "rows.parquet")
+    assert not (tmp_path / "rows.parquet").exists()
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,6 +643,18 @@ def test_every_shipped_scale_passes_the_checks(extra):
     config_check.prepare(cfg, REPO)
 
 
+def test_a_real_scale_evaluation_root_must_exist(tmp_path):
+    """At real scale evaluation.data_root is read by every evaluation: a missing folder stops planning."""
+    cfg = copy.deepcopy(SHIPPED)
+    update_config(cfg, yaml.safe_load((REPO / "config/scales/medium.yaml").read_text()))
+    cfg["pool"]["metadata_dir"] = "/data/datacomp/metadata"
+    cfg["evaluation"]["data_root"] = str(tmp_path / "eval")
+    with pytest.raises(ConfigError, match=rf"^config: evaluation\.data_root: {tmp_path}/eval is not a directory; expected the suite's pre-downloaded evaluation sets"):
+        config_check.prepare(copy.deepcopy(cfg), REPO)
+    (tmp_path / "eval").mkdir()
+    config_check.prepare(cfg, REPO)
+
+
 def _recipe(sample, **extra):
     return {"recipes": {"x": {"label": "X", "score": "clip_score", "sample": sample, **extra}}}
 
@@ -476,6 +707,15 @@ CONFIG_CASES = [
     ({"models": {"nofilter": {"arch": "ViT-B-32"}}}, r"config: models\.nofilter\.arch: 'ViT-B-32', but its weights results/train/no_filter/.* scale\.model \('tiny-clip'\); expected the same architecture"),
     ({"models": {"openai": {"train": {"dataset": "imagenet"}}}}, r"config: models\.openai\.train\.dataset: unknown reference set 'imagenet'; expected one of the world's: pretrain, hq"),
     ({"flyt": {"runs": {"eflyt": {"embed_model": "clip-b32"}}}}, r"config: flyt\.runs\.eflyt\.embed_model: unknown model 'clip-b32'"),
+    # planning-time checks joining sections (clipcurate.plan_checks): found before any job runs
+    ({"evaluation": {"data_root": "/no/such/eval"}}, r"config: evaluation\.data_root: '/no/such/eval' has no effect with pool\.source: world \(the tiny world evaluates its own generated tasks"),
+    (_recipe({"method": "scs", "alpha": float("inf"), "n": 30000}), r"config: recipes\.x\.sample\.n: 30000 examples without replacement \(alpha = inf\) from a pool of 20000 \(scale\.pool_size\); expected n <= 20000"),
+    (_recipe({"method": "scs", "alpha": 0.5, "group_size": 30000, "n": 25000}), r"config: recipes\.x\.sample\.group_size: a round draws min\(group_size, n\) = 25000 distinct examples, more than the pool's 20000"),
+    (_recipe({"method": "hcs", "beta": 2, "n": 50000}), r"config: recipes\.x\.sample\.beta: beta \* pool size = 2 \* 20000 = 40000 < n = 50000; the cap cannot reach n \(expected beta >= 3\)"),
+    ({"mixes": {"m": {"method": "sum", "inputs": ["clip_score:keep", "eflyt"]}}}, r"config: mixes\.m\.inputs: 'clip_score:keep' reads column 'keep', but score 'clip_score' \(method clip_score\) gives \['score'\]"),
+    ({"scores": {"both": {"method": "intersect_keeps", "inputs": ["image_based:keep", "clip_score:keep"]}}}, r"config: scores\.both\.inputs: 'clip_score:keep' reads column 'keep', but score 'clip_score' \(method clip_score\) gives \['score'\]"),
+    ({"recipes": {"x": {"label": "X", "score": "image_clip_l14_top30", "sample": {"method": "threshold", "fraction": 0.3}}}}, r"config: recipes\.x\.score: 'image_clip_l14_top30' reads column 'score', but score 'image_clip_l14_top30' \(method intersect_keeps\) gives \['keep'\]"),
+    ({"mixes": {"m": {"method": "sum", "inputs": ["clip_score", "image_clip_l14_top30"]}}}, r"config: mixes\.m\.inputs: 'image_clip_l14_top30' reads column 'score', but score 'image_clip_l14_top30' \(method intersect_keeps\) gives \['keep'\]; expected one of 'image_clip_l14_top30:keep'"),
 ]
 
 
@@ -500,6 +740,22 @@ def test_the_command_line_check_runs_every_check(tmp_path, capsys):
     bad.write_text("world:\n  kinds: {clean: 0.9}\n")
     assert config_check.main(["--repo", str(REPO), str(bad)]) == 1
     assert capsys.readouterr().err.startswith("config: world.kinds: the fractions must sum to 1, they sum to 1.500000")
+
+
+def test_the_command_line_check_gives_one_line_for_a_planning_check(tmp_path):
+    """``python -m clipcurate.config_check`` runs as __main__: an error raised by another module
+    (clipcurate.plan_checks) is still its ConfigError, printed as one line, not a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("evaluation:\n  data_root: /no/such/eval\n")
+    proc = subprocess.run([sys.executable, "-m", "clipcurate.config_check", "--repo", str(REPO), str(bad)],
+                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("config: evaluation.data_root: '/no/such/eval' has no effect with pool.source: world (the tiny "
+                                   "world evaluates its own generated tasks in resources/world/eval); remove it, or use a real pool")
 
 
 def test_a_name_defined_twice_is_named(tmp_path):
@@ -549,7 +805,7 @@ def test_schema_sampler_keys_are_the_library_keys():
 
 
 def test_hcs_batch_size_is_accepted_by_schema_and_library():
-    cfg = {"method": "hcs", "beta": 2, "batch_size": 1000}
+    cfg = {"method": "hcs", "beta": 4, "batch_size": 1000}  # beta 4 * the tiny pool's 20000 rows >= N = 61440
     assert subset.resolve_sample_cfg(cfg, 10, "x")["batch_size"] == 1000
     _prepare(_recipe(cfg))
 
@@ -573,8 +829,66 @@ def test_table_columns_known_to_the_check_are_the_tables_module_columns():
     assert set(config_check.TABLE_SIZE_COLUMNS) == set(tables.SIZE_COLUMNS)
 
 
+_RULE_WORD = r"[`'\"]?([A-Za-z_][A-Za-z0-9_]*)[`'\"]?"
+#: "rule X" / "rule `X`", and "the X rule" / "with the X job" (a job is named by its rule)
+_RULE_REFS = (re.compile(rf"\brule\s+{_RULE_WORD}(?=[\s:,;.)]|$)"),
+              re.compile(rf"\b(?:the|a|an|with|by|of|from|in|to)\s+{_RULE_WORD}\s+(?:rule|job)s?\b"))
+#: words that stand where a rule name could but are English, not names
+_NOT_NAMES = {"this", "that", "these", "each", "every", "one", "no", "some", "other", "any", "same", "its", "their",
+              "snakemake", "workflow", "last", "first", "next", "own", "whole", "which", "when", "to", "of", "for",
+              "is", "and", "or", "in", "the", "a", "above", "below", "failed", "running", "previous", "later"}
+
+
+def rule_refs(text: str) -> set[str]:
+    """Rule names a message refers to ("the import rule", "rule `score_chunk`")."""
+    return {m.group(1) for pat in _RULE_REFS for m in pat.finditer(text)} - _NOT_NAMES
+
+
+def _messages() -> list[tuple[str, str]]:
+    """(where, text) of every message the code raises, logs, warns or prints: the string constants of
+    ``raise`` expressions and of logging/warnings/print calls in src/clipcurate and workflow/scripts
+    (f-strings contribute their literal parts), and the string literals of ``raise`` lines in rules/."""
+    import ast
+
+    out = []
+    for f in sorted([*(REPO / "src" / "clipcurate").rglob("*.py"), *(REPO / "workflow" / "scripts").glob("*.py")]):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                msg = node.exc
+            elif isinstance(node, ast.Call) and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr in ("debug", "info", "warning", "error", "exception", "critical", "warn"))
+                or (isinstance(node.func, ast.Name) and node.func.id == "print")
+            ):
+                msg = node
+            else:
+                continue
+            text = "".join(n.value for n in ast.walk(msg) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+            out.append((f"{f.relative_to(REPO)}:{node.lineno}", text))
+    for f in sorted([*(REPO / "rules").glob("*.smk"), REPO / "Snakefile"]):
+        lines = f.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if "raise " in line:
+                window = " ".join(lines[i : i + 4])  # the message may continue on the next lines
+                text = " ".join(a or b for a, b in re.findall(r"\"([^\"]*)\"|'([^']*)'", window))
+                out.append((f"{f.relative_to(REPO)}:{i + 1}", text))
+    return out
+
+
+def test_rule_references_are_found_in_messages():
+    """The extractor itself: the message this test was written for, and forms that are not names."""
+    assert rule_refs("(uid x, index has y); re-align it by uid with the import rule") == {"import"}
+    assert rule_refs("run rule `score_chunk` first") == {"score_chunk"}
+    assert rule_refs("see the 'embed_variant' rule, then the score jobs") == {"embed_variant", "score"}
+    assert rule_refs("score files not among the rule's inputs") == set()
+    assert rule_refs("keep the rule that writes it, every rule") == set()
+
+
 def test_no_message_refers_to_a_rule_that_does_not_exist():
+    """Every rule a user-facing message names (``raise``, log, warning, print) is a rule of rules/*.smk."""
     rules = {line.split()[1].rstrip(":") for f in (REPO / "rules").glob("*.smk")
              for line in f.read_text().splitlines() if line.startswith("rule ")}
-    text = (REPO / "src" / "clipcurate" / "io.py").read_text()
-    assert "import rule" not in text and "import" not in rules
+    assert {"score", "score_chunk", "sample", "embed", "mix"} <= rules
+    messages = _messages()
+    assert len(messages) > 300  # the scan reaches the code's messages (a broken scan would find none)
+    wrong = [(where, sorted(rule_refs(text) - rules)) for where, text in messages if rule_refs(text) - rules]
+    assert not wrong, f"messages naming rules that do not exist: {wrong}"

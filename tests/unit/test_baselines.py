@@ -10,6 +10,7 @@ import pytest
 from clipcurate import datacomp_filters as F
 from clipcurate import langid
 from clipcurate import wordnet as W
+from tests.required import needs
 
 # ----------------------------------------------------------------------------------------------
 # caption and geometry rules (DataComp: > 2 words, > 5 chars, min side >= 200, aspect <= 3)
@@ -154,9 +155,9 @@ def test_language_id_missing_model_file_is_named(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # WordNet (Debian's wordnet-base database)
 
-needs_wordnet = pytest.mark.skipif(
-    not W.available(),
-    reason=f"no WordNet database in {W.default_root()} (install Debian's wordnet-base, or set $CLIPCURATE_WORDNET)",
+needs_wordnet = needs(
+    "wordnet", W.available(),
+    f"no WordNet database in {W.default_root()} (install Debian's wordnet-base, or set $CLIPCURATE_WORDNET)",
 )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from clipcurate import io
 from clipcurate import wordnet as W
+from tests.required import needs
 from clipcurate.scores import get
 from clipcurate.scores.inputs import Embeddings, Metadata, Reference, Scores
 from clipcurate.scores.plan import PlanError, plan_score, score_files
@@ -52,7 +53,7 @@ def test_basic_method_thresholds():
     assert scaled["keep"].tolist() == [True, False]
 
 
-@pytest.mark.skipif(not W.available(), reason="no WordNet database (install Debian's wordnet-base)")
+@needs("wordnet", W.available(), "no WordNet database (install Debian's wordnet-base)")
 def test_text_based_method(tmp_path):
     wn = W.open_wordnet()
     ids = tmp_path / "wnids.txt"

@@ -173,13 +173,16 @@ def test_expand_quality_experiment():
         dfn.expand_quality_experiment({"base": "nope", "replaced": [0.0], "fraction": 0.3}, models, 0)
 
 
-def test_quality_points_and_plot(tmp_path):
+def test_quality_points_and_plot(tmp_path, drawn):
     points = [{"name": "a", "replaced": 0.0, "seed": 0, "model": "a", "recipe": "a_top30"},
               {"name": "b", "replaced": 1.0, "seed": 0, "model": "b", "recipe": "b_top30"}]
     rows = dfn.quality_points(points, {"a": 0.3, "b": 0.5}, {"a_top30": 0.4, "b_top30": 0.2})
     assert rows[1] == {"name": "b", "replaced": 1.0, "seed": 0, "dfn_imagenet": 0.5, "subset_imagenet": 0.2, "recipe": "b_top30"}
     dfn.plot_quality(rows, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    (ax,) = drawn[0][0].axes  # one point per DFN: (its own accuracy, its subset's), labelled by % replaced
+    points = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    assert points == {"0% replaced": [[0.3, 0.4]], "100% replaced": [[0.5, 0.2]]}
 
 
 def test_binary_classifier_method_is_planned_from_its_declaration(tmp_path):

@@ -62,7 +62,7 @@ def pool_files(tmp_path):
     return tmp_path, np.array(kinds), score, keep, kept
 
 
-def test_report_matches_independent_computations(pool_files):
+def test_report_matches_independent_computations(pool_files, drawn):
     d, kinds, score, keep, kept = pool_files
     expectations = [
         {"claim": "s beats f on misaligned", "kind": "misaligned", "better": "s", "worse": "f"},
@@ -97,6 +97,14 @@ def test_report_matches_independent_computations(pool_files):
     assert table[0]["entry"] == "s" and float(table[0]["auc_misaligned"]) == pytest.approx(s_mis, abs=1e-4)
     quality.plot_heatmap(rows, d / "h.png")
     assert (d / "h.png").read_bytes()[:4] == b"\x89PNG"
+    ax = drawn[0][0].axes[0]  # the heatmap: one row per score or filter, one column per bad kind
+    entries = [t.get_text() for t in ax.get_yticklabels()]
+    kinds_drawn = [t.get_text() for t in ax.get_xticklabels()]
+    assert entries == [r["entry"] for r in rows if r["type"] != "recipe"] and "r" not in entries
+    cells = ax.images[0].get_array()
+    assert cells[entries.index("s"), kinds_drawn.index("misaligned")] == pytest.approx(s_mis)
+    assert cells[entries.index("f:keep"), kinds_drawn.index("non_english")] == pytest.approx(0.9)
+    assert f"{s_mis:.2f}" in [t.get_text() for t in ax.texts]
 
 
 def test_report_names_a_pool_uid_missing_from_the_truth(pool_files, tmp_path):

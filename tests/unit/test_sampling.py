@@ -384,12 +384,15 @@ def test_sample_dispatches():
     assert S.default_group_size(128_000_000) == 100_000 and S.default_group_size(5) == 1
 
 
-def test_repetition_histogram(tmp_path):
+def test_repetition_histogram(tmp_path, drawn):
     counts = np.array([0, 1, 3, 1, 0, 2], dtype=np.int32)
     out = tmp_path / "fig" / "hist.png"
     stats_ = S.repetition_histogram(counts, out, "toy")
     assert stats_ == {"n_unique": 4, "max_count": 3, "mean_count": 7 / 4, "n_total": 7, "histogram": {1: 2, 2: 1, 3: 1}}
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (ax,) = drawn[0][0].axes  # what is drawn: 2 examples once, 1 twice, 1 three times
+    assert sorted((p.get_x() + p.get_width() / 2, p.get_height()) for p in ax.patches) == [(1, 2), (2, 1), (3, 1)]
+    assert ax.get_title() == "toy" and ax.texts[0].get_text() == "unique 4\ntotal 7\nmax 3"
     assert S.repetition_histogram(np.zeros(3, dtype=np.int32), tmp_path / "e.png")["n_unique"] == 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["hist.png"]  # no temporary file left behind
 

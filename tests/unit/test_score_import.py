@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from clipcurate import io
-from clipcurate.scores.imported import match, read_uid_pairs, unique_pairs
-from clipcurate.scores.plan import plan_score, report_path, score_files
+from clipcurate.scores.imported import check_file, match, read_uid_pairs, unique_pairs
+from clipcurate.scores.plan import PlanError, plan_score, report_path, score_files
 from clipcurate.scores.runner import run_score
 from tests.unit.test_score_runner import CONFIG, UIDS, world  # noqa: F401 - the crafted pool fixture
 
@@ -34,7 +34,7 @@ def test_published_npy_subset(world):
     # pool uids are 1..7; the list is shuffled, lists uid 6 twice and has two uids the pool lacks
     listed = [UIDS[2], FOREIGN[0], UIDS[5], UIDS[0], FOREIGN[1], UIDS[5]]
     write_npy("subset.npy", listed)
-    got, rep = run_import("pub", {"method": "import_subset", "file": "subset.npy"})
+    got, rep = run_import("pub", {"method": "import_subset", "file": "subset.npy", "params": {"repeats": "count"}})
     assert got["keep"].tolist() == [True, False, True, False, False, True, False]
     assert got["score"].tolist() == [1.0, 0.0, 1.0, 0.0, 0.0, 2.0, 0.0]
     assert {k: rep[k] for k in ("source_rows", "source_distinct_uids", "pool_rows", "pool_matched", "pool_unmatched",
@@ -48,7 +48,7 @@ def test_published_npy_subset(world):
 def test_parquet_uid_list_and_our_own_subset_round_trip(world, tmp_path):
     # a subset written by this workflow (sorted u8,u8 with repeats) reads back with its counts
     io.write_subset(tmp_path / "s.parquet", "ours.npy", pa.array(UIDS), np.array([0, 3, 0, 1, 0, 0, 2]))
-    got, rep = run_import("ours", {"method": "import_subset", "file": "ours.npy"})
+    got, rep = run_import("ours", {"method": "import_subset", "file": "ours.npy", "params": {"repeats": "count"}})
     assert got["score"].tolist() == [0, 3, 0, 1, 0, 0, 2] and rep["source_rows"] == 6 and rep["source_not_in_pool"] == 0
     pq.write_table(pa.table({"uid": [UIDS[6], FOREIGN[2], UIDS[1]]}), "list.parquet")
     got, rep = run_import("lst", {"method": "import_subset", "file": "list.parquet"})
@@ -58,7 +58,7 @@ def test_parquet_uid_list_and_our_own_subset_round_trip(world, tmp_path):
 @pytest.mark.parametrize("fill, filled", [(None, -1.0), (0.25, 0.25)])
 def test_parquet_scores(world, fill, filled):
     pq.write_table(pa.table({"uid": [UIDS[4], UIDS[1], FOREIGN[0], UIDS[0]], "clip_l14": [0.5, -1.0, 9.0, 2.0]}), "ext.parquet")
-    entry = {"method": "import_scores", "file": "ext.parquet", "params": {"column": "clip_l14"}}
+    entry = {"method": "import_scores", "file": "ext.parquet", "params": {"column": "clip_l14", "min_coverage": 0.4}}
     if fill is not None:
         entry["params"]["fill"] = fill
     got, rep = run_import("ext", entry)
@@ -71,15 +71,25 @@ def test_import_errors_name_the_file(world):
     pq.write_table(pa.table({"uid": [UIDS[0], UIDS[1], UIDS[0]], "score": [1.0, 2.0, 3.0]}), "dup.parquet")
     with pytest.raises(io.ContractError, match=rf"dup\.parquet: uid {UIDS[0]} is listed 2 times"):
         run_import("d", {"method": "import_scores", "file": "dup.parquet"})
-    pq.write_table(pa.table({"uid": [UIDS[0]], "s": [1.0]}), "nocol.parquet")
-    with pytest.raises(io.ContractError, match=r"nocol\.parquet: no column 'score' \(params\.column\)"):
-        run_import("n", {"method": "import_scores", "file": "nocol.parquet"})
-    np.save("bad.npy", np.arange(4, dtype=np.int64))
-    with pytest.raises(io.ContractError, match=r"bad\.npy: expected DataComp's subset format"):
-        run_import("b", {"method": "import_subset", "file": "bad.npy"})
     pq.write_table(pa.table({"uid": ["xyz"]}), "short.parquet")
     with pytest.raises(io.ContractError, match=r"short\.parquet: uid .*xyz.* is not 32 hex characters"):
         run_import("s", {"method": "import_subset", "file": "short.parquet"})
+
+
+def test_a_files_form_is_refused_when_the_workflow_is_planned(world):
+    """Header and schema errors stop planning (PlanError naming the key and the file); the job's own
+    reading (read_uid_pairs / check_file) gives the same message if the file changed since."""
+    pq.write_table(pa.table({"uid": [UIDS[0]], "s": [1.0]}), "nocol.parquet")
+    np.save("bad.npy", np.arange(4, dtype=np.int64))
+    cases = [
+        ("import_scores", "nocol.parquet", r"nocol\.parquet: no column 'score' \(params\.column\); it has \['uid', 's'\]"),
+        ("import_subset", "bad.npy", r"bad\.npy: expected DataComp's subset format, a 1-D \.npy of structured dtype u8,u8 .*found dtype <i8 shape \(4,\)"),
+    ]
+    for method, path, message in cases:
+        with pytest.raises(PlanError, match=rf"^config: scores\.x\.file: {message}"):
+            plan_score({**CONFIG, "scores": {"x": {"method": method, "file": path}}}, "x")
+        with pytest.raises(io.ContractError, match=rf"^{message}"):
+            check_file(path, method)
 
 
 def test_match_against_a_dictionary_on_random_uids():

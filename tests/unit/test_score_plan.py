@@ -249,7 +249,7 @@ def test_imports_plan_with_a_report_and_their_file_as_input():
     assert "pub" not in score_names(c, report=False) and "clip_score" in score_names(c, report=False)
     with pytest.raises(PlanError, match=r"scores\.pub\.file: required by method 'import_subset'"):
         check_scores(cfg(scores__pub={"method": "import_subset"}))
-    with pytest.raises(PlanError, match=r"scores\.l14\.params\.col: unknown parameter of 'import_scores'; known: \['column', 'fill'\]"):
+    with pytest.raises(PlanError, match=r"scores\.l14\.params\.col: unknown parameter of 'import_scores'; known: \['column', 'fill', 'min_coverage'\]"):
         check_scores(cfg(scores__l14={"method": "import_scores", "file": "x.parquet", "params": {"col": "a"}}))
     with pytest.raises(ValueError, match="report=True needs level='pool'"):
         register("_bad4", level="chunk", inputs={}, report=True)

@@ -15,6 +15,7 @@ from PIL import Image
 from clipcurate import io, sampling, subset
 from clipcurate.sampling import SamplingError
 from tests.conftest import hex_uid
+from tests.figures import vertical_bars
 
 REPO = Path(__file__).resolve().parents[2]
 SCORES = np.array([0.5, -1.0, 2.0, 0.0, 1.5, -0.5, 3.0, 1.0], dtype=np.float32)
@@ -53,7 +54,7 @@ def _assert_png(path):
 # ------------------------------------------------------------------------------------------------
 
 
-def test_stats_json_and_png_match_a_hand_computed_count_vector(tmp_path, pool, monkeypatch):
+def test_stats_json_and_png_match_a_hand_computed_count_vector(tmp_path, pool, monkeypatch, drawn):
     index, scores, uids = pool
     counts = np.array([3, 0, 1, 1, 0, 6, 3, 1], dtype=np.int64)  # 6 unique, 15 total, max 6
     monkeypatch.setattr(subset, "select", lambda *a, **k: counts)
@@ -75,6 +76,10 @@ def test_stats_json_and_png_match_a_hand_computed_count_vector(tmp_path, pool, m
     }
     assert stats["histogram"] == {1: 3, 3: 2, 6: 1}
     _assert_png(out["hist.png"])
+    (fig, _), = drawn  # the histogram drawn: 3 examples once, 2 three times, 1 six times
+    (ax,) = fig.axes
+    assert vertical_bars(ax) == [(1, 3), (3, 2), (6, 1)] and ax.get_yscale() == "log"
+    assert ax.get_title() == "hand: scs alpha=0.2 n=15 group_size=1" and ax.texts[0].get_text() == "unique 6\ntotal 15\nmax 6"
     # the subset agrees with the stats
     table = io.read_subset(out["parquet"])
     assert table.column("uid").to_pylist() == [u for u, c in zip(uids, counts) if c]

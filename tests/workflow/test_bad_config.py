@@ -57,7 +57,7 @@ def test_config_errors_are_short_and_name_key_and_file(tmp_path, override, messa
 
 def test_hcs_batch_size_is_accepted_by_the_workflow(tmp_path):
     """The schema and the sampler agree: an HCS recipe with batch_size plans."""
-    recipe = {"recipes": {"hcs_b": {"label": "HCS", "score": "clip_score", "sample": {"method": "hcs", "beta": 2, "batch_size": 5000}}}}
+    recipe = {"recipes": {"hcs_b": {"label": "HCS", "score": "clip_score", "sample": {"method": "hcs", "beta": 4, "batch_size": 5000}}}}  # 4 * 20000 rows >= N
     proc, out, _ = _run(tmp_path, recipe, "-n", "results/subsets/hcs_b.parquet")
     assert proc.returncode == 0, out[-2000:]
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from clipcurate.pool import free_port
+from tests.required import needs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,7 @@ def slurm_is_up() -> bool:
 
 
 @pytest.mark.workflow
-@pytest.mark.skipif(not slurm_is_up(), reason="no Slurm cluster answering (run scripts/slurm_one_node.sh as root)")
+@needs("slurm", slurm_is_up(), "no Slurm cluster answering (run scripts/slurm_one_node.sh as root)")
 def test_micro_pool_through_the_slurm_profile(tmp_path):
     profile = tmp_path / "profile"
     profile.mkdir()

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from clipcurate.pool import free_port
+from tests.required import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -183,9 +184,12 @@ def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
     assert report.stat().st_size > 0
     chromium = find_chromium()
     if chromium is None:
-        pytest.skip("no Chromium found (Debian package `chromium`; .ci/run installs it as root): "
+        skip_or_fail("chromium", "no Chromium found (Debian package `chromium`; .ci/run installs it as root): "
                     "the report was built but not rendered in a browser")
-    pytest.importorskip("websocket", reason="websocket-client (requirements.txt) drives Chromium")
+    try:
+        import websocket  # noqa: F401 - tests.workflow.browser drives Chromium with it
+    except ImportError:
+        skip_or_fail("chromium", "websocket-client (requirements.txt) drives Chromium, and it is not installed")
     with Chromium(chromium) as page:
         page.goto(report.as_uri())
         page.wait_for("typeof app !== 'undefined' && app !== undefined && document.querySelector('#app').children.length > 0")
