@@ -6,9 +6,6 @@
 # wildcards and config, so a table or method added in config appears with no edit here.
 
 
-check_table_plots()
-
-
 # small plotting jobs run where Snakemake runs, not as cluster jobs (score_figure reads a whole score file)
 localrules:
     pool_figure,

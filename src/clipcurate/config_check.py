@@ -16,9 +16,14 @@ The Snakefile calls, in order:
   and runs every check below without Snakemake);
 * :func:`prepare`: merges ``config/recipes/*.yaml`` and ``config/tables/*.yaml``, validates the merged
   config against ``config/schema.yaml`` with short errors (an unknown top-level key is named with
-  the file that sets it, never by printing the whole merged config), then runs :func:`check_config`
-  (world, model architectures, tables and suite, FLYT runs, samplers, mixes) and
-  :func:`check_score_refs`.
+  the file that sets it, never by printing the whole merged config), expands the blocks that stand
+  for entries (:mod:`clipcurate.config.expand`) and validates again, then runs :func:`check_config`
+  (world, pool and evaluation, model architectures, tables, their plots and suite, FLYT runs,
+  samplers, mixes) and :func:`check_score_refs`.
+
+``python -m clipcurate.config_check`` runs the same, then builds the rules' view of the config
+(:func:`clipcurate.config.wiring.parse_time_check`), so it accepts exactly what the Snakefile
+accepts; every error is printed as one line.
 
 :func:`check_score_refs` holds the checks that depend on how score methods are resolved (known
 score names, the E-FLYT head's embedding model, which scores give a ``keep`` column), apart from
@@ -34,6 +39,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
+from clipcurate.config.errors import ConfigError  # re-exported: config_check.ConfigError
+
 #: world settings that are the download's, not the generator's (rules/world.smk drops them too)
 WORLD_RULE_KEYS = ("seed", "serve_port")
 #: table columns besides the suite's task keys: :data:`clipcurate.evaluate.AGGREGATES` and
@@ -41,10 +48,6 @@ WORLD_RULE_KEYS = ("seed", "serve_port")
 #: torch; a unit test checks that they agree)
 TABLE_AGGREGATES = ("ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average")
 TABLE_SIZE_COLUMNS = ("dataset size", "samples with repeats")
-
-
-class ConfigError(ValueError):
-    """A configuration error; the message names the file or the config key and what was expected."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,9 +339,13 @@ def check_models(config: Mapping) -> None:
 def check_config(config: Mapping, repo: str | Path | None = None) -> None:
     """Cross-key checks the JSON schema cannot express (run after :func:`validate_schema`); with
     ``repo``, also the table columns against the evaluation suite's file."""
+    from clipcurate.config.checks import check_pool_config, check_table_plots
+
     check_world(config)
+    check_pool_config(config)
     check_models(config)
     check_tables(config, repo)
+    check_table_plots(config)
     for name, model in config["models"].items():
         dataset = (model.get("train") or {}).get("dataset")
         if dataset is not None:
@@ -419,16 +426,24 @@ def _check_keep_sources(config: Mapping) -> None:
 # the whole check, as the Snakefile runs it
 
 
-def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping]] = ()) -> None:
-    """Merge the recipe and table files into ``config``, validate it against ``config/schema.yaml``
-    and run every cross-check. ``sources`` lists the (name, parsed content) of each config file and
+def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping]] = ()) -> list[dict]:
+    """Merge the recipe and table files into ``config``, validate it against ``config/schema.yaml``,
+    expand the blocks that stand for entries (:mod:`clipcurate.config.expand`; returns the DFN
+    data-quality experiment's points) and run every cross-check. ``sources`` lists the (name, parsed content) of each config file and
     of ``--config`` in load order, so that errors can name the file that sets a key."""
     repo = Path(repo)
     merge_named_files(config, repo, "recipes")
     merge_named_files(config, repo, "tables")
     validate_schema(config, repo / "config" / "schema.yaml", sources)
+    # blocks that stand for entries (dfn_quality) expand first; the schema then checks what they added
+    from clipcurate.config.expand import expand_config
+
+    points = expand_config(config)
+    if points:
+        validate_schema(config, repo / "config" / "schema.yaml", sources)
     check_config(config, repo)
     check_score_refs(config)
+    return points
 
 
 def sources_of(paths: Iterable[str | Path], overrides: Mapping | None = None) -> list[tuple[str, Mapping]]:
@@ -478,8 +493,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _, data in sources:
             _deep_update(config, data)
         prepare(config, repo, sources)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
+        from clipcurate.config.wiring import parse_time_check
+
+        parse_time_check(config, repo)
+    except ValueError as e:  # ConfigError, PlanError and the rules' lookups: one line, no traceback
+        print(str(e).splitlines()[0] if str(e) else type(e).__name__, file=sys.stderr)
         return 1
     print("config OK")
     return 0

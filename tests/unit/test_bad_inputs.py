@@ -416,11 +416,13 @@ def test_the_shipped_config_passes():
 
 @pytest.mark.parametrize("extra", sorted(str(p.relative_to(REPO)) for p in (REPO / "config" / "scales").glob("*.yaml")) + ["tests/workflow/micro.yaml"])
 def test_every_shipped_scale_passes_the_checks(extra):
-    """No check refuses a shipped configuration (a real scale adds the user's metadata_dir)."""
+    """No check refuses a shipped configuration (a real scale adds the user's metadata_dir and
+    evaluation sets, as config/site.example.yaml does)."""
     cfg = copy.deepcopy(SHIPPED)
     update_config(cfg, yaml.safe_load((REPO / extra).read_text()))
     if cfg["pool"]["source"] == "datacomp":
         cfg["pool"]["metadata_dir"] = "/data/datacomp/metadata"
+        cfg["evaluation"]["data_root"] = "/data/datacomp/eval"
     config_check.prepare(cfg, REPO)
 
 
@@ -476,6 +478,16 @@ CONFIG_CASES = [
     ({"models": {"nofilter": {"arch": "ViT-B-32"}}}, r"config: models\.nofilter\.arch: 'ViT-B-32', but its weights results/train/no_filter/.* scale\.model \('tiny-clip'\); expected the same architecture"),
     ({"models": {"openai": {"train": {"dataset": "imagenet"}}}}, r"config: models\.openai\.train\.dataset: unknown reference set 'imagenet'; expected one of the world's: pretrain, hq"),
     ({"flyt": {"runs": {"eflyt": {"embed_model": "clip-b32"}}}}, r"config: flyt\.runs\.eflyt\.embed_model: unknown model 'clip-b32'"),
+    # the pool, the evaluation and table plots (once checked only by the Snakefile's rules)
+    ({"models": {"openai": {"precomputed": "b32"}}}, r"config: models\.openai\.precomputed: DataComp's npz embeddings exist only with pool\.source: datacomp"),
+    ({"pool": {"source": "datacomp", "metadata_dir": "/data/m"}}, r"config: evaluation\.data_root must name the directory"),
+    ({"tables": {"t": {"rows": [{"recipe": "no_filter", "label": "N"}], "columns": ["ImageNet", "Average"], "plot": {"kind": "lines"}}}},
+     r"config: tables\.t\.plot\.x: 'dataset size' is not among the table's columns"),
+    # scores (PlanError, from clipcurate.scores.plan) and expanded blocks (checked like configured entries)
+    ({"scores": {"s": {"method": "clip_score", "model": "nope"}}}, r"config: scores\.s\.model: unknown model 'nope'"),
+    ({"dfn_quality": {"base": "nope"}}, r"config: dfn_quality\.base: unknown model 'nope'"),
+    ({"recipes": {"dfn_q050_s0_top30": {"label": "X", "sample": {"method": "all"}}}}, r"config: dfn_quality adds recipe 'dfn_q050_s0_top30', which config already defines"),
+    ({"models": {"dfn_scratch": {"train": {"dataset": "imagenet"}}}}, r"config: models\.dfn_scratch\.train\.dataset: unknown reference set 'imagenet'"),
 ]
 
 

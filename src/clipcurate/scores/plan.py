@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from clipcurate.config.errors import ConfigError
 from clipcurate.scores import REGISTRY, Method, UnknownMethodError, get
 from clipcurate.scores.inputs import AVAILABLE_VARIANTS, Artifact, Embeddings, Metadata, Reference, Scores, Truth
 
@@ -38,8 +39,9 @@ REFERENCE_TABLES = {"flyt": ("flyt run", ("flyt", "runs")), "model": ("model", (
 SCORE_OWN_KEYS = ("method", "params", "label")
 
 
-class PlanError(ValueError):
-    """A score or mix entry of the config cannot be planned; the message names the key."""
+class PlanError(ConfigError):
+    """A score or mix entry of the config cannot be planned; the message names the key (a
+    :class:`~clipcurate.config_check.ConfigError`, so every config error is caught as one)."""
 
 
 def embeddings_path(model: str, variant: str, chunk: str) -> str:

@@ -1,0 +1,561 @@
+"""Everything the rules ask of the config: paths, input functions, params and resources.
+
+``rules/common.smk`` builds one :class:`Wiring` from the checked config (after
+:func:`clipcurate.config_check.prepare`) and binds its attributes to the names the rules use
+(``score_inputs``, ``model_spec``, ``gpu_resources`` ...), so the ``.smk`` files only wire and all
+the resolution is here, tested without Snakemake (tests/unit/test_wiring.py). Input functions take
+Snakemake's ``wildcards`` (any object with the wildcard names as attributes).
+
+Everything runs at parse time, which the Slurm executor repeats in every job: keep it cheap (no
+torch, no data files; score and mix plans are cached per name).
+
+Paths are relative to the Snakemake working directory (the workflow's file layout).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+import yaml
+
+from clipcurate.config.expand import quality_points
+
+WORLD_DIR = "resources/world"
+POOL_INDEX = "results/pool/index.parquet"
+METADATA_ROWS = "results/pool/metadata_rows.parquet"
+#: Site settings of the Slurm profile: config ``slurm: {gpu: {...}, cpu: {...}}`` gives the
+#: partition, account and QoS of GPU jobs and of CPU jobs; they become the executor plugin's
+#: ``slurm_partition``, ``slurm_account`` and ``qos`` resources (other executors ignore them).
+SLURM_SITE_KEYS = {"partition": "slurm_partition", "account": "slurm_account", "qos": "qos"}
+
+
+def _regex(names) -> str:
+    """A wildcard regex matching exactly ``names`` (never matches if there are none)."""
+    names = sorted(names)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+class Wiring:
+    """The rules' view of one checked config (``repo``: the workflow's checkout)."""
+
+    def __init__(self, config: Mapping, repo: str | Path):
+        self.config = config
+        self.repo = Path(repo)
+        self.scale = config["scale"]
+        self.seed = int(config["seed"])
+        # CPU threads of a model job (embed, train, evaluate, FLYT): torch threads and data-loading
+        # workers. On the tiny world one thread is fastest and lets two such jobs run side by side.
+        self.job_threads = int(self.scale.get("job_threads", 1))
+        self.real_scale = config["pool"]["source"] == "datacomp"
+        # the pool's webdataset shards: downloaded here, or shards a user already has (pool.shards_dir)
+        self.pool_shards = config["pool"].get("shards_dir") or "results/pool/shards"
+        self.chunks = [f"{c:05d}" for c in range(math.ceil(self.num_shards() / self.scale["chunk_shards"]))]
+        self.dfn_quality_points = quality_points(config)
+        self._code_versions: dict[str, str] = {}
+        self._suite: dict = {}
+        self.score_plan = lru_cache(maxsize=None)(self._score_plan)
+        self.mix_plan = lru_cache(maxsize=None)(self._mix_plan)
+
+    # ---- config access ------------------------------------------------------------------
+
+    def lookup(self, kind: str, name: str):
+        """config[kind][name], or an error that lists the known names."""
+        entries = self.config[kind]
+        if name not in entries:
+            raise ValueError(f"unknown {kind[:-1]} {name!r}; known {kind}: {', '.join(sorted(entries))}")
+        return entries[name]
+
+    # ---- pool layout: chunks are planned from config alone, so a dry run needs no data ----
+
+    def num_shards(self) -> int:
+        pool, scale = self.config["pool"], self.scale
+        if pool["source"] == "world":
+            return math.ceil(self.config["world"]["pool_size"] / scale["samples_per_shard"])
+        if pool.get("shard_list"):
+            try:
+                with open(pool["shard_list"]) as f:
+                    return sum(1 for line in f if line.strip())
+            except OSError as e:
+                from clipcurate.config.errors import ConfigError
+
+                raise ConfigError(f"config: pool.shard_list: cannot read {pool['shard_list']} ({e.strerror or e})") from None
+        if pool.get("num_shards"):
+            return int(pool["num_shards"])
+        return math.ceil(scale["pool_size"] / scale["samples_per_shard"])
+
+    def metadata_dir(self, wildcards=None) -> str:
+        if self.config["pool"]["source"] == "world":
+            return "results/pool/metadata"
+        return self.config["pool"]["metadata_dir"]
+
+    def precomputed(self, model: str):
+        """'b32' or 'l14' when the model's pool embeddings come from DataComp's npz files, else None."""
+        return self.lookup("models", model).get("precomputed")
+
+    # ---- models ---------------------------------------------------------------------------
+
+    def model_weights(self, name: str) -> str:
+        """Where the workflow writes the weights of a model it trains."""
+        return f"results/models/{name}/open_clip_pytorch_model.bin"
+
+    def model_spec(self, name: str) -> dict:
+        """The {arch, pretrained} spec of a configured model; trained ones point at their results."""
+        m = self.lookup("models", name)
+        if m.get("train"):
+            return {"arch": m["arch"], "pretrained": self.model_weights(name)}
+        return {"arch": m["arch"], "pretrained": m.get("pretrained")}
+
+    def model_files(self, name: str) -> list[str]:
+        """Extra inputs for using a model: its weights when the workflow trains them (a reference
+        model, or a ``pretrained`` path under results/, e.g. the model trained on the unfiltered pool)."""
+        m = self.lookup("models", name)
+        if m.get("train"):
+            return [self.model_weights(name)]
+        if str(m.get("pretrained") or "").startswith("results/"):
+            return [m["pretrained"]]
+        return []
+
+    def trained_model_cfg(self, wildcards) -> dict:
+        m = self.lookup("models", wildcards.model)
+        if not m.get("train"):
+            raise ValueError(f"model {wildcards.model!r} has no `train` section: it uses pretrained={m.get('pretrained')!r}")
+        return m
+
+    # ---- code versions: Snakemake does not track imported modules, so rules pass a hash ------
+
+    def code_version(self, script: str) -> str:
+        """Hash of workflow/scripts/<script>.py and every clipcurate module it can reach (its import
+        closure, found statically by clipcurate.codeversion); computed once per script and parse."""
+        if script not in self._code_versions:
+            from clipcurate.codeversion import code_version as closure_version
+
+            self._code_versions[script] = closure_version(self.repo / "workflow" / "scripts" / f"{script}.py", self.repo / "src")
+        return self._code_versions[script]
+
+    # ---- resources ----------------------------------------------------------------------
+
+    def slurm_site(self, kind: str) -> dict:
+        """Resources naming the site's partition/account/QoS for ``kind`` ("gpu" or "cpu") jobs."""
+        site = (self.config.get("slurm") or {}).get(kind) or {}
+        return {resource: site[key] for key, resource in SLURM_SITE_KEYS.items() if site.get(key)}
+
+    def gpu_jobs(self) -> bool:
+        """False on the tiny world, which runs every GPU step on CPU."""
+        return self.scale["name"] != "tiny"
+
+    def cpu_resources(self, mem_mb, runtime) -> dict:
+        """Resources of a CPU step: memory, wall time and the site's CPU partition/account."""
+        return {"mem_mb": mem_mb, "runtime": runtime, **self.slurm_site("cpu")}
+
+    def gpu_resources(self, mem_mb, runtime, gpus=1) -> dict:
+        """Resources of a GPU step, requested the way the Slurm executor plugin documents:
+        ``gpu`` GPUs (--gpus), ``cpus_per_gpu`` CPUs for each (--cpus-per-gpu; scale.job_threads: the
+        threads of one model process, loader workers included), and one task (``tasks_per_gpu: 0``
+        drops --ntasks-per-gpu): a multi-GPU training is one process tree started by torchrun, not
+        one Slurm task per GPU. A training on 8 GPUs thus asks for 8 x job_threads CPUs.
+        On the tiny world the GPU request is dropped and the job is a CPU job."""
+        if not self.gpu_jobs():
+            return self.cpu_resources(mem_mb, runtime)
+        return {
+            "mem_mb": mem_mb,
+            "runtime": runtime,
+            "gpu": gpus,
+            "cpus_per_gpu": self.job_threads,
+            "tasks_per_gpu": 0,
+            **self.slurm_site("gpu"),
+        }
+
+    def embed_resources(self, mem_mb, runtime) -> dict:
+        """Resources of an embed job: a GPU job, or a CPU job (no GPU, the CPU partition) for a model
+        whose embeddings are read from DataComp's npz files. Each value is a function of the
+        wildcards, so one rule serves both kinds of model."""
+        gpu, cpu = self.gpu_resources(mem_mb, runtime), self.cpu_resources(mem_mb, runtime)
+
+        def value(key):
+            blank = "" if isinstance(gpu.get(key, cpu.get(key)), str) else 0
+            return lambda w: (cpu if self.precomputed(w.model) else gpu).get(key, blank)
+
+        return {key: value(key) for key in {**gpu, **cpu}}
+
+    # ---- scores (clipcurate.scores.plan) ------------------------------------------------
+
+    def _score_plan(self, name: str):
+        """scores.<name> resolved into its method, inputs and params (PlanError names the key)."""
+        from clipcurate.scores.plan import plan_score
+
+        return plan_score(self.config, name)
+
+    def reported_score_names(self) -> str:
+        """Wildcard regex matching the scores whose method writes a report (imports)."""
+        from clipcurate.scores.plan import score_names
+
+        return _regex(score_names(self.config, report=True))
+
+    def score_chunk_inputs(self, wildcards) -> dict:
+        from clipcurate.scores.plan import score_files
+
+        return score_files(self.score_plan(wildcards.score), chunk=wildcards.chunk)
+
+    def score_inputs(self, wildcards) -> dict:
+        from clipcurate.scores.plan import score_files
+
+        plan = self.score_plan(wildcards.score)
+        if plan.level == "chunk":
+            return {"index": POOL_INDEX, "chunks": [f"results/scores/{wildcards.score}/chunks/{c}.parquet" for c in self.chunks]}
+        return score_files(plan, chunks=self.chunks)
+
+    def score_code(self, wildcards, script: str) -> str:
+        """The code version of a score job: its script's import closure with the registry's plug-ins
+        reduced to the one method it runs, so adding or editing another method reruns nothing here."""
+        from clipcurate.scores.plan import code_version as score_code_version
+
+        scripts = self.repo / "workflow" / "scripts"
+        return score_code_version(self.score_plan(wildcards.score).method, scripts / f"{script}.py", self.repo / "src")
+
+    def reference_set_dir(self, wildcards) -> str:
+        from clipcurate.scores.plan import reference_sets
+
+        return reference_sets(self.config)[wildcards.set]
+
+    def reference_set_input(self, wildcards) -> str:
+        from clipcurate.scores.plan import reference_set_input
+
+        return reference_set_input(self.config, wildcards.set)
+
+    def score_specs(self, inputs) -> list:
+        """(input name, score file, column) for score references written ``name`` or ``name:column``."""
+        from clipcurate.scores.plan import score_specs
+
+        return score_specs(inputs)
+
+    # ---- FLYT scorers ---------------------------------------------------------------------
+
+    def flyt_run(self, name: str, key: str = "flyt.runs", scorer: str | None = None) -> dict:
+        """config.flyt.runs[name], checked to exist (and to be of kind ``scorer``); errors name ``key``."""
+        runs = self.config["flyt"]["runs"]
+        if name not in runs:
+            raise ValueError(f"config: {key}: unknown flyt run {name!r}; known flyt.runs: {', '.join(sorted(runs)) or '(none)'}")
+        if scorer and runs[name]["scorer"] != scorer:
+            raise ValueError(f"config: {key}: flyt run {name!r} has scorer {runs[name]['scorer']!r}, expected {scorer!r}")
+        return runs[name]
+
+    def flyt_names(self, scorer: str) -> str:
+        """Wildcard regex matching the names of the FLYT runs of one scorer kind."""
+        return _regex(n for n, r in self.config["flyt"]["runs"].items() if r["scorer"] == scorer)
+
+    def flyt_train(self, name: str) -> dict:
+        """A run's training hyperparameters: config.flyt.train, overridden by the run's own train."""
+        return {**self.config["flyt"]["train"], **(self.flyt_run(name).get("train") or {})}
+
+    def flyt_downstream_dir(self, run: Mapping) -> str:
+        return run.get("downstream") or f"{WORLD_DIR}/reference/downstream"
+
+    def flyt_inputs(self, wildcards) -> dict:
+        run = self.flyt_run(wildcards.flyt)
+        inputs = {
+            "index": POOL_INDEX,
+            "shards": self.pool_shards,
+            "reference": self.model_files(run["reference_model"]),
+            # a subdirectory of the world cannot be an input of its own; depend on the world itself
+            "downstream": run.get("downstream") or WORLD_DIR,
+        }
+        if run["scorer"] == "mixer":
+            inputs["scores"] = [path for _, path, _ in self.score_specs(run["inputs"])]
+        else:
+            inputs["embedder"] = self.model_files(run["embed_model"])
+        return inputs
+
+    def flyt_params(self, wildcards) -> dict:
+        run = self.flyt_run(wildcards.flyt)
+        return {
+            "scorer": run["scorer"],
+            "train": self.flyt_train(wildcards.flyt),
+            "reference_spec": self.model_spec(run["reference_model"]),
+            "downstream_dir": self.flyt_downstream_dir(run),
+            "score_specs": self.score_specs(run.get("inputs", [])),
+            "embed_spec": self.model_spec(run["embed_model"]) if "embed_model" in run else None,
+            "hidden_mult": float(run.get("hidden_mult", 1.0)),
+        }
+
+    # ---- mixes (clipcurate.scores.plan) ---------------------------------------------------
+
+    def _mix_plan(self, name: str):
+        from clipcurate.scores.plan import plan_mix
+
+        return plan_mix(self.config, name)
+
+    def mix_inputs(self, wildcards) -> dict:
+        from clipcurate.scores.plan import mix_files
+
+        return mix_files(self.mix_plan(wildcards.mix))
+
+    # ---- samples and training ---------------------------------------------------------------
+
+    def recipe_score_file(self, recipe: Mapping):
+        if "mix" in recipe:
+            return f"results/mixes/{recipe['mix']}.parquet"
+        if "score" in recipe:
+            return f"results/scores/{recipe['score']}.parquet"
+        return []
+
+    def extra_reference_dirs(self, recipe: Mapping) -> list[str]:
+        """Folders of webdataset shards a recipe adds to its training set (``extra_reference``): a
+        world reference set by name (e.g. ``downstream``), or a folder path at real scale."""
+        return [e if Path(e).name != e else f"{WORLD_DIR}/reference/{e}" for e in recipe.get("extra_reference") or []]
+
+    def extra_reference_inputs(self, recipe: Mapping) -> list[str]:
+        """The inputs they need: the world itself for its sets (a subfolder cannot be an input), else the folder."""
+        return sorted({WORLD_DIR if Path(e).name == e else e for e in recipe.get("extra_reference") or []})
+
+    # ---- evaluation ---------------------------------------------------------------------
+
+    def suite_path(self) -> str:
+        """The suite file, relative to the repository (for messages; never a param)."""
+        return f"config/tasks/{self.config['evaluation']['suite']}.yaml"
+
+    def suite_content(self) -> dict:
+        """The evaluation suite's content, passed to rules as a param: it holds nothing machine-specific
+        (an absolute path would rerun every evaluation in a moved checkout or another --directory),
+        and an edited suite reruns what depends on it. Validated by the rule's script (load_suite)."""
+        if not self._suite:
+            path = self.repo / self.suite_path()
+            if not path.is_file():
+                raise ValueError(f"config: evaluation.suite: no suite file {self.suite_path()}")
+            self._suite.update(yaml.safe_load(path.read_text()) or {})
+        return self._suite
+
+    def eval_root(self) -> str:
+        return self.config["evaluation"].get("data_root") or f"{WORLD_DIR}/eval"
+
+    def eval_input(self) -> str:
+        """The world directory (eval sets live inside it) or the user's pre-downloaded eval sets
+        (required at real scale: :func:`clipcurate.config.checks.check_pool_config`)."""
+        return self.config["evaluation"].get("data_root") or WORLD_DIR
+
+    # ---- embeddings ---------------------------------------------------------------------
+
+    def embed_inputs(self, wildcards) -> dict:
+        """A model's images (index + shards + its weights), or for ``precomputed`` models the metadata
+        row map and the metadata directory holding DataComp's npz embeddings."""
+        if self.precomputed(wildcards.model):
+            return {"rows": METADATA_ROWS, "metadata": self.metadata_dir()}
+        return {"index": POOL_INDEX, "shards": self.pool_shards, "model": self.model_files(wildcards.model)}
+
+    def embed_spec(self, wildcards) -> dict:
+        kind = self.precomputed(wildcards.model)
+        return {"precomputed": kind} if kind else self.model_spec(wildcards.model)
+
+    # ---- tables -------------------------------------------------------------------------
+
+    def recipe_oracles(self, name: str) -> list[str]:
+        """The oracle scores a recipe uses (methods that read the tiny world's ground truth), directly,
+        through its mix, or through the score inputs of the scores it uses. Read from the methods'
+        declarations, not from a plan: at real scale an oracle cannot be planned at all."""
+        from clipcurate.scores import get
+        from clipcurate.scores.inputs import Scores
+
+        recipe = self.lookup("recipes", name)
+        todo = [recipe["score"]] if "score" in recipe else []
+        if "mix" in recipe:
+            todo += [inp.split(":")[0] for inp in self.mix_plan(recipe["mix"]).inputs]
+        seen, oracles = set(), set()
+        while todo:
+            s = todo.pop()
+            if s in seen:
+                continue
+            seen.add(s)
+            entry = self.lookup("scores", s)
+            method = get(entry["method"])
+            if method.oracle:
+                oracles.add(s)
+            for kind in method.inputs.values():
+                if isinstance(kind, Scores):
+                    refs = entry.get(kind.key) or []
+                    todo += [r.split(":")[0] for r in ([refs] if isinstance(refs, str) else refs)]
+        return sorted(oracles)
+
+    def table_rows(self, name: str) -> tuple[list, list]:
+        """(rows kept, rows dropped) of a table: at real scale rows whose recipe uses an oracle are dropped."""
+        rows = self.lookup("tables", name)["rows"]
+        if not self.real_scale:
+            return list(rows), []
+        dropped = [r for r in rows if self.recipe_oracles(r["recipe"])]
+        return [r for r in rows if r not in dropped], dropped
+
+    def table_params(self, wildcards) -> dict:
+        """The table config with only the rows that are built (table_dropped lists the others)."""
+        return {**self.lookup("tables", wildcards.table), "rows": self.table_rows(wildcards.table)[0]}
+
+    def table_dropped(self, wildcards) -> list[dict]:
+        return [
+            {"label": r["label"], "recipe": r["recipe"], "oracles": self.recipe_oracles(r["recipe"])}
+            for r in self.table_rows(wildcards.table)[1]
+        ]
+
+    def table_inputs(self, wildcards) -> dict:
+        recipes = [row["recipe"] for row in self.table_rows(wildcards.table)[0]]
+        return {
+            "evals": [f"results/eval/{r}.jsonl" for r in recipes],
+            "subsets": [f"results/subsets/{r}.parquet" for r in recipes],
+        }
+
+    # ---- auxiliary models and reports ---------------------------------------------------
+
+    def reference_model_inputs(self, wildcards) -> dict:
+        """A trained auxiliary model's inputs: the world (its reference sets), the weights it starts
+        from when those are made here (a DFN-FT starts from the DFN), and the pool when part of its
+        set is replaced by pool data."""
+        m = self.trained_model_cfg(wildcards)
+        inputs = {"world": WORLD_DIR}
+        init = str(m.get("pretrained") or "")
+        if init.startswith("results/"):
+            inputs["init"] = init
+        if m["train"].get("replace_with_pool"):
+            inputs["index"] = POOL_INDEX
+            inputs["shards"] = self.pool_shards
+        return inputs
+
+    def classifier_cfg(self, wildcards) -> dict:
+        """config.classifiers[name]: {model, positive (a reference set), features, steps, batch_size, lr, warmup}."""
+        return self.lookup("classifiers", wildcards.classifier)
+
+    def quality_scores(self) -> list[str]:
+        exclude = set((self.config.get("reports") or {}).get("score_quality", {}).get("exclude") or [])
+        return [s for s in self.config["scores"] if s not in exclude]
+
+    def quality_recipes(self) -> list[str]:
+        scores = set(self.quality_scores())
+        return [r for r, rec in self.config["recipes"].items() if rec.get("score") in scores]
+
+    def score_quality_inputs(self, wildcards) -> dict:
+        """Every configured score (but those the report excludes), the recipes sampling from them, and
+        the world's ground truth: the report exists only on the tiny world."""
+        if self.config["pool"]["source"] != "world":
+            raise ValueError("results/reports/score_quality.csv needs the tiny world's ground truth (pool.source: world)")
+        return {
+            "world": WORLD_DIR,
+            "index": POOL_INDEX,
+            "scores": [f"results/scores/{s}.parquet" for s in self.quality_scores()],
+            "subsets": [f"results/subsets/{r}.parquet" for r in self.quality_recipes()],
+        }
+
+    def dfn_quality_inputs(self, wildcards) -> dict:
+        if not self.dfn_quality_points:
+            raise ValueError("results/figures/dfn_data_quality.png needs a `dfn_quality` config block")
+        return {
+            "dfn_evals": [f"results/eval/models/{p['model']}.jsonl" for p in self.dfn_quality_points],
+            "subset_evals": [f"results/eval/{p['recipe']}.jsonl" for p in self.dfn_quality_points],
+        }
+
+    # ---- report captions and figures (rules/report_common.smk, rules/tables.smk) ---------
+
+    def world_truth_input(self, wildcards=None):
+        """The world directory (its truth.parquet gives each sample's kind) where the pool is the world's."""
+        return [] if self.real_scale else WORLD_DIR
+
+    def describe_score(self, name: str) -> str:
+        """One line saying how a score is computed (its method and resolved inputs), for captions."""
+        plan = self.score_plan(name)
+        parts = [f"method {plan.method}"]
+        for spec in plan.inputs.values():
+            if spec["kind"] == "embeddings":
+                parts.append(f"embeddings of model {spec['model']}" + (f" ({spec['variant']} images)" if spec["variant"] != "plain" else ""))
+            elif spec["kind"] == "reference":
+                parts.append(f"reference set {spec['set']} by model {spec['model']}")
+            elif spec["kind"] == "metadata":
+                parts.append(f"metadata {', '.join(spec['columns'])}")
+            elif spec["kind"] == "scores":
+                parts.append(f"scores {', '.join(ref[0] for ref in spec['refs'])}")
+            elif spec["kind"] == "artifact":
+                parts.append(f"trained {spec['path']}")
+            else:
+                parts.append(spec["kind"])
+        if plan.params:
+            parts.append(f"params {plan.params}")
+        return ", ".join(parts)
+
+    def describe_recipe(self, name: str) -> str:
+        """One line saying how a recipe selects its subset (for captions and table notes)."""
+        r = self.lookup("recipes", name)
+        sample = dict(r.get("sample") or {})
+        method = sample.pop("method", "?")
+        sampler = f"{method}({', '.join(f'{k}={v}' for k, v in sample.items())})"
+        if "mix" in r:
+            m = self.mix_plan(r["mix"])
+            return f"mix {r['mix']} ({m.method} of {', '.join(m.inputs)}) -> sampler {sampler}"
+        if "score" in r:
+            return f"score {r['score']} ({self.describe_score(r['score'])}) -> sampler {sampler}"
+        return f"sampler {sampler}"
+
+    @staticmethod
+    def _flyt_of(path) -> str | None:
+        """The FLYT run whose trained file ``path`` is (results/flyt/<run>/...), else None."""
+        parts = str(path).split("/")
+        return parts[2] if len(parts) > 3 and parts[:2] == ["results", "flyt"] else None
+
+    def _score_closure(self, scores: set, flyts: set, models: set) -> None:
+        """Extend the sets of scores, FLYT runs and models with what they are computed from,
+        following each score's declared inputs (clipcurate.scores.plan)."""
+        todo = list(scores)
+        while todo:
+            plan = self.score_plan(todo.pop())
+            for spec in plan.inputs.values():
+                if spec["kind"] in ("embeddings", "reference"):
+                    models.add(spec["model"])
+                elif spec["kind"] == "artifact" and self._flyt_of(spec["path"]):
+                    flyts.add(self._flyt_of(spec["path"]))
+                elif spec["kind"] == "scores":
+                    new = {ref[0].split(":")[0] for ref in spec["refs"]} - scores
+                    scores.update(new)
+                    todo.extend(new)
+        for f in list(flyts):
+            run = self.flyt_run(f)
+            models.update(m for m in (run.get("reference_model"), run.get("embed_model")) if m)
+            new = {inp.split(":")[0] for inp in run.get("inputs", [])} - scores
+            if new:
+                scores.update(new)
+                self._score_closure(new, flyts, models)
+
+    def table_figures(self, table_name: str) -> dict:
+        """The report's figures for one table: the pool, every score, FLYT run and trained model its
+        rows use, and each row's training curve and per-task evaluation (all already in its DAG)."""
+        recipes = [row["recipe"] for row in self.table_rows(table_name)[0]]
+        scores, flyts, models = set(), set(), set()
+        for name in recipes:
+            r = self.lookup("recipes", name)
+            if "score" in r:
+                scores.add(r["score"])
+            if "mix" in r:
+                m = self.mix_plan(r["mix"])
+                scores.update(i.split(":")[0] for i in m.inputs)
+                flyts.update(f for f in map(self._flyt_of, m.artifacts.values()) if f)
+        self._score_closure(scores, flyts, models)
+        for f in flyts:
+            models.add(self.flyt_run(f)["reference_model"])
+        return {
+            "pool": "results/figures/pool/download.png",
+            "scores": [f"results/figures/scores/{s}.png" for s in sorted(scores)],
+            "flyt": [f"results/figures/flyt/{f}.png" for f in sorted(flyts)],
+            "models": [f"results/figures/models/{m}.png" for m in sorted(models) if self.lookup("models", m).get("train")],
+            "train": [f"results/figures/train/{r}.png" for r in recipes],
+            "eval": [f"results/figures/eval/{r}.html" for r in recipes],
+            # the tiny world knows each sample's kind: how clean each row's subset is
+            "quality": [f"results/figures/quality/{table_name}.png"] if not self.real_scale else [],
+        }
+
+    def table_report_inputs(self, wildcards) -> dict:
+        return {**self.table_inputs(wildcards), **{f"fig_{k}": v for k, v in self.table_figures(wildcards.table).items()}}
+
+
+def parse_time_check(config: Mapping, repo: str | Path) -> Wiring:
+    """What parsing the Snakefile computes from a checked config beyond :func:`prepare`: the
+    :class:`Wiring` (chunks from the pool layout, the suite, the trainer rules' wildcard sets).
+    ``python -m clipcurate.config_check`` runs it too, so that it refuses what the Snakefile refuses."""
+    w = Wiring(config, repo)
+    w.suite_content()
+    return w
+
