@@ -51,12 +51,10 @@ reference_set_input = W.reference_set_input
 score_specs = W.score_specs
 mix_plan = W.mix_plan
 mix_inputs = W.mix_inputs
-# FLYT scorers
+# trained artifacts (clipcurate.trainers; their rules: rules/models.smk)
 flyt_run = W.flyt_run
-flyt_names = W.flyt_names
 flyt_train = W.flyt_train
-flyt_inputs = W.flyt_inputs
-flyt_params = W.flyt_params
+trained_label = W.trained_label
 # samples, training, evaluation, embeddings
 recipe_score_file = W.recipe_score_file
 extra_reference_dirs = W.extra_reference_dirs
@@ -73,8 +71,6 @@ table_rows = W.table_rows
 table_params = W.table_params
 table_dropped = W.table_dropped
 table_inputs = W.table_inputs
-reference_model_inputs = W.reference_model_inputs
-classifier_cfg = W.classifier_cfg
 score_quality_inputs = W.score_quality_inputs
 quality_scores = W.quality_scores
 quality_recipes = W.quality_recipes

@@ -184,6 +184,7 @@ rule flyt_figure:
         code=code_version("figure_flyt"),
         run=lambda w: flyt_run(w.flyt),
         train=lambda w: flyt_train(w.flyt),
+        label=lambda w: trained_label("results/flyt/{flyt}/train_info.json", w.flyt),
     log:
         "logs/figures/flyt/{flyt}.log",
     threads: 1

@@ -141,7 +141,9 @@ def validate_schema(config: Mapping, schema_path: str | Path, sources: Sequence[
     (``sources``: (name, parsed file) pairs, later ones win) and what the schema expects."""
     import jsonschema
 
-    schema = load_yaml(schema_path)
+    from clipcurate import trainers
+
+    schema = trainers.schema(load_yaml(schema_path))  # with each trainer's fragment (its config section)
     known = schema.get("properties", {})
     for key in config:
         if key not in known:
@@ -173,28 +175,12 @@ def validate_schema(config: Mapping, schema_path: str | Path, sources: Sequence[
 # cross-key checks
 
 
-def _flyt_run(config: Mapping, name, key: str, scorer: str | None = None) -> Mapping:
-    runs = config["flyt"]["runs"]
-    if name not in runs:
-        raise ConfigError(f"config: {key}: unknown flyt run {name!r}; known flyt.runs: {', '.join(sorted(runs)) or '(none)'}")
-    if scorer and runs[name]["scorer"] != scorer:
-        raise ConfigError(f"config: {key}: flyt run {name!r} has scorer {runs[name]['scorer']!r}, expected {scorer!r}")
-    return runs[name]
-
-
 def mix_inputs(config: Mapping, name: str) -> list[str]:
-    """A mix's inputs; an M-FLYT mix takes the inputs its mixer was trained on."""
-    mix = config["mixes"][name]
-    if mix["method"] == "mflyt":
-        return list(_flyt_run(config, mix["flyt"], f"mixes.{name}.flyt", scorer="mixer")["inputs"])
-    return list(mix["inputs"])
+    """A mix's inputs, as planned (:func:`clipcurate.scores.plan.plan_mix`: a declared method such as
+    M-FLYT takes the inputs its trained artifact was trained on)."""
+    from clipcurate.scores.plan import plan_mix
 
-
-def _recipe_refs(params: Mapping | None) -> dict[str, str]:
-    acc = (params or {}).get("in_accuracy")
-    if not isinstance(acc, Mapping):
-        return {}
-    return {k: v.partition(":")[2] for k, v in acc.items() if isinstance(v, str) and v.startswith("recipe:")}
+    return list(plan_mix(config, name).inputs)
 
 
 def check_world(config: Mapping) -> None:
@@ -231,38 +217,26 @@ def check_samplers(config: Mapping) -> None:
 
 
 def check_mixes(config: Mapping) -> None:
-    """Each mix's method and parameters, checked by :func:`clipcurate.mixing.check_params` against its
-    input names. ``in_accuracy: recipe:<name>`` values are resolved only when the mix job runs (from
-    that recipe's evaluation), so they are checked to name a recipe, and stand in as distinct numbers."""
+    """Each mix planned (:func:`clipcurate.scores.plan.plan_mix`: its method, inputs, trained
+    artifacts and recipe references), then its parameters checked by :func:`clipcurate.mixing.check_params`
+    against its input names. ``in_accuracy: recipe:<name>`` values are resolved only when the mix job
+    runs (from that recipe's evaluation); they stand in as distinct numbers here."""
     from clipcurate import mixing
+    from clipcurate.scores.plan import plan_mix
 
     for name, mix in config["mixes"].items():
-        if mix["method"] == "mflyt":
-            mix_inputs(config, name)
-            if mix.get("params"):
-                raise ConfigError(
-                    f"config: mixes.{name}.params: method 'mflyt' takes its weights from the trained mixer "
-                    f"(flyt.runs.{mix['flyt']}); remove params"
-                )
+        plan = plan_mix(config, name)
+        if plan.method in mixing.DECLARED:  # parameters come from the trained artifact (plan_mix refuses any)
             continue
-        if mix["method"] not in mixing.METHODS:
-            raise ConfigError(
-                f"config: mixes.{name}.method: unknown mixing method {mix['method']!r}; known: {', '.join([*mixing.METHODS, 'mflyt'])}"
-            )
-        params = dict(mix.get("params") or {})
-        refs = _recipe_refs(params)
-        for inp, recipe in refs.items():
-            if recipe not in config["recipes"]:
-                raise ConfigError(
-                    f"config: mixes.{name}.params.in_accuracy: unknown recipe {recipe!r}; known: {sorted(config['recipes'])}"
-                )
-        if refs:
+        params = dict(plan.params)
+        if plan.recipes:
+            refs = {k for k, v in params["in_accuracy"].items() if isinstance(v, str) and v.startswith("recipe:")}
             params["in_accuracy"] = {
                 # stand-ins above any accuracy, so that they never collide with a number given
                 k: (1000.0 + i if k in refs else v) for i, (k, v) in enumerate(params["in_accuracy"].items())
             }
         try:
-            mixing.check_params(mix["method"], mix["inputs"], params)
+            mixing.check_params(plan.method, plan.inputs, params)
         except mixing.MixingError as e:
             raise ConfigError(f"config: mixes.{name}.params: {e}") from None
 
@@ -346,49 +320,28 @@ def check_config(config: Mapping, repo: str | Path | None = None) -> None:
     check_models(config)
     check_tables(config, repo)
     check_table_plots(config)
-    for name, model in config["models"].items():
-        dataset = (model.get("train") or {}).get("dataset")
-        if dataset is not None:
-            from clipcurate.world.generate import REFERENCE_SETS
+    # every trained entry (models.*.train, classifiers, flyt.runs ...): its inputs' names exist
+    from clipcurate import trainers
 
-            # one reference set, or a list of them (their union)
-            for one in [dataset] if isinstance(dataset, str) else dataset:
-                if one not in REFERENCE_SETS:
-                    raise ConfigError(
-                        f"config: models.{name}.train.dataset: unknown reference set {one!r}; "
-                        f"expected one of the world's: {', '.join(REFERENCE_SETS)}"
-                    )
-    for name, run in config["flyt"]["runs"].items():
-        for key in ("reference_model", "embed_model"):
-            if key in run and run[key] not in config["models"]:
-                raise ConfigError(f"config: flyt.runs.{name}.{key}: unknown model {run[key]!r}; known: {sorted(config['models'])}")
-    for name, mix in config["mixes"].items():
-        if mix["method"] == "mflyt":
-            _flyt_run(config, mix.get("flyt"), f"mixes.{name}.flyt", scorer="mixer")
+    trainers.check_config(config)
     check_samplers(config)
     check_mixes(config)
 
 
 def check_score_refs(config: Mapping) -> None:
-    """Checks that depend on the score methods: every score a recipe or FLYT run names exists, every
-    score and mix entry resolves against its method's declared inputs (:func:`clipcurate.scores.plan.check_scores`,
-    e.g. an E-FLYT score uses its head's embedding model), and a ``keep`` recipe's score gives ``keep``."""
+    """Checks that depend on the score methods: every score a recipe names exists, every score and
+    mix entry resolves against its method's declared inputs (:func:`clipcurate.scores.plan.check_scores`:
+    a trained artifact it reads is one its trainer makes, e.g. an E-FLYT score names an E-FLYT run),
+    and a ``keep`` recipe's score gives ``keep``."""
     scores = config["scores"]
-
-    def known(ref: str, key: str) -> None:
-        if ref.split(":")[0] not in scores:
-            raise ConfigError(f"config: {key}: unknown score {ref!r}; known: {sorted(scores)}")
 
     for name, recipe in config["recipes"].items():
         if "score" in recipe and recipe["score"] not in scores:  # a recipe samples a whole score file
             raise ConfigError(f"config: recipes.{name}.score: unknown score {recipe['score']!r}; known: {sorted(scores)}")
         if "mix" in recipe and recipe["mix"] not in config["mixes"]:
             raise ConfigError(f"config: recipes.{name}.mix: unknown mix {recipe['mix']!r}; known: {sorted(config['mixes'])}")
-    for name, run in config["flyt"]["runs"].items():
-        for inp in run.get("inputs", []):
-            known(inp, f"flyt.runs.{name}.inputs")
     # every score and mix entry against its method's declared inputs (clipcurate.scores.plan):
-    # names exist, keys are used, FLYT runs are of the right kind, no cycles; errors name the key
+    # names exist, keys are used, trained artifacts are of the right trainer, no cycles; errors name the key
     from clipcurate.scores.plan import check_scores
 
     check_scores(config)

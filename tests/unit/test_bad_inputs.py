@@ -466,7 +466,7 @@ CONFIG_CASES = [
     ({"mixes": {"m": {"method": "intersection", "inputs": ["clip_score", "eflyt"], "params": {"fractions": 1.5}}}}, r"config: mixes\.m\.params: fractions\['clip_score'\]: fraction 1\.5 is outside \(0, 1\]"),
     ({"mixes": {"m": {"method": "two_stage", "inputs": ["clip_score", "eflyt"], "params": {"first": "clip_score", "second": "eflyt", "p": 0.2, "q": 0.4}}}}, r"config: mixes\.m\.params: two_stage: q=0\.4 \(a fraction of the original pool\) exceeds p=0\.2"),
     ({"mixes": {"in_weighted_r8": {"params": {"r": 1}}}}, r"config: mixes\.in_weighted_r8\.params: in_weighted: r \(the max-to-min weight ratio\) must be > 1, got 1\.0"),
-    ({"mixes": {"mflyt": {"params": {"r": 2}}}}, r"config: mixes\.mflyt\.params: method 'mflyt' takes its weights from the trained mixer \(flyt\.runs\.mflyt\); remove params"),
+    ({"mixes": {"mflyt": {"params": {"r": 2}}}}, r"config: mixes\.mflyt\.params: method 'mflyt' takes its weights from its trained artifact \(flyt\.runs\.mflyt\); remove params"),
     ({"mixes": {"m": {"method": "sum", "inputs": ["clip_score", "clip_score"]}}}, r"config: mixes\.m\.params: sum: input name 'clip_score' is used twice"),
     # tables and evaluation
     ({"tables": {"table1": {"rows": [{"recipe": "nope", "label": "N"}], "columns": ["ImageNet"]}}}, r"config: tables\.table1\.rows\[0\]\.recipe: unknown recipe 'nope'"),

@@ -55,7 +55,6 @@ def test_trained_models_point_at_their_weights(tiny):
     # nofilter: weights trained by this workflow on the unfiltered pool (a results/ path)
     assert tiny.model_files("nofilter") == [tiny.config["models"]["nofilter"]["pretrained"]]
     # DFN-FT starts from the DFN's weights, trained here
-    assert tiny.reference_model_inputs(W(model="dfn_ft")) == {"world": "resources/world", "init": "results/models/dfn/open_clip_pytorch_model.bin"}
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         tiny.model_spec("nope")
 
@@ -78,14 +77,29 @@ def test_score_inputs_gather_chunks_or_read_every_chunk(tiny):
     assert pooled["emb"] == [f"results/embeddings/openai/{c}.parquet" for c in tiny.chunks]
 
 
-def test_flyt_inputs_and_params_follow_the_run_kind(tiny):
-    mixer = tiny.flyt_inputs(W(flyt="mflyt"))
+def test_trainer_rules_derive_inputs_params_and_constraints(tiny):
+    from clipcurate import trainers
+
+    mflyt, eflyt = trainers.get("train_mflyt"), trainers.get("train_eflyt")
+    assert tiny.trainer_constraints(mflyt) == {"flyt": "mflyt"} and tiny.trainer_constraints(eflyt) == {"flyt": "eflyt"}
+    mixer = tiny.trainer_inputs(mflyt)(W(flyt="mflyt"))
     assert mixer["scores"] == ["results/scores/clip_score.parquet", "results/scores/eflyt.parquet"]
     assert "embedder" not in mixer and mixer["downstream"] == "resources/world"
-    head = tiny.flyt_params(W(flyt="eflyt"))
+    assert mixer["index"] == "results/pool/index.parquet" and mixer["shards"] == "results/pool/shards"
+    head = tiny.trainer_params(eflyt)["run"](W(flyt="eflyt"))
     assert head["embed_spec"] == tiny.model_spec("openai")
     assert head["train"]["downstream_loss"] == "ce_temperature"  # the run's override
     assert head["train"]["steps"] == tiny.config["flyt"]["train"]["steps"]  # the shared default
+    # a reference model: the world, and the weights it starts from when made here (DFN-FT from the DFN)
+    ref = trainers.get("train_reference_model")
+    assert tiny.trainer_inputs(ref)(W(model="dfn_ft")) == {"world": "resources/world", "init": "results/models/dfn/open_clip_pytorch_model.bin"}
+    # a data-quality DFN replaces part of its set by pool data: the pool is an input
+    assert tiny.trainer_inputs(ref)(W(model="dfn_q050_s0"))["shards"] == "results/pool/shards"
+    assert "openai" in tiny.trainer_constraints(ref)["model"].split("|") and "nofilter" not in tiny.trainer_constraints(ref)["model"].split("|")
+    clf = tiny.trainer_inputs(trainers.get("train_classifier"))(W(classifier="hq_vs_pool"))
+    assert clf == {"positive": "results/reference_embeddings/openai/hq.parquet",
+                   "embeddings": [f"results/embeddings/openai/{c}.parquet" for c in tiny.chunks]}
+    assert tiny.trainer_resources(ref) == {"mem_mb": 16000, "runtime": 24 * 60}  # a CPU job on the tiny world
 
 
 def test_table_figures_follow_scores_mixes_and_trained_artifacts(tiny):
@@ -95,10 +109,9 @@ def test_table_figures_follow_scores_mixes_and_trained_artifacts(tiny):
     figs = Wiring(cfg, REPO).table_figures("t")
     # the M-FLYT mix reads its mixer (run mflyt), whose inputs include the eflyt score, read from
     # the E-FLYT head (run eflyt) over openai's embeddings; mflyt's reference model is nofilter
-    assert figs["flyt"] == ["results/figures/flyt/eflyt.png", "results/figures/flyt/mflyt.png"]
     assert figs["scores"] == ["results/figures/scores/clip_score.png", "results/figures/scores/eflyt.png"]
     # openai (the OpenAI-CLIP analogue) is trained here on the tiny world; nofilter is a subset's model
-    assert figs["models"] == ["results/figures/models/openai.png"]
+    assert figs["trained"] == ["results/figures/flyt/eflyt.png", "results/figures/flyt/mflyt.png", "results/figures/models/openai.png"]
     assert figs["train"] == ["results/figures/train/r.png"]
 
 

@@ -232,54 +232,89 @@ class Wiring:
 
         return score_specs(inputs)
 
-    # ---- FLYT scorers ---------------------------------------------------------------------
+    # ---- trainers (clipcurate.trainers): one rule each, defined in a loop in rules/models.smk ----
 
-    def flyt_run(self, name: str, key: str = "flyt.runs", scorer: str | None = None) -> dict:
-        """config.flyt.runs[name], checked to exist (and to be of kind ``scorer``); errors name ``key``."""
-        runs = self.config["flyt"]["runs"]
-        if name not in runs:
-            raise ValueError(f"config: {key}: unknown flyt run {name!r}; known flyt.runs: {', '.join(sorted(runs)) or '(none)'}")
-        if scorer and runs[name]["scorer"] != scorer:
-            raise ValueError(f"config: {key}: flyt run {name!r} has scorer {runs[name]['scorer']!r}, expected {scorer!r}")
-        return runs[name]
+    def trainers(self) -> list:
+        """Every registered trainer (:class:`clipcurate.trainers.Trainer`)."""
+        from clipcurate import trainers
 
-    def flyt_names(self, scorer: str) -> str:
-        """Wildcard regex matching the names of the FLYT runs of one scorer kind."""
-        return _regex(n for n, r in self.config["flyt"]["runs"].items() if r["scorer"] == scorer)
+        return trainers.trainers()
 
-    def flyt_train(self, name: str) -> dict:
-        """A run's training hyperparameters: config.flyt.train, overridden by the run's own train."""
-        return {**self.config["flyt"]["train"], **(self.flyt_run(name).get("train") or {})}
+    def trainer(self, name: str):
+        from clipcurate import trainers
 
-    def flyt_downstream_dir(self, run: Mapping) -> str:
-        return run.get("downstream") or f"{WORLD_DIR}/reference/downstream"
+        return trainers.get(name)
 
-    def flyt_inputs(self, wildcards) -> dict:
-        run = self.flyt_run(wildcards.flyt)
-        inputs = {
-            "index": POOL_INDEX,
-            "shards": self.pool_shards,
-            "reference": self.model_files(run["reference_model"]),
-            # a subdirectory of the world cannot be an input of its own; depend on the world itself
-            "downstream": run.get("downstream") or WORLD_DIR,
-        }
-        if run["scorer"] == "mixer":
-            inputs["scores"] = [path for _, path, _ in self.score_specs(run["inputs"])]
-        else:
-            inputs["embedder"] = self.model_files(run["embed_model"])
+    def trainer_constraints(self, t) -> dict:
+        """The rule's wildcard constraint: exactly the entries this trainer trains."""
+        return {t.wildcard: _regex(t.entries(self.config))}
+
+    def _trainer_entry(self, t, wildcards) -> tuple[str, Mapping]:
+        name = getattr(wildcards, t.wildcard)
+        return name, t.entry(self.config, name)
+
+    def trainer_inputs(self, t):
+        """The rule's input function: the files of each declared input the entry wants."""
+
+        def inputs(wildcards) -> dict:
+            name, entry = self._trainer_entry(t, wildcards)
+            files: dict = {}
+            for arg, kind in t.inputs.items():
+                if kind.wanted(entry):
+                    files.update(kind.files(arg, entry, self))
+            return files
+
         return inputs
 
-    def flyt_params(self, wildcards) -> dict:
-        run = self.flyt_run(wildcards.flyt)
-        return {
-            "scorer": run["scorer"],
-            "train": self.flyt_train(wildcards.flyt),
-            "reference_spec": self.model_spec(run["reference_model"]),
-            "downstream_dir": self.flyt_downstream_dir(run),
-            "score_specs": self.score_specs(run.get("inputs", [])),
-            "embed_spec": self.model_spec(run["embed_model"]) if "embed_model" in run else None,
-            "hidden_mult": float(run.get("hidden_mult", 1.0)),
-        }
+    def trainer_outputs(self, t, report=None, category: str = "") -> dict:
+        """The rule's outputs; those the trainer flags for the report wrapped in ``report(...)``
+        (Snakemake's, passed in), their captions under report/."""
+        out = {}
+        for key, path in t.outputs.items():
+            flags = t.reports.get(key)
+            if flags and report is not None:
+                out[key] = report(path, caption=f"../report/{flags['caption']}", category=category,
+                                  subcategory=flags.get("subcategory", t.label), labels=dict(flags.get("labels") or {}))
+            else:
+                out[key] = path
+        return out
+
+    def trainer_params(self, t) -> dict:
+        """The rule's params: each declared param as a function of the wildcards, and the code version."""
+
+        def param(f):
+            return lambda wildcards: f(self._trainer_entry(t, wildcards)[1], getattr(wildcards, t.wildcard), self)
+
+        return {**{k: param(f) for k, f in t.params.items()}, "code": self.code_version(t.script)}
+
+    def trainer_resources(self, t) -> dict:
+        r = t.resources
+        gpus = self.scale.get("gpus", 1) if r.get("gpus") == "scale" else int(r.get("gpus", 1))
+        if not t.gpu:
+            return self.cpu_resources(r["mem_mb"], r["runtime"])
+        return self.gpu_resources(r["mem_mb"], r["runtime"], gpus=gpus)
+
+    def flyt_run(self, name: str) -> dict:
+        """config.flyt.runs[name] (the FLYT figure's param)."""
+        runs = self.config["flyt"]["runs"]
+        if name not in runs:
+            raise ValueError(f"config: flyt.runs: unknown flyt run {name!r}; known flyt.runs: {', '.join(sorted(runs)) or '(none)'}")
+        return runs[name]
+
+    def flyt_train(self, name: str) -> dict:
+        """A FLYT run's training hyperparameters (:func:`clipcurate.trainers.flyt.run_train`)."""
+        from clipcurate.trainers.flyt import run_train
+
+        return run_train(self.config, self.flyt_run(name))
+
+    def trained_label(self, path_template: str, name: str) -> str:
+        """What the entry ``name`` whose artifact is ``path_template`` is (``M-FLYT run``), for captions."""
+        from clipcurate import trainers
+
+        for t in trainers.trainers():
+            if path_template in t.outputs.values() and name in t.entries(self.config):
+                return t.label
+        raise ValueError(f"no trainer writes {path_template} for {name!r}")
 
     # ---- mixes (clipcurate.scores.plan) ---------------------------------------------------
 
@@ -405,24 +440,6 @@ class Wiring:
 
     # ---- auxiliary models and reports ---------------------------------------------------
 
-    def reference_model_inputs(self, wildcards) -> dict:
-        """A trained auxiliary model's inputs: the world (its reference sets), the weights it starts
-        from when those are made here (a DFN-FT starts from the DFN), and the pool when part of its
-        set is replaced by pool data."""
-        m = self.trained_model_cfg(wildcards)
-        inputs = {"world": WORLD_DIR}
-        init = str(m.get("pretrained") or "")
-        if init.startswith("results/"):
-            inputs["init"] = init
-        if m["train"].get("replace_with_pool"):
-            inputs["index"] = POOL_INDEX
-            inputs["shards"] = self.pool_shards
-        return inputs
-
-    def classifier_cfg(self, wildcards) -> dict:
-        """config.classifiers[name]: {model, positive (a reference set), features, steps, batch_size, lr, warmup}."""
-        return self.lookup("classifiers", wildcards.classifier)
-
     def quality_scores(self) -> list[str]:
         exclude = set((self.config.get("reports") or {}).get("score_quality", {}).get("exclude") or [])
         return [s for s in self.config["scores"] if s not in exclude]
@@ -491,40 +508,47 @@ class Wiring:
             return f"score {r['score']} ({self.describe_score(r['score'])}) -> sampler {sampler}"
         return f"sampler {sampler}"
 
-    @staticmethod
-    def _flyt_of(path) -> str | None:
-        """The FLYT run whose trained file ``path`` is (results/flyt/<run>/...), else None."""
-        parts = str(path).split("/")
-        return parts[2] if len(parts) > 3 and parts[:2] == ["results", "flyt"] else None
+    def _closure(self, scores: set, artifacts: set, models: set) -> None:
+        """Extend the sets of scores, trained artifacts ((trainer name, entry name)) and models with
+        what they are computed from: each score's declared inputs (clipcurate.scores.plan), and each
+        trained artifact's declared inputs (clipcurate.trainers)."""
+        from clipcurate import trainers
 
-    def _score_closure(self, scores: set, flyts: set, models: set) -> None:
-        """Extend the sets of scores, FLYT runs and models with what they are computed from,
-        following each score's declared inputs (clipcurate.scores.plan)."""
-        todo = list(scores)
-        while todo:
-            plan = self.score_plan(todo.pop())
-            for spec in plan.inputs.values():
-                if spec["kind"] in ("embeddings", "reference"):
-                    models.add(spec["model"])
-                elif spec["kind"] == "artifact" and self._flyt_of(spec["path"]):
-                    flyts.add(self._flyt_of(spec["path"]))
-                elif spec["kind"] == "scores":
-                    new = {ref[0].split(":")[0] for ref in spec["refs"]} - scores
-                    scores.update(new)
-                    todo.extend(new)
-        for f in list(flyts):
-            run = self.flyt_run(f)
-            models.update(m for m in (run.get("reference_model"), run.get("embed_model")) if m)
-            new = {inp.split(":")[0] for inp in run.get("inputs", [])} - scores
-            if new:
-                scores.update(new)
-                self._score_closure(new, flyts, models)
+        todo_scores, todo_artifacts = list(scores), list(artifacts)
+        while todo_scores or todo_artifacts:
+            while todo_scores:
+                plan = self.score_plan(todo_scores.pop())
+                for spec in plan.inputs.values():
+                    if spec["kind"] in ("embeddings", "reference"):
+                        models.add(spec["model"])
+                    elif spec["kind"] == "artifact" and trainers.artifact_of(spec["path"]):
+                        t, name = trainers.artifact_of(spec["path"])
+                        if (t.name, name) not in artifacts:
+                            artifacts.add((t.name, name))
+                            todo_artifacts.append((t.name, name))
+                    elif spec["kind"] == "scores":
+                        new = {ref[0].split(":")[0] for ref in spec["refs"]} - scores
+                        scores.update(new)
+                        todo_scores.extend(new)
+            while todo_artifacts:
+                t_name, name = todo_artifacts.pop()
+                t = trainers.get(t_name)
+                entry = t.entry(self.config, name)
+                for kind in t.inputs.values():
+                    if kind.wanted(entry):
+                        models.update(getattr(kind, "models", lambda e: [])(entry))
+                        new = set(getattr(kind, "scores", lambda e: [])(entry)) - scores
+                        scores.update(new)
+                        todo_scores.extend(new)
 
     def table_figures(self, table_name: str) -> dict:
-        """The report's figures for one table: the pool, every score, FLYT run and trained model its
-        rows use, and each row's training curve and per-task evaluation (all already in its DAG)."""
+        """The report's figures for one table: the pool, every score, trained artifact and trained
+        model its rows use, and each row's training curve and per-task evaluation (all already in
+        its DAG). A trainer with a ``figure`` gives one per entry used."""
+        from clipcurate import trainers
+
         recipes = [row["recipe"] for row in self.table_rows(table_name)[0]]
-        scores, flyts, models = set(), set(), set()
+        scores, artifacts, models = set(), set(), set()
         for name in recipes:
             r = self.lookup("recipes", name)
             if "score" in r:
@@ -532,15 +556,15 @@ class Wiring:
             if "mix" in r:
                 m = self.mix_plan(r["mix"])
                 scores.update(i.split(":")[0] for i in m.inputs)
-                flyts.update(f for f in map(self._flyt_of, m.artifacts.values()) if f)
-        self._score_closure(scores, flyts, models)
-        for f in flyts:
-            models.add(self.flyt_run(f)["reference_model"])
+                artifacts.update((t.name, n) for t, n in filter(None, map(trainers.artifact_of, m.artifacts.values())))
+        self._closure(scores, artifacts, models)
+        models_trainer = trainers.producer("results/models/{model}/open_clip_pytorch_model.bin")
+        artifacts.update((models_trainer.name, m) for m in models if m in models_trainer.entries(self.config))
+        figures = sorted({trainers.get(t).figure.format(**{trainers.get(t).wildcard: n}) for t, n in artifacts if trainers.get(t).figure})
         return {
             "pool": "results/figures/pool/download.png",
             "scores": [f"results/figures/scores/{s}.png" for s in sorted(scores)],
-            "flyt": [f"results/figures/flyt/{f}.png" for f in sorted(flyts)],
-            "models": [f"results/figures/models/{m}.png" for m in sorted(models) if self.lookup("models", m).get("train")],
+            "trained": figures,
             "train": [f"results/figures/train/{r}.png" for r in recipes],
             "eval": [f"results/figures/eval/{r}.html" for r in recipes],
             # the tiny world knows each sample's kind: how clean each row's subset is
