@@ -18,15 +18,15 @@ The Snakefile calls, in order:
   config against ``config/schema.yaml`` with short errors (an unknown top-level key is named with
   the file that sets it, never by printing the whole merged config), expands the blocks that stand
   for entries (:mod:`clipcurate.config.expand`) and validates again, then runs :func:`check_config`
-  (world, pool and evaluation, model architectures, tables, their plots and suite, FLYT runs,
-  samplers, mixes) and :func:`check_score_refs`.
+  (world, pool and evaluation, model architectures, tables, their plots and suite, every trained
+  entry's inputs (:func:`clipcurate.trainers.check_config`), samplers, mixes) and :func:`check_score_refs`.
 
 ``python -m clipcurate.config_check`` runs the same, then builds the rules' view of the config
 (:func:`clipcurate.config.wiring.parse_time_check`), so it accepts exactly what the Snakefile
 accepts; every error is printed as one line.
 
 :func:`check_score_refs` holds the checks that depend on how score methods are resolved (known
-score names, the E-FLYT head's embedding model, which scores give a ``keep`` column), apart from
+score names, trained artifacts read from entries their trainer trains, which scores give a ``keep`` column), apart from
 the other cross-checks, so that it can be replaced as one piece.
 """
 
