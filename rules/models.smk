@@ -32,7 +32,9 @@ for trainer in W.trainers():
         conda:
             f"../envs/{trainer.env}.yaml"
         script:
-            f"../workflow/scripts/{trainer.script}.py"
+            # Snakemake evaluates this twice: here (`trainer` is this rule's) and when the job runs,
+            # where `trainer` is the loop's last, so there the rule's own name (`rule`) picks it
+            W.trainer_script(locals().get("rule") or trainer.name)
 
 
 # Zero-shot evaluation of an auxiliary model itself (a DFN's own ImageNet-analogue accuracy, the

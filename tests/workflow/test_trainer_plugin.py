@@ -34,6 +34,18 @@ register(Trainer(
     script="train_toy_detector", env="data", resources={"mem_mb": 1000, "runtime": 5}, gpu=False, module=__name__,
 ))
 '''
+# a second toy trainer reading nothing, so that its job can run here: its rule must run its own script
+# (rules/models.smk defines the rules in a loop; Snakemake evaluates `script:` again when a job runs)
+CONSTANT = '''"""A toy trainer that writes its config entry (tests/workflow/test_trainer_plugin.py)."""
+from clipcurate.trainers import Trainer, register, register_schema
+
+register_schema(("properties", "toy_constants"), {"type": "object", "additionalProperties": {"type": "object"}})
+register(Trainer(
+    name="train_toy_constant", label="toy constant", section=("toy_constants",), wildcard="constant", inputs={},
+    outputs={"out": "results/toy_constants/{constant}.json"}, params={"cfg": lambda entry, name, w: dict(entry)},
+    script="train_toy_constant", env="data", resources={"mem_mb": 100, "runtime": 1}, gpu=False, module=__name__,
+))
+'''
 SCORE = '''"""A score reading the toy detector (tests/workflow/test_trainer_plugin.py)."""
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Artifact, Embeddings
@@ -60,6 +72,11 @@ def checkout(tmp_path_factory):
     (root / "src/clipcurate/trainers/toy_detector.py").write_text(TRAINER)
     (root / "src/clipcurate/scores/toy_detector.py").write_text(SCORE)
     (root / "workflow/scripts/train_toy_detector.py").write_text('"""Train the toy detector."""\nfrom clipcurate import io\n')
+    (root / "src/clipcurate/trainers/toy_constant.py").write_text(CONSTANT)
+    (root / "workflow/scripts/train_toy_constant.py").write_text(
+        '"""Write the entry."""\nfrom pathlib import Path\n\nfrom clipcurate.io import write_json\nfrom clipcurate.runlog import start\n\n'
+        'start(snakemake).info("toy constant %s", snakemake.wildcards.constant)\n'
+        'write_json({"trainer": "toy_constant", **snakemake.params.cfg}, Path(snakemake.output.out))\n')
     return root
 
 
@@ -97,3 +114,11 @@ def test_a_bad_cross_reference_stops_the_workflow_while_it_is_parsed(checkout, t
     assert smk.returncode != 0 and message in out, out[-3000:]
     assert "rule train_toy_detector" not in out  # refused before any job is planned
     assert check.returncode == 1 and check.stderr.strip().startswith(message) and len(check.stderr.strip().splitlines()) == 1, check.stderr
+
+
+def test_a_trainer_job_runs_its_own_script(checkout, tmp_path):
+    config = {**CONFIG, "toy_constants": {"c1": {"value": 7}}}
+    smk, out, check = _run(checkout, tmp_path, config, "--cores", "1", "results/toy_constants/c1.json")
+    assert smk.returncode == 0, out[-3000:]
+    assert yaml.safe_load((tmp_path / "results/toy_constants/c1.json").read_text()) == {"trainer": "toy_constant", "value": 7}
+    assert (tmp_path / "logs/train_toy_constant/c1.log").exists()

@@ -287,6 +287,13 @@ class Wiring:
 
         return {**{k: param(f) for k, f in t.params.items()}, "code": self.code_version(t.script)}
 
+    def trainer_script(self, rule) -> str:
+        """The script of the trainer whose rule is ``rule`` (its name, or Snakemake's rule object),
+        relative to rules/. Snakemake evaluates a rule's ``script:`` when the rule is defined and
+        again when the job runs, in the Snakefile's namespace, where the loop variable of
+        rules/models.smk then holds the last trainer: the rule's own name identifies it."""
+        return f"../workflow/scripts/{self.trainer(getattr(rule, 'name', rule)).script}.py"
+
     def trainer_resources(self, t) -> dict:
         r = t.resources
         gpus = self.scale.get("gpus", 1) if r.get("gpus") == "scale" else int(r.get("gpus", 1))
