@@ -145,3 +145,23 @@ def test_the_shipped_trainers_declare_what_their_rules_had():
     for t in names.values():
         assert (REPO / "workflow" / "scripts" / f"{t.script}.py").is_file(), t.name
         assert (REPO / "envs" / f"{t.env}.yaml").is_file(), t.name
+
+
+def test_adding_a_trainer_module_changes_no_code_version(tmp_path):
+    """Trainer modules are found by the registry at run time, not imported by any job's script: a new
+    one changes the code version of no rule (so nothing already built reruns)."""
+    import shutil
+
+    from clipcurate.codeversion import code_version
+
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    scripts = sorted((REPO / "workflow" / "scripts").glob("*.py"))
+    before = {s.name: code_version(s, src) for s in scripts}
+    (src / "clipcurate" / "trainers" / "toy_detector.py").write_text(
+        "from clipcurate.trainers import Trainer, register\nfrom clipcurate import io  # noqa: F401\n")
+    after = {s.name: code_version(s, src) for s in scripts}
+    assert after == before
+    # while editing a module a script does import changes it (the check can fail)
+    (src / "clipcurate" / "trainers" / "inputs.py").write_text((src / "clipcurate" / "trainers" / "inputs.py").read_text() + "\n# edit\n")
+    assert {s.name: code_version(s, src) for s in scripts} != before
