@@ -132,12 +132,24 @@ def _check_model(config, value, key) -> str:
     return value
 
 
+def _trainers():
+    """The trainer registry (:mod:`clipcurate.trainers`), used for planning only. Imported by a
+    computed name so that :mod:`clipcurate.codeversion`, which follows static imports, leaves it
+    and every trainer module out of the score and mix jobs' code versions: no job runs them, and
+    adding a trainer must not rerun every score."""
+    import importlib
+
+    return importlib.import_module(_TRAINERS)
+
+
+_TRAINERS = ".".join([__name__.split(".")[0], "trainers"])
+
+
 def format_artifact(art: Artifact, entry: Mapping, config: Mapping, key: str, method: str, arg: str) -> str:
     """The artifact's path with its template fields taken from the config entry (checked). When a
     trainer writes the artifact (:func:`clipcurate.trainers.producer`), the entry the field names
     must be one that trainer trains: an E-FLYT head is read from an E-FLYT run, never a mixer's."""
-    from clipcurate import trainers
-
+    trainers = _trainers()
     producer = trainers.producer(art.path)
     values = {}
     for _, fname, _, _ in string.Formatter().parse(art.path):
