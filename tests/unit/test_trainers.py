@@ -170,3 +170,28 @@ def test_adding_a_trainer_module_changes_no_code_version(tmp_path):
     (src / "clipcurate" / "scores" / "toy_method.py").write_text("from clipcurate.scores import register\n")
     changed = {k for k, v in versions().items() if v != before[k]}
     assert "score.py" in changed
+
+
+def test_the_readmes_trainer_example_plans(tmp_path):
+    """README "Adding a trainer": its module and config, registered and planned as written."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Adding a trainer"):text.index("## FLYT, M-FLYT")]
+    code = re.findall(r"```\n(# src/clipcurate/trainers/.*?)```", section, flags=re.S)[0]
+    config = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[0])
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_trainer"})
+    try:
+        t = trainers.get("train_probe")
+        w = Wiring(_config(**config), REPO)
+        assert w.trainer_constraints(t) == {"probe": "hq_vs_pool"}
+        assert w.trainer_inputs(t)(W(probe="hq_vs_pool")) == {
+            "positive": "results/reference_embeddings/openai/hq.parquet",
+            "embeddings": [f"results/embeddings/openai/{c}.parquet" for c in w.chunks],
+        }
+        assert t.output_paths("hq_vs_pool") == {"probe": "results/probes/hq_vs_pool.npz"}
+        with pytest.raises(config_check.ConfigError, match=r"^config: probes\.x\.model: unknown model 'gpt'"):
+            _config(probes={"x": {"model": "gpt", "positive": "hq"}})
+    finally:
+        trainers.REGISTRY.pop("train_probe", None)
+        trainers.SCHEMA_FRAGMENTS.pop(("properties", "probes"), None)
