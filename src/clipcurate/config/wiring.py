@@ -395,30 +395,8 @@ class Wiring:
 
     def recipe_oracles(self, name: str) -> list[str]:
         """The oracle scores a recipe uses (methods that read the tiny world's ground truth), directly,
-        through its mix, or through the score inputs of the scores it uses. Read from the methods'
-        declarations, not from a plan: at real scale an oracle cannot be planned at all."""
-        from clipcurate.scores import get
-        from clipcurate.scores.inputs import Scores
-
-        recipe = self.lookup("recipes", name)
-        todo = [recipe["score"]] if "score" in recipe else []
-        if "mix" in recipe:
-            todo += [inp.split(":")[0] for inp in self.mix_plan(recipe["mix"]).inputs]
-        seen, oracles = set(), set()
-        while todo:
-            s = todo.pop()
-            if s in seen:
-                continue
-            seen.add(s)
-            entry = self.lookup("scores", s)
-            method = get(entry["method"])
-            if method.oracle:
-                oracles.add(s)
-            for kind in method.inputs.values():
-                if isinstance(kind, Scores):
-                    refs = entry.get(kind.key) or []
-                    todo += [r.split(":")[0] for r in ([refs] if isinstance(refs, str) else refs)]
-        return sorted(oracles)
+        through its mix, or through what the scores it uses are computed from (:meth:`dependencies`)."""
+        return sorted(self.dependencies([name])["oracles"])
 
     def table_rows(self, name: str) -> tuple[list, list]:
         """(rows kept, rows dropped) of a table: at real scale rows whose recipe uses an oracle are dropped."""
@@ -515,56 +493,78 @@ class Wiring:
             return f"score {r['score']} ({self.describe_score(r['score'])}) -> sampler {sampler}"
         return f"sampler {sampler}"
 
-    def _closure(self, scores: set, artifacts: set, models: set) -> None:
-        """Extend the sets of scores, trained artifacts ((trainer name, entry name)) and models with
-        what they are computed from: each score's declared inputs (clipcurate.scores.plan), and each
-        trained artifact's declared inputs (clipcurate.trainers)."""
+    def dependencies(self, recipes) -> dict[str, set]:
+        """What the recipes' subsets are computed from, walking score -> (scores, models, trained
+        artifacts) -> (their scores and models) from the methods' and trainers' declarations and
+        the config entries, never from a plan (at real scale an oracle cannot be planned):
+        ``{"scores", "oracles", "models", "artifacts"}``; an artifact is (trainer name, entry name)."""
         from clipcurate import trainers
+        from clipcurate.scores import get
+        from clipcurate.scores.inputs import Artifact, Embeddings, Reference, Scores, Truth
 
-        todo_scores, todo_artifacts = list(scores), list(artifacts)
-        while todo_scores or todo_artifacts:
-            while todo_scores:
-                plan = self.score_plan(todo_scores.pop())
-                for spec in plan.inputs.values():
-                    if spec["kind"] in ("embeddings", "reference"):
-                        models.add(spec["model"])
-                    elif spec["kind"] == "artifact" and trainers.artifact_of(spec["path"]):
-                        t, name = trainers.artifact_of(spec["path"])
-                        if (t.name, name) not in artifacts:
-                            artifacts.add((t.name, name))
-                            todo_artifacts.append((t.name, name))
-                    elif spec["kind"] == "scores":
-                        new = {ref[0].split(":")[0] for ref in spec["refs"]} - scores
-                        scores.update(new)
-                        todo_scores.extend(new)
-            while todo_artifacts:
-                t_name, name = todo_artifacts.pop()
-                t = trainers.get(t_name)
-                entry = t.entry(self.config, name)
-                for kind in t.inputs.values():
-                    if kind.wanted(entry):
-                        models.update(getattr(kind, "models", lambda e: [])(entry))
-                        new = set(getattr(kind, "scores", lambda e: [])(entry)) - scores
-                        scores.update(new)
-                        todo_scores.extend(new)
+        out: dict[str, set] = {"scores": set(), "oracles": set(), "models": set(), "artifacts": set()}
+        todo_scores: list[str] = []
+        todo_artifacts: list = []
 
-    def table_figures(self, table_name: str) -> dict:
-        """The report's figures for one table: the pool, every score, trained artifact and trained
-        model its rows use, and each row's training curve and per-task evaluation (all already in
-        its DAG). A trainer with a ``figure`` gives one per entry used."""
-        from clipcurate import trainers
+        def add_score(ref) -> None:
+            name = str(ref).split(":")[0]
+            if name not in out["scores"]:
+                out["scores"].add(name)
+                todo_scores.append(name)
 
-        recipes = [row["recipe"] for row in self.table_rows(table_name)[0]]
-        scores, artifacts, models = set(), set(), set()
+        def add_artifact(path: str) -> None:
+            found = trainers.artifact_of(path)
+            if found is not None and (found[0].name, found[1]) not in out["artifacts"]:
+                out["artifacts"].add((found[0].name, found[1]))
+                todo_artifacts.append(found)
+
         for name in recipes:
             r = self.lookup("recipes", name)
             if "score" in r:
-                scores.add(r["score"])
+                add_score(r["score"])
             if "mix" in r:
                 m = self.mix_plan(r["mix"])
-                scores.update(i.split(":")[0] for i in m.inputs)
-                artifacts.update((t.name, n) for t, n in filter(None, map(trainers.artifact_of, m.artifacts.values())))
-        self._closure(scores, artifacts, models)
+                for inp in m.inputs:
+                    add_score(inp)
+                for path in m.artifacts.values():
+                    add_artifact(path)
+        while todo_scores or todo_artifacts:
+            while todo_scores:
+                score = todo_scores.pop()
+                entry = self.lookup("scores", score)
+                for kind in get(entry["method"]).inputs.values():
+                    if isinstance(kind, Truth):
+                        out["oracles"].add(score)
+                    elif isinstance(kind, (Embeddings, Reference)) and kind.model_key in entry:
+                        out["models"].add(entry[kind.model_key])
+                    elif isinstance(kind, Artifact):
+                        try:
+                            add_artifact(kind.path.format(**entry))
+                        except (KeyError, IndexError):  # a field the entry lacks: the planner's error
+                            pass
+                    elif isinstance(kind, Scores):
+                        refs = entry.get(kind.key) or []
+                        for ref in [refs] if isinstance(refs, str) else refs:
+                            add_score(ref)
+            while todo_artifacts:
+                t, name = todo_artifacts.pop()
+                entry = t.entry(self.config, name)
+                for kind in t.inputs.values():
+                    if kind.wanted(entry):
+                        out["models"].update(getattr(kind, "models", lambda e: [])(entry))
+                        for ref in getattr(kind, "scores", lambda e: [])(entry):
+                            add_score(ref)
+        return out
+
+    def table_figures(self, table_name: str) -> dict:
+        """The report's figures for one table: the pool, every score, trained artifact and trained
+        model its rows use (:meth:`dependencies`), and each row's training curve and per-task
+        evaluation (all already in its DAG). A trainer with a ``figure`` gives one per entry used."""
+        from clipcurate import trainers
+
+        recipes = [row["recipe"] for row in self.table_rows(table_name)[0]]
+        deps = self.dependencies(recipes)
+        scores, artifacts, models = deps["scores"], set(deps["artifacts"]), deps["models"]
         models_trainer = trainers.producer("results/models/{model}/open_clip_pytorch_model.bin")
         artifacts.update((models_trainer.name, m) for m in models if m in models_trainer.entries(self.config))
         figures = sorted({trainers.get(t).figure.format(**{trainers.get(t).wildcard: n}) for t, n in artifacts if trainers.get(t).figure})
