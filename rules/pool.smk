@@ -2,8 +2,6 @@
 # At real scale (pool.source: datacomp) the metadata is DataComp's, nothing of the tiny world is
 # planned, and shards a user already has (pool.shards_dir) replace the download.
 
-check_pool_config()
-
 
 if not REAL_SCALE:
 

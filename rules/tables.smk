@@ -6,9 +6,6 @@
 # wildcards and config, so a table or method added in config appears with no edit here.
 
 
-check_table_plots()
-
-
 # small plotting jobs run where Snakemake runs, not as cluster jobs (score_figure reads a whole score file)
 localrules:
     pool_figure,
@@ -187,6 +184,7 @@ rule flyt_figure:
         code=code_version("figure_flyt"),
         run=lambda w: flyt_run(w.flyt),
         train=lambda w: flyt_train(w.flyt),
+        label=lambda w: trained_label("results/flyt/{flyt}/train_info.json", w.flyt),
     log:
         "logs/figures/flyt/{flyt}.log",
     threads: 1

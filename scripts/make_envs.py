@@ -137,7 +137,20 @@ def read_rules(rules_dir: Path = ROOT / "rules") -> list[Rule]:
             if not conda:
                 raise SystemExit(f"{smk}: rule {name} has a script but no conda: env file")
             out.append(Rule(name, (smk.parent / conda.group(1)).resolve(), (smk.parent / script.group(1)).resolve(), smk))
-    return out
+    return out + trainer_rules(rules_dir)
+
+
+def trainer_rules(rules_dir: Path = ROOT / "rules") -> list[Rule]:
+    """The rules rules/models.smk defines in a loop, one per trainer plug-in (clipcurate.trainers):
+    each declares its env (envs/<env>.yaml) and script (workflow/scripts/<script>.py)."""
+    root = rules_dir.parent
+    sys.path.insert(0, str(root / "src"))
+    try:
+        from clipcurate import trainers
+    finally:
+        sys.path.pop(0)
+    return [Rule(t.name, (root / "envs" / f"{t.env}.yaml").resolve(), (root / "workflow" / "scripts" / f"{t.script}.py").resolve(),
+                 rules_dir / "models.smk") for t in trainers.trainers()]
 
 
 # ------------------------------------------------------------------------ import closures

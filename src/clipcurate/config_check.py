@@ -16,14 +16,20 @@ The Snakefile calls, in order:
   and runs every check below without Snakemake);
 * :func:`prepare`: merges ``config/recipes/*.yaml`` and ``config/tables/*.yaml``, validates the merged
   config against ``config/schema.yaml`` with short errors (an unknown top-level key is named with
-  the file that sets it, never by printing the whole merged config), then runs :func:`check_config`
-  (world, model architectures, tables and suite, FLYT runs, samplers, mixes),
-  :func:`check_score_refs` and :func:`clipcurate.plan_checks.check_all` (checks joining sections:
-  the evaluation root per scale, sampler sizes against ``scale.pool_size``, ``name:column``
-  references against the scores' declared outputs).
+  the file that sets it, never by printing the whole merged config), expands the blocks that stand
+  for entries (:mod:`clipcurate.config.expand`) and validates again, then runs :func:`check_config`
+  (world, pool and evaluation, model architectures, tables, their plots and suite, every trained
+  entry's inputs (:func:`clipcurate.trainers.check_config`), samplers, mixes), :func:`check_score_refs`
+  and :func:`clipcurate.plan_checks.check_all` (checks joining sections: the evaluation root per
+  scale, sampler sizes against ``scale.pool_size``, ``name:column`` references against the scores'
+  declared outputs).
+
+``python -m clipcurate.config_check`` runs the same, then builds the rules' view of the config
+(:func:`clipcurate.config.wiring.parse_time_check`), so it accepts exactly what the Snakefile
+accepts; every error is printed as one line.
 
 :func:`check_score_refs` holds the checks that depend on how score methods are resolved (known
-score names, the E-FLYT head's embedding model, which scores give a ``keep`` column), apart from
+score names, trained artifacts read from entries their trainer trains, which scores give a ``keep`` column), apart from
 the other cross-checks, so that it can be replaced as one piece.
 """
 
@@ -36,6 +42,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
+from clipcurate.config.errors import ConfigError  # re-exported: config_check.ConfigError
+
 #: world settings that are the download's, not the generator's (rules/world.smk drops them too)
 WORLD_RULE_KEYS = ("seed", "serve_port")
 #: table columns besides the suite's task keys: :data:`clipcurate.evaluate.AGGREGATES` and
@@ -43,10 +51,6 @@ WORLD_RULE_KEYS = ("seed", "serve_port")
 #: torch; a unit test checks that they agree)
 TABLE_AGGREGATES = ("ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average")
 TABLE_SIZE_COLUMNS = ("dataset size", "samples with repeats")
-
-
-class ConfigError(ValueError):
-    """A configuration error; the message names the file or the config key and what was expected."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,7 +144,9 @@ def validate_schema(config: Mapping, schema_path: str | Path, sources: Sequence[
     (``sources``: (name, parsed file) pairs, later ones win) and what the schema expects."""
     import jsonschema
 
-    schema = load_yaml(schema_path)
+    from clipcurate import trainers
+
+    schema = trainers.schema(load_yaml(schema_path))  # with each trainer's fragment (its config section)
     known = schema.get("properties", {})
     for key in config:
         if key not in known:
@@ -172,28 +178,12 @@ def validate_schema(config: Mapping, schema_path: str | Path, sources: Sequence[
 # cross-key checks
 
 
-def _flyt_run(config: Mapping, name, key: str, scorer: str | None = None) -> Mapping:
-    runs = config["flyt"]["runs"]
-    if name not in runs:
-        raise ConfigError(f"config: {key}: unknown flyt run {name!r}; known flyt.runs: {', '.join(sorted(runs)) or '(none)'}")
-    if scorer and runs[name]["scorer"] != scorer:
-        raise ConfigError(f"config: {key}: flyt run {name!r} has scorer {runs[name]['scorer']!r}, expected {scorer!r}")
-    return runs[name]
-
-
 def mix_inputs(config: Mapping, name: str) -> list[str]:
-    """A mix's inputs; an M-FLYT mix takes the inputs its mixer was trained on."""
-    mix = config["mixes"][name]
-    if mix["method"] == "mflyt":
-        return list(_flyt_run(config, mix["flyt"], f"mixes.{name}.flyt", scorer="mixer")["inputs"])
-    return list(mix["inputs"])
+    """A mix's inputs, as planned (:func:`clipcurate.scores.plan.plan_mix`: a declared method such as
+    M-FLYT takes the inputs its trained artifact was trained on)."""
+    from clipcurate.scores.plan import plan_mix
 
-
-def _recipe_refs(params: Mapping | None) -> dict[str, str]:
-    acc = (params or {}).get("in_accuracy")
-    if not isinstance(acc, Mapping):
-        return {}
-    return {k: v.partition(":")[2] for k, v in acc.items() if isinstance(v, str) and v.startswith("recipe:")}
+    return list(plan_mix(config, name).inputs)
 
 
 def check_world(config: Mapping) -> None:
@@ -230,38 +220,26 @@ def check_samplers(config: Mapping) -> None:
 
 
 def check_mixes(config: Mapping) -> None:
-    """Each mix's method and parameters, checked by :func:`clipcurate.mixing.check_params` against its
-    input names. ``in_accuracy: recipe:<name>`` values are resolved only when the mix job runs (from
-    that recipe's evaluation), so they are checked to name a recipe, and stand in as distinct numbers."""
+    """Each mix planned (:func:`clipcurate.scores.plan.plan_mix`: its method, inputs, trained
+    artifacts and recipe references), then its parameters checked by :func:`clipcurate.mixing.check_params`
+    against its input names. ``in_accuracy: recipe:<name>`` values are resolved only when the mix job
+    runs (from that recipe's evaluation); they stand in as distinct numbers here."""
     from clipcurate import mixing
+    from clipcurate.scores.plan import plan_mix
 
     for name, mix in config["mixes"].items():
-        if mix["method"] == "mflyt":
-            mix_inputs(config, name)
-            if mix.get("params"):
-                raise ConfigError(
-                    f"config: mixes.{name}.params: method 'mflyt' takes its weights from the trained mixer "
-                    f"(flyt.runs.{mix['flyt']}); remove params"
-                )
+        plan = plan_mix(config, name)
+        if plan.method in mixing.DECLARED:  # parameters come from the trained artifact (plan_mix refuses any)
             continue
-        if mix["method"] not in mixing.METHODS:
-            raise ConfigError(
-                f"config: mixes.{name}.method: unknown mixing method {mix['method']!r}; known: {', '.join([*mixing.METHODS, 'mflyt'])}"
-            )
-        params = dict(mix.get("params") or {})
-        refs = _recipe_refs(params)
-        for inp, recipe in refs.items():
-            if recipe not in config["recipes"]:
-                raise ConfigError(
-                    f"config: mixes.{name}.params.in_accuracy: unknown recipe {recipe!r}; known: {sorted(config['recipes'])}"
-                )
-        if refs:
+        params = dict(plan.params)
+        if plan.recipes:
+            refs = {k for k, v in params["in_accuracy"].items() if isinstance(v, str) and v.startswith("recipe:")}
             params["in_accuracy"] = {
                 # stand-ins above any accuracy, so that they never collide with a number given
                 k: (1000.0 + i if k in refs else v) for i, (k, v) in enumerate(params["in_accuracy"].items())
             }
         try:
-            mixing.check_params(mix["method"], mix["inputs"], params)
+            mixing.check_params(plan.method, plan.inputs, params)
         except mixing.MixingError as e:
             raise ConfigError(f"config: mixes.{name}.params: {e}") from None
 
@@ -338,52 +316,35 @@ def check_models(config: Mapping) -> None:
 def check_config(config: Mapping, repo: str | Path | None = None) -> None:
     """Cross-key checks the JSON schema cannot express (run after :func:`validate_schema`); with
     ``repo``, also the table columns against the evaluation suite's file."""
+    from clipcurate.config.checks import check_pool_config, check_table_plots
+
     check_world(config)
+    check_pool_config(config)
     check_models(config)
     check_tables(config, repo)
-    for name, model in config["models"].items():
-        dataset = (model.get("train") or {}).get("dataset")
-        if dataset is not None:
-            from clipcurate.world.generate import REFERENCE_SETS
+    check_table_plots(config)
+    # every trained entry (models.*.train, classifiers, flyt.runs ...): its inputs' names exist
+    from clipcurate import trainers
 
-            # one reference set, or a list of them (their union)
-            for one in [dataset] if isinstance(dataset, str) else dataset:
-                if one not in REFERENCE_SETS:
-                    raise ConfigError(
-                        f"config: models.{name}.train.dataset: unknown reference set {one!r}; "
-                        f"expected one of the world's: {', '.join(REFERENCE_SETS)}"
-                    )
-    for name, run in config["flyt"]["runs"].items():
-        for key in ("reference_model", "embed_model"):
-            if key in run and run[key] not in config["models"]:
-                raise ConfigError(f"config: flyt.runs.{name}.{key}: unknown model {run[key]!r}; known: {sorted(config['models'])}")
-    for name, mix in config["mixes"].items():
-        if mix["method"] == "mflyt":
-            _flyt_run(config, mix.get("flyt"), f"mixes.{name}.flyt", scorer="mixer")
+    trainers.check_config(config)
     check_samplers(config)
     check_mixes(config)
 
 
 def check_score_refs(config: Mapping) -> None:
-    """Checks that depend on the score methods: every score a recipe or FLYT run names exists, every
-    score and mix entry resolves against its method's declared inputs (:func:`clipcurate.scores.plan.check_scores`,
-    e.g. an E-FLYT score uses its head's embedding model), and a ``keep`` recipe's score gives ``keep``."""
+    """Checks that depend on the score methods: every score a recipe names exists, every score and
+    mix entry resolves against its method's declared inputs (:func:`clipcurate.scores.plan.check_scores`:
+    a trained artifact it reads is one its trainer makes, e.g. an E-FLYT score names an E-FLYT run),
+    and a ``keep`` recipe's score gives ``keep``."""
     scores = config["scores"]
-
-    def known(ref: str, key: str) -> None:
-        if ref.split(":")[0] not in scores:
-            raise ConfigError(f"config: {key}: unknown score {ref!r}; known: {sorted(scores)}")
 
     for name, recipe in config["recipes"].items():
         if "score" in recipe and recipe["score"] not in scores:  # a recipe samples a whole score file
             raise ConfigError(f"config: recipes.{name}.score: unknown score {recipe['score']!r}; known: {sorted(scores)}")
         if "mix" in recipe and recipe["mix"] not in config["mixes"]:
             raise ConfigError(f"config: recipes.{name}.mix: unknown mix {recipe['mix']!r}; known: {sorted(config['mixes'])}")
-    for name, run in config["flyt"]["runs"].items():
-        for inp in run.get("inputs", []):
-            known(inp, f"flyt.runs.{name}.inputs")
     # every score and mix entry against its method's declared inputs (clipcurate.scores.plan):
-    # names exist, keys are used, FLYT runs are of the right kind, no cycles; errors name the key
+    # names exist, keys are used, trained artifacts are of the right trainer, no cycles; errors name the key
     from clipcurate.scores.plan import check_scores
 
     check_scores(config)
@@ -421,19 +382,27 @@ def _check_keep_sources(config: Mapping) -> None:
 # the whole check, as the Snakefile runs it
 
 
-def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping]] = ()) -> None:
-    """Merge the recipe and table files into ``config``, validate it against ``config/schema.yaml``
-    and run every cross-check. ``sources`` lists the (name, parsed content) of each config file and
+def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping]] = ()) -> list[dict]:
+    """Merge the recipe and table files into ``config``, validate it against ``config/schema.yaml``,
+    expand the blocks that stand for entries (:mod:`clipcurate.config.expand`; returns the DFN
+    data-quality experiment's points) and run every cross-check. ``sources`` lists the (name, parsed content) of each config file and
     of ``--config`` in load order, so that errors can name the file that sets a key."""
     repo = Path(repo)
     merge_named_files(config, repo, "recipes")
     merge_named_files(config, repo, "tables")
     validate_schema(config, repo / "config" / "schema.yaml", sources)
+    # blocks that stand for entries (dfn_quality) expand first; the schema then checks what they added
+    from clipcurate.config.expand import expand_config
+
+    points = expand_config(config)
+    if points:
+        validate_schema(config, repo / "config" / "schema.yaml", sources)
     check_config(config, repo)
     check_score_refs(config)
     from clipcurate.plan_checks import check_all  # checks joining sections: data_root, sampler sizes, score columns
 
     check_all(config)
+    return points
 
 
 def sources_of(paths: Iterable[str | Path], overrides: Mapping | None = None) -> list[tuple[str, Mapping]]:
@@ -483,8 +452,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _, data in sources:
             _deep_update(config, data)
         prepare(config, repo, sources)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
+        from clipcurate.config.wiring import parse_time_check
+
+        parse_time_check(config, repo)
+    except ValueError as e:  # ConfigError, PlanError and the rules' lookups: one line, no traceback
+        print(str(e).splitlines()[0] if str(e) else type(e).__name__, file=sys.stderr)
         return 1
     print("config OK")
     return 0

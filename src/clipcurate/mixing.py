@@ -696,7 +696,9 @@ class MixDeclaration:
     ``artifacts`` maps argument names to paths formatted with the mix's config entry;
     ``inputs_from`` is the config path of its input list (formatted with the entry likewise);
     ``apply(params, inputs, **artifact_paths)`` returns the ``(method, params)`` of :func:`mix` that
-    computes it; ``check(entry, config, key)`` may refuse cross-references, naming ``key``.
+    computes it; ``check(entry, config, key)`` may refuse cross-references, naming ``key`` (that an
+    artifact comes from an entry its trainer trains is checked by the planner, from
+    :mod:`clipcurate.trainers`). A declared mix takes no ``params``.
     The planner (:func:`clipcurate.scores.plan.plan_mix`) and the mix rule use only this.
     """
 
@@ -713,12 +715,6 @@ def _mflyt_apply(params, inputs, mixer):
     return mixer_mix(mixer, inputs)
 
 
-def _mflyt_check(entry, config, key):
-    run = config["flyt"]["runs"][entry["flyt"]]
-    if run["scorer"] != "mixer":
-        raise ValueError(f"config: {key}.flyt: flyt run {entry['flyt']!r} has scorer {run['scorer']!r}, expected 'mixer'")
-
-
 def _declared() -> dict[str, MixDeclaration]:
     from clipcurate.scores.inputs import Artifact
 
@@ -728,7 +724,6 @@ def _declared() -> dict[str, MixDeclaration]:
             artifacts={"mixer": Artifact("results/flyt/{flyt}/mixer.json")},
             inputs_from=("flyt", "runs", "{flyt}", "inputs"),
             apply=_mflyt_apply,
-            check=_mflyt_check,
             inputs_doc="its inputs are those its mixer was trained on (flyt.runs.<flyt>.inputs)",
         ),
     }

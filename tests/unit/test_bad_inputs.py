@@ -635,11 +635,13 @@ def test_the_shipped_config_passes():
 
 @pytest.mark.parametrize("extra", sorted(str(p.relative_to(REPO)) for p in (REPO / "config" / "scales").glob("*.yaml")) + ["tests/workflow/micro.yaml"])
 def test_every_shipped_scale_passes_the_checks(extra):
-    """No check refuses a shipped configuration (a real scale adds the user's metadata_dir)."""
+    """No check refuses a shipped configuration (a real scale adds the user's metadata_dir and
+    evaluation sets, as config/site.example.yaml does)."""
     cfg = copy.deepcopy(SHIPPED)
     update_config(cfg, yaml.safe_load((REPO / extra).read_text()))
     if cfg["pool"]["source"] == "datacomp":
         cfg["pool"]["metadata_dir"] = "/data/datacomp/metadata"
+        cfg["evaluation"]["data_root"] = "/data/datacomp/eval"
     config_check.prepare(cfg, REPO)
 
 
@@ -695,7 +697,7 @@ CONFIG_CASES = [
     ({"mixes": {"m": {"method": "intersection", "inputs": ["clip_score", "eflyt"], "params": {"fractions": 1.5}}}}, r"config: mixes\.m\.params: fractions\['clip_score'\]: fraction 1\.5 is outside \(0, 1\]"),
     ({"mixes": {"m": {"method": "two_stage", "inputs": ["clip_score", "eflyt"], "params": {"first": "clip_score", "second": "eflyt", "p": 0.2, "q": 0.4}}}}, r"config: mixes\.m\.params: two_stage: q=0\.4 \(a fraction of the original pool\) exceeds p=0\.2"),
     ({"mixes": {"in_weighted_r8": {"params": {"r": 1}}}}, r"config: mixes\.in_weighted_r8\.params: in_weighted: r \(the max-to-min weight ratio\) must be > 1, got 1\.0"),
-    ({"mixes": {"mflyt": {"params": {"r": 2}}}}, r"config: mixes\.mflyt\.params: method 'mflyt' takes its weights from the trained mixer \(flyt\.runs\.mflyt\); remove params"),
+    ({"mixes": {"mflyt": {"params": {"r": 2}}}}, r"config: mixes\.mflyt\.params: method 'mflyt' takes its weights from its trained artifact \(flyt\.runs\.mflyt\); remove params"),
     ({"mixes": {"m": {"method": "sum", "inputs": ["clip_score", "clip_score"]}}}, r"config: mixes\.m\.params: sum: input name 'clip_score' is used twice"),
     # tables and evaluation
     ({"tables": {"table1": {"rows": [{"recipe": "nope", "label": "N"}], "columns": ["ImageNet"]}}}, r"config: tables\.table1\.rows\[0\]\.recipe: unknown recipe 'nope'"),
@@ -716,6 +718,16 @@ CONFIG_CASES = [
     ({"scores": {"both": {"method": "intersect_keeps", "inputs": ["image_based:keep", "clip_score:keep"]}}}, r"config: scores\.both\.inputs: 'clip_score:keep' reads column 'keep', but score 'clip_score' \(method clip_score\) gives \['score'\]"),
     ({"recipes": {"x": {"label": "X", "score": "image_clip_l14_top30", "sample": {"method": "threshold", "fraction": 0.3}}}}, r"config: recipes\.x\.score: 'image_clip_l14_top30' reads column 'score', but score 'image_clip_l14_top30' \(method intersect_keeps\) gives \['keep'\]"),
     ({"mixes": {"m": {"method": "sum", "inputs": ["clip_score", "image_clip_l14_top30"]}}}, r"config: mixes\.m\.inputs: 'image_clip_l14_top30' reads column 'score', but score 'image_clip_l14_top30' \(method intersect_keeps\) gives \['keep'\]; expected one of 'image_clip_l14_top30:keep'"),
+    # the pool, the evaluation and table plots (once checked only by the Snakefile's rules)
+    ({"models": {"openai": {"precomputed": "b32"}}}, r"config: models\.openai\.precomputed: DataComp's npz embeddings exist only with pool\.source: datacomp"),
+    ({"pool": {"source": "datacomp", "metadata_dir": "/data/m"}}, r"config: evaluation\.data_root must name the directory"),
+    ({"tables": {"t": {"rows": [{"recipe": "no_filter", "label": "N"}], "columns": ["ImageNet", "Average"], "plot": {"kind": "lines"}}}},
+     r"config: tables\.t\.plot\.x: 'dataset size' is not among the table's columns"),
+    # scores (PlanError, from clipcurate.scores.plan) and expanded blocks (checked like configured entries)
+    ({"scores": {"s": {"method": "clip_score", "model": "nope"}}}, r"config: scores\.s\.model: unknown model 'nope'"),
+    ({"dfn_quality": {"base": "nope"}}, r"config: dfn_quality\.base: unknown model 'nope'"),
+    ({"recipes": {"dfn_q050_s0_top30": {"label": "X", "sample": {"method": "all"}}}}, r"config: dfn_quality adds recipe 'dfn_q050_s0_top30', which config already defines"),
+    ({"models": {"dfn_scratch": {"train": {"dataset": "imagenet"}}}}, r"config: models\.dfn_scratch\.train\.dataset: unknown reference set 'imagenet'"),
 ]
 
 

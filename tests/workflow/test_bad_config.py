@@ -36,18 +36,18 @@ def test_bad_world_fails_at_parse_time_and_keeps_the_world(tmp_path):
     assert "rule world" not in out  # no job was planned, let alone started
 
 
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ({"seed": "abc"}, "config key seed (set in {cfg}): 'abc' is not of type 'integer'"),
-        ({"scale": None}, "config key scale (set in {cfg}): None is not of type 'object'"),
-        ({"sead": 1}, "config: unknown top-level key 'sead' (set in {cfg}); known keys: "),
-        ({"recipes": {"x": {"label": "X", "score": "clip_score", "sample": {"method": "scs", "alpha": 1, "beta": 2}}}},
-         "config key recipes.x.sample (set in {cfg}): key 'beta' is not allowed here; allowed keys: method, alpha, group_size, n"),
-        ({"mixes": {"sum": {"params": {"w": 1}}}}, "config: mixes.sum.params: sum: unknown parameter 'w'"),
-    ],
-    ids=["seed", "scale_null", "unknown_key", "sampler_key", "mix_param"],
-)
+#: bad configs and the message the workflow must print for each
+CASES = [
+    ({"seed": "abc"}, "config key seed (set in {cfg}): 'abc' is not of type 'integer'"),
+    ({"scale": None}, "config key scale (set in {cfg}): None is not of type 'object'"),
+    ({"sead": 1}, "config: unknown top-level key 'sead' (set in {cfg}); known keys: "),
+    ({"recipes": {"x": {"label": "X", "score": "clip_score", "sample": {"method": "scs", "alpha": 1, "beta": 2}}}},
+     "config key recipes.x.sample (set in {cfg}): key 'beta' is not allowed here; allowed keys: method, alpha, group_size, n"),
+    ({"mixes": {"sum": {"params": {"w": 1}}}}, "config: mixes.sum.params: sum: unknown parameter 'w'"),
+]
+
+
+@pytest.mark.parametrize("override, message", CASES, ids=["seed", "scale_null", "unknown_key", "sampler_key", "mix_param"])
 def test_config_errors_are_short_and_name_key_and_file(tmp_path, override, message):
     proc, out, cfg = _run(tmp_path, override, "-n")
     assert proc.returncode != 0
@@ -69,3 +69,39 @@ def test_yaml_syntax_error_in_a_configfile_is_located_by_the_checker(tmp_path):
     bad.write_text("scale:\n  lr: [1, 2\n")
     proc = subprocess.run([sys.executable, "-m", "clipcurate.config_check", str(bad)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 1 and proc.stderr.startswith(f"{bad}:3:1: YAML syntax error:"), proc.stderr
+
+
+def _every_bad_config():
+    """Every bad config the tests hold: this file's and the unit suite's (tests/unit/test_bad_inputs.py)."""
+    from tests.unit.test_bad_inputs import CONFIG_CASES
+
+    return [override for override, _ in CASES] + [override for override, _ in CONFIG_CASES]
+
+
+@pytest.mark.parametrize("override", _every_bad_config(), ids=lambda o: yaml.safe_dump(o, width=1000).strip()[:60])
+def test_the_checker_refuses_exactly_what_the_snakefile_refuses(tmp_path, override, capsys):
+    """`python -m clipcurate.config_check FILE` and parsing the Snakefile with FILE as a configfile
+    (in this process, through Snakemake's API, as `snakemake --list-rules` parses it) agree on every
+    bad config, and the checker says why in one line, which is the workflow's own message."""
+    from clipcurate import config_check
+    from tests.workflow.plan import parse_error
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(override))
+    checked = config_check.main(["--repo", str(REPO), str(cfg)])
+    err = capsys.readouterr().err.strip()
+    parsed = parse_error(REPO / "Snakefile", tmp_path / "work", [cfg])
+    assert (checked == 0) == (parsed is None), (err, parsed)
+    if checked:
+        assert len(err.splitlines()) == 1 and err.startswith(("config", str(cfg))), err
+        assert err in parsed, (err, parsed)
+
+
+def test_the_checker_and_the_snakefile_accept_the_shipped_config(tmp_path):
+    from clipcurate import config_check
+    from tests.workflow.plan import parse_error
+
+    cfg = tmp_path / "empty.yaml"
+    cfg.write_text("{}\n")
+    assert config_check.main(["--repo", str(REPO), str(cfg)]) == 0
+    assert parse_error(REPO / "Snakefile", tmp_path / "work", [cfg]) is None

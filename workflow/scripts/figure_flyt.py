@@ -10,6 +10,6 @@ log = start(snakemake)
 info = json.loads(Path(snakemake.input.info).read_text())
 run = snakemake.params.run
 info.setdefault("inputs", run.get("inputs") or [])
-kind = "M-FLYT mixer" if run["scorer"] == "mixer" else "E-FLYT head"
-flyt_curves(info, snakemake.output.png, title=f"FLYT run {snakemake.wildcards.flyt} ({kind}), {len(info.get('history') or [])} steps")
+kind = snakemake.params.label  # the trainer's label (clipcurate.trainers): M-FLYT run, E-FLYT run
+flyt_curves(info, snakemake.output.png, title=f"{kind} {snakemake.wildcards.flyt}, {len(info.get('history') or [])} steps")
 log.info("FLYT curves of %s", snakemake.wildcards.flyt)

@@ -17,11 +17,10 @@ from clipcurate.scores.inputs import Artifact, Embeddings
 
 
 def check_classifier(entry, config, key):
-    """The named classifier exists and reads the embeddings of the score's ``model``."""
+    """The named classifier reads the embeddings of the score's ``model`` (that it exists is checked
+    by the planner, from the trainer that writes it)."""
     classifiers = config.get("classifiers") or {}
     name = entry.get("classifier")
-    if name not in classifiers:
-        raise ValueError(f"config: {key}.classifier: unknown classifier {name!r}; known classifiers: {sorted(classifiers)}")
     if entry.get("model") != classifiers[name]["model"]:
         raise ValueError(
             f"config: {key}.model ({entry.get('model')!r}) must be the classifier's embedding model "

@@ -1,7 +1,7 @@
 """E-FLYT score: a trained FLYT GLU head over a chunk's frozen [image, text] CLIP embeddings.
 
-The head is the artifact ``results/flyt/{flyt}/head.pt`` made by the ``train_eflyt`` rule
-(:func:`clipcurate.flyt.run.train_run`); the score's ``model`` must be the head's embedding model,
+The head is the artifact ``results/flyt/{flyt}/head.pt`` made by the ``train_eflyt`` trainer
+(:mod:`clipcurate.trainers.flyt`, :func:`clipcurate.flyt.run.train_run`); the score's ``model`` must be the head's embedding model,
 so that the stored embeddings are the features it was trained on (checked at planning time).
 """
 
@@ -14,10 +14,9 @@ from clipcurate.scores.inputs import Artifact, Embeddings
 
 
 def check_eflyt(entry, config, key):
-    """The run named by ``flyt`` is an E-FLYT run over the embeddings of the score's ``model``."""
-    run = config["flyt"]["runs"][entry["flyt"]]  # existence is checked by the planner
-    if run["scorer"] != "embedding":
-        raise ValueError(f"config: {key}.flyt: flyt run {entry['flyt']!r} has scorer {run['scorer']!r}, expected 'embedding'")
+    """The E-FLYT run named by ``flyt`` reads the embeddings of the score's ``model`` (that it exists
+    and is an E-FLYT run is checked by the planner, from the trainer that writes the head)."""
+    run = config["flyt"]["runs"][entry["flyt"]]
     if entry.get("model") != run.get("embed_model"):
         raise ValueError(
             f"config: {key}.model ({entry.get('model')!r}) must be the E-FLYT head's embedding model "

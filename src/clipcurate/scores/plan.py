@@ -9,7 +9,8 @@ reruns exactly that score), and :func:`code_version` hashes the code that comput
 
 :func:`plan_mix` does the same for a mix (``mixes.<name>``); a mix method declared in
 :data:`clipcurate.mixing.DECLARED` (M-FLYT's trained mixer) gets its artifacts and inputs from the
-same mechanism. :func:`check_scores` runs every check at workflow start; every error names the
+same mechanism. An artifact a trainer writes (:mod:`clipcurate.trainers`) is checked against that
+trainer's entries. :func:`check_scores` runs every check at workflow start; every error names the
 config key (``scores.<name>.<key>``, ``mixes.<name>.<key>``) and what was expected.
 
 Paths are relative to the Snakemake working directory (the workflow's file layout).
@@ -24,7 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from clipcurate.scores import Method, UnknownMethodError, get
+from clipcurate.config.errors import ConfigError
+from clipcurate.scores import REGISTRY, Method, UnknownMethodError, get
 from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
 
 POOL_INDEX = "results/pool/index.parquet"
@@ -32,14 +34,13 @@ POOL_SHARDS = "results/pool/shards"
 WORLD_DIR = "resources/world"
 #: Reference sets the tiny world generates (``resources/world/reference/<set>``).
 WORLD_REFERENCE_SETS = ("pretrain", "hq", "downstream", "retrieval_train")
-#: Template fields of artifact paths that name an entry of another config section.
-REFERENCE_TABLES = {"flyt": ("flyt run", ("flyt", "runs")), "model": ("model", ("models",))}
 #: Keys of a score entry that are not input names.
 SCORE_OWN_KEYS = ("method", "params", "label")
 
 
-class PlanError(ValueError):
-    """A score or mix entry of the config cannot be planned; the message names the key."""
+class PlanError(ConfigError):
+    """A score or mix entry of the config cannot be planned; the message names the key (a
+    :class:`~clipcurate.config_check.ConfigError`, so every config error is caught as one)."""
 
 
 def embeddings_path(model: str, variant: str, chunk: str) -> str:
@@ -131,20 +132,35 @@ def _check_model(config, value, key) -> str:
     return value
 
 
+def _trainers():
+    """The trainer registry (:mod:`clipcurate.trainers`), used for planning only. Imported by a
+    computed name so that :mod:`clipcurate.codeversion`, which follows static imports, leaves it
+    and every trainer module out of the score and mix jobs' code versions: no job runs them, and
+    adding a trainer must not rerun every score."""
+    import importlib
+
+    return importlib.import_module(_TRAINERS)
+
+
+_TRAINERS = ".".join([__name__.split(".")[0], "trainers"])
+
+
 def format_artifact(art: Artifact, entry: Mapping, config: Mapping, key: str, method: str, arg: str) -> str:
-    """The artifact's path with its template fields taken from the config entry (checked)."""
+    """The artifact's path with its template fields taken from the config entry (checked). When a
+    trainer writes the artifact (:func:`clipcurate.trainers.producer`), the entry the field names
+    must be one that trainer trains: an E-FLYT head is read from an E-FLYT run, never a mixer's."""
+    trainers = _trainers()
+    producer = trainers.producer(art.path)
     values = {}
     for _, fname, _, _ in string.Formatter().parse(art.path):
         if not fname:
             continue
         value = _entry_value(entry, key, fname, method, arg, f"artifact {art.path}")
-        if fname in REFERENCE_TABLES:
-            label, table = REFERENCE_TABLES[fname]
-            known = _lookup(config, table) or {}
-            if value not in known:
-                raise PlanError(
-                    f"config: {key}.{fname}: unknown {label} {value!r}; known {'.'.join(table)}: {', '.join(sorted(known)) or '(none)'}"
-                )
+        if producer is not None and fname == producer.wildcard:
+            try:
+                trainers.check_reference(producer, config, value, f"{key}.{fname}")
+            except ConfigError as e:
+                raise PlanError(str(e)) from None
         values[fname] = value
     return art.path.format(**values)
 
@@ -380,6 +396,9 @@ def plan_mix(config: Mapping, name: str) -> MixPlan:
             raise PlanError(f"config: {key}.inputs: not allowed for method {method!r}: {decl.inputs_doc}")
         for arg, art in decl.artifacts.items():
             artifacts[arg] = format_artifact(art, entry, config, key, method, arg)
+        if entry.get("params"):
+            where = ".".join(p.format(**entry) for p in decl.inputs_from[:-1])
+            raise PlanError(f"config: {key}.params: method {method!r} takes its weights from its trained artifact ({where}); remove params")
         if decl.check is not None:
             try:
                 decl.check(entry, config, key)

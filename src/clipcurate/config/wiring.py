@@ -1,0 +1,621 @@
+"""Everything the rules ask of the config: paths, input functions, params and resources.
+
+``rules/common.smk`` builds one :class:`Wiring` from the checked config (after
+:func:`clipcurate.config_check.prepare`) and binds its attributes to the names the rules use
+(``score_inputs``, ``model_spec``, ``gpu_resources`` ...), so the ``.smk`` files only wire and all
+the resolution is here, tested without Snakemake (tests/unit/test_wiring.py). Input functions take
+Snakemake's ``wildcards`` (any object with the wildcard names as attributes).
+
+Everything runs at parse time, which the Slurm executor repeats in every job: keep it cheap (no
+torch, no data files; score and mix plans are cached per name).
+
+Paths are relative to the Snakemake working directory (the workflow's file layout).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+import yaml
+
+from clipcurate.config.expand import quality_points
+
+WORLD_DIR = "resources/world"
+POOL_INDEX = "results/pool/index.parquet"
+METADATA_ROWS = "results/pool/metadata_rows.parquet"
+#: Site settings of the Slurm profile: config ``slurm: {gpu: {...}, cpu: {...}}`` gives the
+#: partition, account and QoS of GPU jobs and of CPU jobs; they become the executor plugin's
+#: ``slurm_partition``, ``slurm_account`` and ``qos`` resources (other executors ignore them).
+SLURM_SITE_KEYS = {"partition": "slurm_partition", "account": "slurm_account", "qos": "qos"}
+
+
+def _regex(names) -> str:
+    """A wildcard regex matching exactly ``names`` (never matches if there are none)."""
+    names = sorted(names)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+class Wiring:
+    """The rules' view of one checked config (``repo``: the workflow's checkout)."""
+
+    def __init__(self, config: Mapping, repo: str | Path):
+        self.config = config
+        self.repo = Path(repo)
+        self.scale = config["scale"]
+        self.seed = int(config["seed"])
+        # CPU threads of a model job (embed, train, evaluate, FLYT): torch threads and data-loading
+        # workers. On the tiny world one thread is fastest and lets two such jobs run side by side.
+        self.job_threads = int(self.scale.get("job_threads", 1))
+        self.real_scale = config["pool"]["source"] == "datacomp"
+        # the pool's webdataset shards: downloaded here, or shards a user already has (pool.shards_dir)
+        self.pool_shards = config["pool"].get("shards_dir") or "results/pool/shards"
+        self.chunks = [f"{c:05d}" for c in range(math.ceil(self.num_shards() / self.scale["chunk_shards"]))]
+        self.dfn_quality_points = quality_points(config)
+        self._code_versions: dict[str, str] = {}
+        self._suite: dict = {}
+        self.score_plan = lru_cache(maxsize=None)(self._score_plan)
+        self.mix_plan = lru_cache(maxsize=None)(self._mix_plan)
+
+    # ---- config access ------------------------------------------------------------------
+
+    def lookup(self, kind: str, name: str):
+        """config[kind][name], or an error that lists the known names."""
+        entries = self.config[kind]
+        if name not in entries:
+            raise ValueError(f"unknown {kind[:-1]} {name!r}; known {kind}: {', '.join(sorted(entries))}")
+        return entries[name]
+
+    # ---- pool layout: chunks are planned from config alone, so a dry run needs no data ----
+
+    def num_shards(self) -> int:
+        pool, scale = self.config["pool"], self.scale
+        if pool["source"] == "world":
+            return math.ceil(self.config["world"]["pool_size"] / scale["samples_per_shard"])
+        if pool.get("shard_list"):
+            try:
+                with open(pool["shard_list"]) as f:
+                    return sum(1 for line in f if line.strip())
+            except OSError as e:
+                from clipcurate.config.errors import ConfigError
+
+                raise ConfigError(f"config: pool.shard_list: cannot read {pool['shard_list']} ({e.strerror or e})") from None
+        if pool.get("num_shards"):
+            return int(pool["num_shards"])
+        return math.ceil(scale["pool_size"] / scale["samples_per_shard"])
+
+    def metadata_dir(self, wildcards=None) -> str:
+        if self.config["pool"]["source"] == "world":
+            return "results/pool/metadata"
+        return self.config["pool"]["metadata_dir"]
+
+    def precomputed(self, model: str):
+        """'b32' or 'l14' when the model's pool embeddings come from DataComp's npz files, else None."""
+        return self.lookup("models", model).get("precomputed")
+
+    # ---- models ---------------------------------------------------------------------------
+
+    def model_weights(self, name: str) -> str:
+        """Where the workflow writes the weights of a model it trains."""
+        return f"results/models/{name}/open_clip_pytorch_model.bin"
+
+    def model_spec(self, name: str) -> dict:
+        """The {arch, pretrained} spec of a configured model; trained ones point at their results."""
+        m = self.lookup("models", name)
+        if m.get("train"):
+            return {"arch": m["arch"], "pretrained": self.model_weights(name)}
+        return {"arch": m["arch"], "pretrained": m.get("pretrained")}
+
+    def model_files(self, name: str) -> list[str]:
+        """Extra inputs for using a model: its weights when the workflow trains them (a reference
+        model, or a ``pretrained`` path under results/, e.g. the model trained on the unfiltered pool)."""
+        m = self.lookup("models", name)
+        if m.get("train"):
+            return [self.model_weights(name)]
+        if str(m.get("pretrained") or "").startswith("results/"):
+            return [m["pretrained"]]
+        return []
+
+    def trained_model_cfg(self, wildcards) -> dict:
+        m = self.lookup("models", wildcards.model)
+        if not m.get("train"):
+            raise ValueError(f"model {wildcards.model!r} has no `train` section: it uses pretrained={m.get('pretrained')!r}")
+        return m
+
+    # ---- code versions: Snakemake does not track imported modules, so rules pass a hash ------
+
+    def code_version(self, script: str, plugins=()) -> str:
+        """Hash of workflow/scripts/<script>.py and every clipcurate module it can reach (its import
+        closure, found statically by clipcurate.codeversion), with the registries' plug-ins (score
+        methods, image variants) reduced to those the job runs (``plugins``: their module names);
+        computed once per script, plug-ins and parse."""
+        key = (script, tuple(sorted(plugins)))
+        if key not in self._code_versions:
+            from clipcurate.codeversion import code_version as closure_version
+
+            self._code_versions[key] = closure_version(
+                self.repo / "workflow" / "scripts" / f"{script}.py", self.repo / "src", plugins=plugins)
+        return self._code_versions[key]
+
+    # ---- resources ----------------------------------------------------------------------
+
+    def slurm_site(self, kind: str) -> dict:
+        """Resources naming the site's partition/account/QoS for ``kind`` ("gpu" or "cpu") jobs."""
+        site = (self.config.get("slurm") or {}).get(kind) or {}
+        return {resource: site[key] for key, resource in SLURM_SITE_KEYS.items() if site.get(key)}
+
+    def gpu_jobs(self) -> bool:
+        """False on the tiny world, which runs every GPU step on CPU."""
+        return self.scale["name"] != "tiny"
+
+    def cpu_resources(self, mem_mb, runtime) -> dict:
+        """Resources of a CPU step: memory, wall time and the site's CPU partition/account."""
+        return {"mem_mb": mem_mb, "runtime": runtime, **self.slurm_site("cpu")}
+
+    def gpu_resources(self, mem_mb, runtime, gpus=1) -> dict:
+        """Resources of a GPU step, requested the way the Slurm executor plugin documents:
+        ``gpu`` GPUs (--gpus), ``cpus_per_gpu`` CPUs for each (--cpus-per-gpu; scale.job_threads: the
+        threads of one model process, loader workers included), and one task (``tasks_per_gpu: 0``
+        drops --ntasks-per-gpu): a multi-GPU training is one process tree started by torchrun, not
+        one Slurm task per GPU. A training on 8 GPUs thus asks for 8 x job_threads CPUs.
+        On the tiny world the GPU request is dropped and the job is a CPU job."""
+        if not self.gpu_jobs():
+            return self.cpu_resources(mem_mb, runtime)
+        return {
+            "mem_mb": mem_mb,
+            "runtime": runtime,
+            "gpu": gpus,
+            "cpus_per_gpu": self.job_threads,
+            "tasks_per_gpu": 0,
+            **self.slurm_site("gpu"),
+        }
+
+    def embed_resources(self, mem_mb, runtime) -> dict:
+        """Resources of an embed job: a GPU job, or a CPU job (no GPU, the CPU partition) for a model
+        whose embeddings are read from DataComp's npz files. Each value is a function of the
+        wildcards, so one rule serves both kinds of model."""
+        gpu, cpu = self.gpu_resources(mem_mb, runtime), self.cpu_resources(mem_mb, runtime)
+
+        def value(key):
+            blank = "" if isinstance(gpu.get(key, cpu.get(key)), str) else 0
+            return lambda w: (cpu if self.precomputed(w.model) else gpu).get(key, blank)
+
+        return {key: value(key) for key in {**gpu, **cpu}}
+
+    # ---- scores (clipcurate.scores.plan) ------------------------------------------------
+
+    def _score_plan(self, name: str):
+        """scores.<name> resolved into its method, inputs and params (PlanError names the key)."""
+        from clipcurate.scores.plan import plan_score
+
+        return plan_score(self.config, name)
+
+    def reported_score_names(self) -> str:
+        """Wildcard regex matching the scores whose method writes a report (imports)."""
+        from clipcurate.scores.plan import score_names
+
+        return _regex(score_names(self.config, report=True))
+
+    def score_chunk_inputs(self, wildcards) -> dict:
+        from clipcurate.scores.plan import score_files
+
+        return score_files(self.score_plan(wildcards.score), chunk=wildcards.chunk)
+
+    def score_inputs(self, wildcards) -> dict:
+        from clipcurate.scores.plan import score_files
+
+        plan = self.score_plan(wildcards.score)
+        if plan.level == "chunk":
+            return {"index": POOL_INDEX, "chunks": [f"results/scores/{wildcards.score}/chunks/{c}.parquet" for c in self.chunks]}
+        return score_files(plan, chunks=self.chunks)
+
+    def score_code(self, wildcards, script: str) -> str:
+        """The code version of a score job: its script's import closure with the registry's plug-ins
+        reduced to the one method it runs, so adding or editing another method reruns nothing here."""
+        from clipcurate.scores.plan import code_version as score_code_version
+
+        scripts = self.repo / "workflow" / "scripts"
+        return score_code_version(self.score_plan(wildcards.score).method, scripts / f"{script}.py", self.repo / "src")
+
+    def reference_set_dir(self, wildcards) -> str:
+        from clipcurate.scores.plan import reference_sets
+
+        return reference_sets(self.config)[wildcards.set]
+
+    def reference_set_input(self, wildcards) -> str:
+        from clipcurate.scores.plan import reference_set_input
+
+        return reference_set_input(self.config, wildcards.set)
+
+    def score_specs(self, inputs) -> list:
+        """(input name, score file, column) for score references written ``name`` or ``name:column``."""
+        from clipcurate.scores.plan import score_specs
+
+        return score_specs(inputs)
+
+    # ---- trainers (clipcurate.trainers): one rule each, defined in a loop in rules/models.smk ----
+
+    def trainers(self) -> list:
+        """Every registered trainer (:class:`clipcurate.trainers.Trainer`)."""
+        from clipcurate import trainers
+
+        return trainers.trainers()
+
+    def trainer(self, name: str):
+        from clipcurate import trainers
+
+        return trainers.get(name)
+
+    def trainer_constraints(self, t) -> dict:
+        """The rule's wildcard constraint: exactly the entries this trainer trains."""
+        return {t.wildcard: _regex(t.entries(self.config))}
+
+    def _trainer_entry(self, t, wildcards) -> tuple[str, Mapping]:
+        name = getattr(wildcards, t.wildcard)
+        return name, t.entry(self.config, name)
+
+    def trainer_inputs(self, t):
+        """The rule's input function: the files of each declared input the entry wants."""
+
+        def inputs(wildcards) -> dict:
+            name, entry = self._trainer_entry(t, wildcards)
+            files: dict = {}
+            for arg, kind in t.inputs.items():
+                if kind.wanted(entry):
+                    files.update(kind.files(arg, entry, self))
+            return files
+
+        return inputs
+
+    def trainer_outputs(self, t, report=None, category: str = "") -> dict:
+        """The rule's outputs; those the trainer flags for the report wrapped in ``report(...)``
+        (Snakemake's, passed in), their captions under report/."""
+        out = {}
+        for key, path in t.outputs.items():
+            flags = t.reports.get(key)
+            if flags and report is not None:
+                out[key] = report(path, caption=f"../report/{flags['caption']}", category=category,
+                                  subcategory=flags.get("subcategory", t.label), labels=dict(flags.get("labels") or {}))
+            else:
+                out[key] = path
+        return out
+
+    def trainer_params(self, t) -> dict:
+        """The rule's params: each declared param as a function of the wildcards, and the code version."""
+
+        def param(f):
+            return lambda wildcards: f(self._trainer_entry(t, wildcards)[1], getattr(wildcards, t.wildcard), self)
+
+        return {**{k: param(f) for k, f in t.params.items()}, "code": self.code_version(t.script)}
+
+    def trainer_script(self, rule) -> str:
+        """The script of the trainer whose rule is ``rule`` (its name, or Snakemake's rule object),
+        relative to rules/. Snakemake evaluates a rule's ``script:`` when the rule is defined and
+        again when the job runs, in the Snakefile's namespace, where the loop variable of
+        rules/models.smk then holds the last trainer: the rule's own name identifies it."""
+        return f"../workflow/scripts/{self.trainer(getattr(rule, 'name', rule)).script}.py"
+
+    def trainer_resources(self, t) -> dict:
+        r = t.resources
+        gpus = self.scale.get("gpus", 1) if r.get("gpus") == "scale" else int(r.get("gpus", 1))
+        if not t.gpu:
+            return self.cpu_resources(r["mem_mb"], r["runtime"])
+        return self.gpu_resources(r["mem_mb"], r["runtime"], gpus=gpus)
+
+    def flyt_run(self, name: str) -> dict:
+        """config.flyt.runs[name] (the FLYT figure's param)."""
+        runs = self.config["flyt"]["runs"]
+        if name not in runs:
+            raise ValueError(f"config: flyt.runs: unknown flyt run {name!r}; known flyt.runs: {', '.join(sorted(runs)) or '(none)'}")
+        return runs[name]
+
+    def flyt_train(self, name: str) -> dict:
+        """A FLYT run's training hyperparameters (:func:`clipcurate.trainers.flyt.run_train`)."""
+        from clipcurate.trainers.flyt import run_train
+
+        return run_train(self.config, self.flyt_run(name))
+
+    def trained_label(self, path_template: str, name: str) -> str:
+        """What the entry ``name`` whose artifact is ``path_template`` is (``M-FLYT run``), for captions."""
+        from clipcurate import trainers
+
+        for t in trainers.trainers():
+            if path_template in t.outputs.values() and name in t.entries(self.config):
+                return t.label
+        raise ValueError(f"no trainer writes {path_template} for {name!r}")
+
+    # ---- mixes (clipcurate.scores.plan) ---------------------------------------------------
+
+    def _mix_plan(self, name: str):
+        from clipcurate.scores.plan import plan_mix
+
+        return plan_mix(self.config, name)
+
+    def mix_inputs(self, wildcards) -> dict:
+        from clipcurate.scores.plan import mix_files
+
+        return mix_files(self.mix_plan(wildcards.mix))
+
+    # ---- samples and training ---------------------------------------------------------------
+
+    def recipe_score_file(self, recipe: Mapping):
+        if "mix" in recipe:
+            return f"results/mixes/{recipe['mix']}.parquet"
+        if "score" in recipe:
+            return f"results/scores/{recipe['score']}.parquet"
+        return []
+
+    def extra_reference_dirs(self, recipe: Mapping) -> list[str]:
+        """Folders of webdataset shards a recipe adds to its training set (``extra_reference``): a
+        world reference set by name (e.g. ``downstream``), or a folder path at real scale."""
+        return [e if Path(e).name != e else f"{WORLD_DIR}/reference/{e}" for e in recipe.get("extra_reference") or []]
+
+    def extra_reference_inputs(self, recipe: Mapping) -> list[str]:
+        """The inputs they need: the world itself for its sets (a subfolder cannot be an input), else the folder."""
+        return sorted({WORLD_DIR if Path(e).name == e else e for e in recipe.get("extra_reference") or []})
+
+    # ---- evaluation ---------------------------------------------------------------------
+
+    def suite_path(self) -> str:
+        """The suite file, relative to the repository (for messages; never a param)."""
+        return f"config/tasks/{self.config['evaluation']['suite']}.yaml"
+
+    def suite_content(self) -> dict:
+        """The evaluation suite's content, passed to rules as a param: it holds nothing machine-specific
+        (an absolute path would rerun every evaluation in a moved checkout or another --directory),
+        and an edited suite reruns what depends on it. Validated by the rule's script (load_suite)."""
+        if not self._suite:
+            path = self.repo / self.suite_path()
+            if not path.is_file():
+                raise ValueError(f"config: evaluation.suite: no suite file {self.suite_path()}")
+            self._suite.update(yaml.safe_load(path.read_text()) or {})
+        return self._suite
+
+    def eval_root(self) -> str:
+        return self.config["evaluation"].get("data_root") or f"{WORLD_DIR}/eval"
+
+    def eval_input(self) -> str:
+        """The world directory (eval sets live inside it) or the user's pre-downloaded eval sets
+        (required at real scale: :func:`clipcurate.config.checks.check_pool_config`)."""
+        return self.config["evaluation"].get("data_root") or WORLD_DIR
+
+    # ---- embeddings ---------------------------------------------------------------------
+
+    def embed_inputs(self, wildcards) -> dict:
+        """A model's images (index + shards + its weights), or for ``precomputed`` models the metadata
+        row map and the metadata directory holding DataComp's npz embeddings."""
+        if self.precomputed(wildcards.model):
+            return {"rows": METADATA_ROWS, "metadata": self.metadata_dir()}
+        return {"index": POOL_INDEX, "shards": self.pool_shards, "model": self.model_files(wildcards.model)}
+
+    def variant_plan(self, name: str) -> dict:
+        """An image variant resolved against the config (:func:`clipcurate.variants.plan_variant`):
+        name, params and artifact paths; the embed job's ``variant`` param."""
+        from clipcurate import variants
+
+        return variants.plan_variant(self.config, name)
+
+    def variant_inputs(self, wildcards) -> dict:
+        """A variant's embed job reads the images, the model and the files the variant declares."""
+        return {"index": POOL_INDEX, "shards": self.pool_shards, "model": self.model_files(wildcards.model),
+                **self.variant_plan(wildcards.variant)["artifacts"]}
+
+    def variant_code(self, name: str) -> str:
+        """The embed code version of one variant: only its own module among the variants."""
+        from clipcurate import variants
+
+        return self.code_version("embed", plugins=variants.code_modules(name))
+
+    @staticmethod
+    def variant_names() -> str:
+        """The ``{variant}`` wildcard constraint: every available variant but plain, from the registry."""
+        from clipcurate import variants
+
+        return variants.wildcard_regex()
+
+    def embed_spec(self, wildcards) -> dict:
+        kind = self.precomputed(wildcards.model)
+        return {"precomputed": kind} if kind else self.model_spec(wildcards.model)
+
+    # ---- tables -------------------------------------------------------------------------
+
+    def recipe_oracles(self, name: str) -> list[str]:
+        """The oracle scores a recipe uses (methods that read the tiny world's ground truth), directly,
+        through its mix, or through what the scores it uses are computed from (:meth:`dependencies`)."""
+        return sorted(self.dependencies([name])["oracles"])
+
+    def table_rows(self, name: str) -> tuple[list, list]:
+        """(rows kept, rows dropped) of a table: at real scale rows whose recipe uses an oracle are dropped."""
+        rows = self.lookup("tables", name)["rows"]
+        if not self.real_scale:
+            return list(rows), []
+        dropped = [r for r in rows if self.recipe_oracles(r["recipe"])]
+        return [r for r in rows if r not in dropped], dropped
+
+    def table_params(self, wildcards) -> dict:
+        """The table config with only the rows that are built (table_dropped lists the others)."""
+        return {**self.lookup("tables", wildcards.table), "rows": self.table_rows(wildcards.table)[0]}
+
+    def table_dropped(self, wildcards) -> list[dict]:
+        return [
+            {"label": r["label"], "recipe": r["recipe"], "oracles": self.recipe_oracles(r["recipe"])}
+            for r in self.table_rows(wildcards.table)[1]
+        ]
+
+    def table_inputs(self, wildcards) -> dict:
+        recipes = [row["recipe"] for row in self.table_rows(wildcards.table)[0]]
+        return {
+            "evals": [f"results/eval/{r}.jsonl" for r in recipes],
+            "subsets": [f"results/subsets/{r}.parquet" for r in recipes],
+        }
+
+    # ---- auxiliary models and reports ---------------------------------------------------
+
+    def quality_scores(self) -> list[str]:
+        exclude = set((self.config.get("reports") or {}).get("score_quality", {}).get("exclude") or [])
+        return [s for s in self.config["scores"] if s not in exclude]
+
+    def quality_recipes(self) -> list[str]:
+        scores = set(self.quality_scores())
+        return [r for r, rec in self.config["recipes"].items() if rec.get("score") in scores]
+
+    def score_quality_inputs(self, wildcards) -> dict:
+        """Every configured score (but those the report excludes), the recipes sampling from them, and
+        the world's ground truth: the report exists only on the tiny world."""
+        if self.config["pool"]["source"] != "world":
+            raise ValueError("results/reports/score_quality.csv needs the tiny world's ground truth (pool.source: world)")
+        return {
+            "world": WORLD_DIR,
+            "index": POOL_INDEX,
+            "scores": [f"results/scores/{s}.parquet" for s in self.quality_scores()],
+            "subsets": [f"results/subsets/{r}.parquet" for r in self.quality_recipes()],
+        }
+
+    def dfn_quality_inputs(self, wildcards) -> dict:
+        if not self.dfn_quality_points:
+            raise ValueError("results/figures/dfn_data_quality.png needs a `dfn_quality` config block")
+        return {
+            "dfn_evals": [f"results/eval/models/{p['model']}.jsonl" for p in self.dfn_quality_points],
+            "subset_evals": [f"results/eval/{p['recipe']}.jsonl" for p in self.dfn_quality_points],
+        }
+
+    # ---- report captions and figures (rules/report_common.smk, rules/tables.smk) ---------
+
+    def world_truth_input(self, wildcards=None):
+        """The world directory (its truth.parquet gives each sample's kind) where the pool is the world's."""
+        return [] if self.real_scale else WORLD_DIR
+
+    def describe_score(self, name: str) -> str:
+        """One line saying how a score is computed (its method and resolved inputs), for captions."""
+        plan = self.score_plan(name)
+        parts = [f"method {plan.method}"]
+        for spec in plan.inputs.values():
+            if spec["kind"] == "embeddings":
+                parts.append(f"embeddings of model {spec['model']}" + (f" ({spec['variant']} images)" if spec["variant"] != "plain" else ""))
+            elif spec["kind"] == "reference":
+                parts.append(f"reference set {spec['set']} by model {spec['model']}")
+            elif spec["kind"] == "metadata":
+                parts.append(f"metadata {', '.join(spec['columns'])}")
+            elif spec["kind"] == "scores":
+                parts.append(f"scores {', '.join(ref[0] for ref in spec['refs'])}")
+            elif spec["kind"] == "artifact":
+                parts.append(f"trained {spec['path']}")
+            else:
+                parts.append(spec["kind"])
+        if plan.params:
+            parts.append(f"params {plan.params}")
+        return ", ".join(parts)
+
+    def describe_recipe(self, name: str) -> str:
+        """One line saying how a recipe selects its subset (for captions and table notes)."""
+        r = self.lookup("recipes", name)
+        sample = dict(r.get("sample") or {})
+        method = sample.pop("method", "?")
+        sampler = f"{method}({', '.join(f'{k}={v}' for k, v in sample.items())})"
+        if "mix" in r:
+            m = self.mix_plan(r["mix"])
+            return f"mix {r['mix']} ({m.method} of {', '.join(m.inputs)}) -> sampler {sampler}"
+        if "score" in r:
+            return f"score {r['score']} ({self.describe_score(r['score'])}) -> sampler {sampler}"
+        return f"sampler {sampler}"
+
+    def dependencies(self, recipes) -> dict[str, set]:
+        """What the recipes' subsets are computed from, walking score -> (scores, models, trained
+        artifacts) -> (their scores and models) from the methods' and trainers' declarations and
+        the config entries, never from a plan (at real scale an oracle cannot be planned):
+        ``{"scores", "oracles", "models", "artifacts"}``; an artifact is (trainer name, entry name)."""
+        from clipcurate import trainers
+        from clipcurate.scores import get
+        from clipcurate.scores.inputs import Artifact, Embeddings, Reference, Scores, Truth
+
+        out: dict[str, set] = {"scores": set(), "oracles": set(), "models": set(), "artifacts": set()}
+        todo_scores: list[str] = []
+        todo_artifacts: list = []
+
+        def add_score(ref) -> None:
+            name = str(ref).split(":")[0]
+            if name not in out["scores"]:
+                out["scores"].add(name)
+                todo_scores.append(name)
+
+        def add_artifact(path: str) -> None:
+            found = trainers.artifact_of(path)
+            if found is not None and (found[0].name, found[1]) not in out["artifacts"]:
+                out["artifacts"].add((found[0].name, found[1]))
+                todo_artifacts.append(found)
+
+        for name in recipes:
+            r = self.lookup("recipes", name)
+            if "score" in r:
+                add_score(r["score"])
+            if "mix" in r:
+                m = self.mix_plan(r["mix"])
+                for inp in m.inputs:
+                    add_score(inp)
+                for path in m.artifacts.values():
+                    add_artifact(path)
+        while todo_scores or todo_artifacts:
+            while todo_scores:
+                score = todo_scores.pop()
+                entry = self.lookup("scores", score)
+                for kind in get(entry["method"]).inputs.values():
+                    if isinstance(kind, Truth):
+                        out["oracles"].add(score)
+                    elif isinstance(kind, (Embeddings, Reference)) and kind.model_key in entry:
+                        out["models"].add(entry[kind.model_key])
+                    elif isinstance(kind, Artifact):
+                        try:
+                            add_artifact(kind.path.format(**entry))
+                        except (KeyError, IndexError):  # a field the entry lacks: the planner's error
+                            pass
+                    elif isinstance(kind, Scores):
+                        refs = entry.get(kind.key) or []
+                        for ref in [refs] if isinstance(refs, str) else refs:
+                            add_score(ref)
+            while todo_artifacts:
+                t, name = todo_artifacts.pop()
+                entry = t.entry(self.config, name)
+                for kind in t.inputs.values():
+                    if kind.wanted(entry):
+                        out["models"].update(getattr(kind, "models", lambda e: [])(entry))
+                        for ref in getattr(kind, "scores", lambda e: [])(entry):
+                            add_score(ref)
+        return out
+
+    def table_figures(self, table_name: str) -> dict:
+        """The report's figures for one table: the pool, every score, trained artifact and trained
+        model its rows use (:meth:`dependencies`), and each row's training curve and per-task
+        evaluation (all already in its DAG). A trainer with a ``figure`` gives one per entry used."""
+        from clipcurate import trainers
+
+        recipes = [row["recipe"] for row in self.table_rows(table_name)[0]]
+        deps = self.dependencies(recipes)
+        scores, artifacts, models = deps["scores"], set(deps["artifacts"]), deps["models"]
+        models_trainer = trainers.producer("results/models/{model}/open_clip_pytorch_model.bin")
+        artifacts.update((models_trainer.name, m) for m in models if m in models_trainer.entries(self.config))
+        figures = sorted({trainers.get(t).figure.format(**{trainers.get(t).wildcard: n}) for t, n in artifacts if trainers.get(t).figure})
+        return {
+            "pool": "results/figures/pool/download.png",
+            "scores": [f"results/figures/scores/{s}.png" for s in sorted(scores)],
+            "trained": figures,
+            "train": [f"results/figures/train/{r}.png" for r in recipes],
+            "eval": [f"results/figures/eval/{r}.html" for r in recipes],
+            # the tiny world knows each sample's kind: how clean each row's subset is
+            "quality": [f"results/figures/quality/{table_name}.png"] if not self.real_scale else [],
+        }
+
+    def table_report_inputs(self, wildcards) -> dict:
+        return {**self.table_inputs(wildcards), **{f"fig_{k}": v for k, v in self.table_figures(wildcards.table).items()}}
+
+
+def parse_time_check(config: Mapping, repo: str | Path) -> Wiring:
+    """What parsing the Snakefile computes from a checked config beyond :func:`prepare`: the
+    :class:`Wiring` (chunks from the pool layout, the suite, the trainer rules' wildcard sets).
+    ``python -m clipcurate.config_check`` runs it too, so that it refuses what the Snakefile refuses."""
+    w = Wiring(config, repo)
+    w.suite_content()
+    return w
+
