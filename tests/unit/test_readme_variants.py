@@ -24,7 +24,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def section_blocks(lang):
     text = README.read_text()
-    section = text[text.index("### Adding a variant"):text.index("## FLYT, M-FLYT")]
+    start = text.index("### Adding a variant")
+    section = text[start:text.index("\n### ", start + 1)]  # up to the next section
     return re.findall(rf"```{lang}\n(.*?)```", section, flags=re.S)
 
 
