@@ -8,7 +8,8 @@ the names (which model, which reference set, which run). From the declaration al
 =================  ==========================================================================
 kind               loaded as
 =================  ==========================================================================
-``Embeddings``     ``{"uid", "image": float32[n, d], "text": float32[n, d]}`` (L2-normalised)
+``Embeddings``     ``{"uid", "image": float32[n, d], "text": float32[n, d]}`` (L2-normalised; only the
+                   declared ``modalities``; a pool-level method gets a per-chunk stream)
 ``Metadata``       ``pyarrow.Table`` of the requested DataComp metadata columns
 ``Reference``      ``{"image": float32[m, d], "text": float32[m, d], "label": int64[m] | None}``
 ``Artifact``       the file's path (a string); the rule that makes it is found by Snakemake
@@ -34,16 +35,26 @@ AVAILABLE_VARIANTS = ("plain", "hflip")
 METADATA_COLUMNS = ("uid", "url", "text", "original_width", "original_height", "sha256", "width", "height", "key")
 
 
+#: The columns of an embedding file a method may declare.
+MODALITIES = ("image", "text")
+
+
 @dataclass(frozen=True)
 class Embeddings:
-    """Pool embeddings by the model named in the config entry under ``model_key``, of one image variant."""
+    """Pool embeddings by the model named in the config entry under ``model_key``, of one image variant,
+    in the declared ``modalities`` (only those columns are read: ``("image",)`` halves the I/O)."""
 
     model_key: str = "model"
     variant: str = "plain"
+    modalities: tuple = MODALITIES
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"Embeddings: variant must be one of {list(VARIANTS)}, got {self.variant!r}")
+        mods = (self.modalities,) if isinstance(self.modalities, str) else tuple(self.modalities)
+        object.__setattr__(self, "modalities", mods)
+        if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
+            raise ValueError(f"Embeddings: modalities must be distinct names of {list(MODALITIES)}, got {self.modalities!r}")
 
 
 @dataclass(frozen=True)

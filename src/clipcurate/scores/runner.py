@@ -5,7 +5,9 @@ chunk-level method; a chunk is a run of contiguous shards, so its rows are conti
 Every input is loaded row-aligned with those rows, and every alignment is checked, so that a method
 function sees plain arrays and tables in the same order as the uids it scores:
 
-* embeddings: the chunk's embedding file (or every chunk's, concatenated), uids compared;
+* embeddings: the chunk's embedding file, only the modalities the input declares (``image``,
+  ``text``), uids compared; a pool-level method gets :class:`EmbeddingChunks`, a stream that reads
+  one chunk's file at a time: nothing concatenates the pool's embeddings;
 * metadata: the download's per-shard parquet files of the chunk's shards (img2dataset writes one
   beside each tar), matched by sample key; only those shards are read, never the whole pool's;
 * reference embeddings: the reference set's embedding file, whole;
@@ -41,16 +43,27 @@ METADATA_SOURCE_NAMES = {"text": "caption"}
 class Rows:
     """The rows being scored: uid, shard, key, and their offset in the pool index."""
 
-    def __init__(self, index_path, chunk: int | None = None):
+    def __init__(self, index_path, chunk: int | None = None, lazy: bool = False):
         self.index_path = index_path
         self.chunk = chunk
-        if chunk is None:
-            self.table = io.read_index(index_path, columns=["uid", "shard", "key"])
-            self.offset = 0
-        else:
-            self.table = pq.read_table(index_path, columns=["uid", "shard", "key"], filters=[("chunk", "=", int(chunk))])
-            self.offset = chunk_offset(index_path, int(chunk))
-        self.uids = self.table.column("uid")
+        self._table = None
+        self.offset = 0 if chunk is None else chunk_offset(index_path, int(chunk))
+        if not lazy:
+            self.table  # noqa: B018 - read now (a stage that needs no rows, e.g. a fit, passes lazy=True)
+
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            if self.chunk is None:
+                self._table = io.read_index(self.index_path, columns=["uid", "shard", "key"])
+            else:
+                self._table = pq.read_table(self.index_path, columns=["uid", "shard", "key"],
+                                            filters=[("chunk", "=", int(self.chunk))])
+        return self._table
+
+    @property
+    def uids(self):
+        return self.table.column("uid")
 
     def __len__(self):
         return self.table.num_rows
@@ -110,20 +123,50 @@ def _check_uids(path_desc: str, uids: pa.ChunkedArray | pa.Array, rows: Rows) ->
         )
 
 
-def load_embeddings(paths, rows: Rows) -> dict:
+def load_embeddings(path, rows: Rows, modalities: Sequence[str] = ("image", "text")) -> dict:
+    """One chunk's embeddings in the declared modalities: ``{"uid", "image"?, "text"?}``, uids checked."""
     from clipcurate.embed import read_embeddings
 
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    parts = [read_embeddings(p) for p in paths]
-    if not parts:
-        raise io.ContractError("no embedding files given")
-    out = {
-        "uid": pa.chunked_array([c for p in parts for c in p["uid"].chunks], pa.string()),
-        "image": np.concatenate([p["image"] for p in parts]) if len(parts) > 1 else parts[0]["image"],
-        "text": np.concatenate([p["text"] for p in parts]) if len(parts) > 1 else parts[0]["text"],
-    }
-    _check_uids(", ".join(map(str, paths)) if len(paths) < 4 else f"{paths[0]} .. {paths[-1]}", out["uid"], rows)
+    if not isinstance(path, (str, Path)):
+        paths = list(path)
+        if len(paths) != 1:
+            raise io.ContractError(f"{len(paths)} embedding files given for {rows.where()}; a chunk reads one")
+        path = paths[0]
+    out = read_embeddings(path, columns=tuple(modalities))
+    _check_uids(str(path), out["uid"], rows)
     return out
+
+
+class EmbeddingChunks:
+    """A pool-level method's embeddings: iterate to get each chunk's ``{"uid", <modalities>}`` in
+    pool order, one file read at a time (uids checked against the index's rows as they come).
+    ``len()`` is the number of chunks. Nothing is concatenated: a method that needs all rows at once
+    is a staged method (:mod:`clipcurate.scores.stages`)."""
+
+    def __init__(self, paths: Sequence, index_path, modalities: Sequence[str] = ("image", "text")):
+        self.paths = [Path(p) for p in paths]
+        self.index_path = index_path
+        self.modalities = tuple(modalities)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self):
+        from clipcurate.embed import read_embeddings
+
+        offset = 0
+        for p in self.paths:
+            out = read_embeddings(p, columns=self.modalities)
+            uids = out["uid"]
+            ref = read_rows(self.index_path, "uid", offset, len(uids))
+            if len(ref) != len(uids) or not pc.all(pc.equal(uids.cast(pa.string()), pa.array(ref, pa.string()))).as_py():
+                raise io.ContractError(f"{p}: its uids are not the pool index's rows {offset}..{offset + len(uids) - 1}; "
+                                       "rebuild it from the current index")
+            offset += len(uids)
+            yield out
+        if offset != io.index_num_rows(self.index_path):
+            raise io.ContractError(f"{self.paths[0]} ..: the embedding files hold {offset} rows, the pool index "
+                                   f"{io.index_num_rows(self.index_path)}")
 
 
 def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
@@ -208,13 +251,19 @@ def load_truth(world_dir, rows: Rows) -> pa.Table:
     return truth.take(pos)
 
 
-def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows) -> dict:
-    """Every declared input of the plan, loaded row-aligned with ``rows``."""
+def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Sequence[str] | None = None) -> dict:
+    """Every declared input of the plan (or those named in ``only``), loaded row-aligned with ``rows``."""
     loaded = {}
     for arg, spec in plan.inputs.items():
+        if only is not None and arg not in only:
+            continue
         kind, f = spec["kind"], files[arg]
         if kind == "embeddings":
-            loaded[arg] = load_embeddings(f, rows)
+            modalities = spec.get("modalities", ("image", "text"))
+            if rows.chunk is None:
+                loaded[arg] = EmbeddingChunks([f] if isinstance(f, (str, Path)) else f, files["index"], modalities)
+            else:
+                loaded[arg] = load_embeddings(f, rows, modalities)
         elif kind == "metadata":
             loaded[arg] = load_metadata(f, spec["columns"], rows)
         elif kind == "reference":
@@ -255,16 +304,23 @@ def check_outputs(plan: ScorePlan, cols, n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None, report_path=None) -> int:
+def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None, report_path=None, threads: int = 1) -> int:
     """Compute a score over one chunk (``chunk`` given) or the whole pool and write its file.
 
     ``plan`` is a :class:`~clipcurate.scores.plan.ScorePlan` or its dict form (the rule's params);
     ``files`` the rule's inputs (:func:`clipcurate.scores.plan.score_files`). A chunk file carries no
     fingerprint (:func:`gather` checks it); a pool file carries the index's. A method declared with
-    ``report=True`` returns a ``report`` dict too, written to ``report_path`` and logged.
+    ``report=True`` returns a ``report`` dict too, written to ``report_path`` and logged. A staged
+    method's chunk goes to :func:`clipcurate.scores.stages.run_apply` (``threads``: the job's).
     """
     plan = _as_plan(plan)
     m = get(plan.method)
+    if m.stages is not None:
+        from clipcurate.scores.stages import run_apply
+
+        if chunk is None:
+            raise ValueError(f"score {plan.name}: method {plan.method} is staged; it applies per chunk")
+        return run_apply(plan, files, out_path, chunk, threads=threads)
     rows = Rows(files["index"], chunk)
     loaded = load_inputs(plan, files, rows)
     cols = m.func(dict(plan.params), **loaded)
