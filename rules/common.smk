@@ -212,19 +212,43 @@ def reported_score_names():
     return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
-def score_chunk_inputs(wildcards):
-    from clipcurate.scores.plan import score_files
+def score_stage_inputs(stage):
+    """Input function of a score stage's jobs (prepare, fit, apply, group, gather): the files
+    clipcurate.scores.stages.stage_files derives from the method's declaration."""
 
-    return score_files(score_plan(wildcards.score), chunk=wildcards.chunk)
+    def inputs(wildcards):
+        from clipcurate.scores.stages import stage_files
+
+        return stage_files(score_plan(wildcards.score), stage, chunk=wildcards.get("chunk"), chunks=CHUNKS, shards=POOL_SHARDS)
+
+    return inputs
 
 
-def score_inputs(wildcards):
-    from clipcurate.scores.plan import score_files
+def score_group_shards(wildcards):
+    from clipcurate.scores.stages import group_shards
 
-    plan = score_plan(wildcards.score)
-    if plan.level == "chunk":
-        return {"index": POOL_INDEX, "chunks": expand("results/scores/{score}/chunks/{chunk}.parquet", score=wildcards.score, chunk=CHUNKS)}
-    return score_files(plan, chunks=CHUNKS)
+    return group_shards(score_plan(wildcards.score))
+
+
+def score_threads(stage):
+    """A score stage's threads: its method's declared resources, or scores.<name>.resources.<stage>."""
+    from clipcurate.scores.stages import config_resources
+
+    return lambda wildcards: config_resources(config, wildcards.score, stage).threads
+
+
+def score_resources(stage):
+    """A score stage's resources (memory, runtime, GPUs and the site's partition for its kind), from
+    the method's declaration overridden by scores.<name>.resources.<stage>; keys a job does not use
+    are None, which Snakemake drops."""
+    from clipcurate.scores.stages import config_resources, slurm_resources
+
+    def value(key):
+        return lambda wildcards: slurm_resources(config_resources(config, wildcards.score, stage), gpu_jobs(),
+                                                 slurm_site("cpu"), slurm_site("gpu")).get(key)
+
+    keys = ["mem_mb", "runtime", "gpu", "cpus_per_gpu", "tasks_per_gpu", *SLURM_SITE_KEYS.values()]
+    return {k: value(k) for k in keys}
 
 
 def score_code(wildcards, script):

@@ -189,9 +189,9 @@ def read_group_results(paths: Sequence) -> dict[str, np.ndarray]:
         return {"row": np.zeros(0, np.int64)}
     names = tables[0].column_names
     for p, t in zip(paths, tables):
-        if t.column_names != names:
-            raise io.ContractError(f"{p}: columns {t.column_names} differ from {names}")
-    t = pa.concat_tables(tables)
+        if sorted(t.column_names) != sorted(names):
+            raise io.ContractError(f"{p}: columns {t.column_names} differ from {names}; a group function returns the same columns")
+    t = pa.concat_tables([t.select(names) for t in tables])
     row = _numpy(t.column(ROW)).astype(np.int64)
     order = np.argsort(row, kind="stable")
     row = row[order]

@@ -122,7 +122,8 @@ def fit(params: dict, ctx, prepared, ref: dict) -> dict[str, np.ndarray]:
     defaults={"centroids": 100000, "niter": 20, "sample_ratio": None, "seed": 0, "lid_model": None,
               "max_points_per_centroid": 10_000_000, "centroids_file": None},
     check=_check,
-    stages=Stages(prepare=prepare, prepare_inputs=("emb", "meta"), fit=fit, fit_inputs=("ref",), apply_inputs=("emb",)),
+    stages=Stages(prepare=prepare, prepare_inputs=("emb", "meta"), fit=fit, fit_inputs=("ref",), apply_inputs=("emb",),
+                  param_files={"prepare": ("lid_model",), "fit": ("centroids_file",)}),
     resources={"prepare": Resources(mem_mb=4000, runtime=60), "fit": Resources(mem_mb=16000, runtime=240, threads=4),
                "apply": Resources(mem_mb=4000, runtime=60, threads=2), "gather": Resources(mem_mb=8000, runtime=60)},
 )

@@ -79,6 +79,9 @@ class Stages:
     fit_inputs: tuple = ()
     apply_inputs: tuple | None = None  # None: every declared input no other stage names
     group: Callable | None = None
+    #: stage -> parameters that name a file the stage reads (e.g. released centroids): when set, the
+    #: file is an input of the stage's jobs, so a missing one stops the plan, not a job
+    param_files: Mapping = field(default_factory=dict)
 
     def inputs_of(self, stage: str, declared: Sequence[str]) -> tuple:
         """Names of the declared inputs a stage reads."""
@@ -123,6 +126,10 @@ def check_declaration(name: str, level: str, inputs: Mapping, stages: Stages | N
             raise ValueError(f"method {name}: input {unused[0]!r} is read by no stage")
         if (stages.prepare_inputs and stages.prepare is None) or (stages.fit_inputs and stages.fit is None):
             raise ValueError(f"method {name}: inputs are given for a stage without a function")
+        for stage, names in stages.param_files.items():
+            if stage not in stages.names() or any(n not in defaults for n in names):
+                raise ValueError(f"method {name}: param_files[{stage!r}] = {names!r} names a stage it lacks or a "
+                                 "parameter not in its defaults")
         if stages.group is not None and GROUP_SHARDS not in defaults:
             raise ValueError(f"method {name}: a group stage needs the parameter {GROUP_SHARDS!r} in its defaults")
         for s, r in (resources or {}).items():
@@ -406,20 +413,21 @@ def stage_files(plan, stage: str, chunk: str | None = None, chunks: Sequence[str
         if m.level == "chunk":
             return {"index": POOL_INDEX, "chunks": [stage_path(plan.name, "apply", c) for c in chunks]}
         return score_files(plan, chunks=chunks, shards=shards)
+    params_in = {f"param_{p}": plan.params[p] for p in st.param_files.get(stage, ()) if plan.params.get(p)}
     if stage == "prepare":
-        return score_files(plan, chunk=chunk, shards=shards, only=st.prepare_inputs)
+        return {**score_files(plan, chunk=chunk, shards=shards, only=st.prepare_inputs), **params_in}
     if stage == "fit":
         files = score_files(plan, chunks=chunks, shards=shards, only=st.fit_inputs)
         if st.prepare is not None:
             files["prepared"] = [stage_path(plan.name, "prepare", c) for c in chunks]
-        return files
+        return {**files, **params_in}
     if stage == "apply":
         files = score_files(plan, chunk=chunk, shards=shards, only=st.inputs_of("apply", list(m.inputs)))
         if st.fit is not None:
             files["fitted"] = stage_path(plan.name, "fit")
         if st.prepare is not None:
             files["prepared"] = stage_path(plan.name, "prepare", chunk)
-        return files
+        return {**files, **params_in}
     files = {"index": POOL_INDEX, "chunks": [stage_path(plan.name, "apply", c) for c in chunks]}
     if stage == "group":
         if st.fit is not None:
@@ -439,3 +447,24 @@ def run_gather(plan, files: Mapping[str, Any], out_path) -> int:
     if m.stages is not None and m.stages.group is not None:
         return groups.gather(files["chunks"], files["groups"], files["index"], out_path, plan.outputs)
     return gather(files["chunks"], files["index"], out_path)
+
+
+def config_resources(config: Mapping, name: str, stage: str) -> Resources:
+    """:func:`stage_resources` of the score ``scores.<name>`` of a config."""
+    from clipcurate.scores import get
+
+    entry = (config.get("scores") or {})[name]
+    return stage_resources(get(entry["method"]), entry, f"scores.{name}", stage)
+
+
+def slurm_resources(res: Resources, gpu_jobs: bool, site_cpu: Mapping, site_gpu: Mapping) -> dict:
+    """A job's Snakemake resources from its :class:`Resources`: memory and runtime; with GPUs (and
+    ``gpu_jobs``: not on the tiny world, which runs every step on the CPU) ``gpu``, ``cpus_per_gpu``
+    (the job's threads spread over its GPUs) and one task, as the workflow's other GPU rules ask;
+    the site's partition/account/QoS of the job's kind (``site_cpu``/``site_gpu``: resource -> value)."""
+    out: dict = {"mem_mb": res.mem_mb, "runtime": res.runtime}
+    if res.gpu and gpu_jobs:
+        out.update({"gpu": res.gpu, "cpus_per_gpu": max(1, -(-res.threads // res.gpu)), "tasks_per_gpu": 0, **site_gpu})
+    else:
+        out.update(site_cpu)
+    return out
