@@ -102,7 +102,7 @@ def test_repository_edit_changes_exactly_the_rules_that_reach_it(tmp_path):
     loss = tmp_path / "src" / "clipcurate" / "flyt" / "loss.py"
     loss.write_text(loss.read_text() + "\n# edited\n")
     after = {s.stem: code_version(s, tmp_path / "src") for s in scripts}
-    assert {n for n in before if after[n] != before[n]} == {"train_flyt", "mix", "score", "score_chunk"}
+    assert {n for n in before if after[n] != before[n]} == {"train_flyt", "mix", "score", "score_chunk", "score_stage"}
 
 
 def test_version_does_not_depend_on_the_checkout_location(tmp_path):
