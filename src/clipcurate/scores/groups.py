@@ -200,9 +200,13 @@ def read_group_results(paths: Sequence) -> dict[str, np.ndarray]:
     return {"row": row, **{c: _numpy(t.column(c))[order] for c in names if c != ROW}}
 
 
-def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, outputs: Sequence[str]) -> int:
+def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, outputs: Sequence[str] | None = None) -> int:
     """The pool-wide score file: each chunk's rows back in pool order, the grouped rows' values
-    replaced by their cluster's results, every uid checked against the index; written chunk by chunk."""
+    replaced by their cluster's results, every uid checked against the index; written chunk by chunk.
+
+    A chunk file without ``_row`` (a plain chunk-level method's) holds its rows in pool order.
+    ``outputs`` defaults to the first chunk's columns; every chunk must have the same ones.
+    """
     groups = read_group_results(group_paths)
     g_row = groups["row"]
     index_rows = io.index_num_rows(index_path)
@@ -213,17 +217,29 @@ def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, o
     with io.atomic_path(out_path, suffix=".parquet") as tmp:
         writer = None
         try:
+            first = None
             for p in chunk_paths:
-                t = io.read_parquet(p, what="grouped score chunk")
-                missing = [c for c in ("uid", ROW, *outputs) if c not in t.column_names]
+                t = io.read_parquet(p, what="score chunk")
+                own = [c for c in t.column_names if c not in RESERVED]
+                if first is None:
+                    first = (p, own)
+                    outputs = list(outputs) if outputs is not None else own
+                elif own != first[1]:
+                    raise io.ContractError(f"{p}: columns {own} differ from {first[0]}'s {first[1]}; a method returns "
+                                           "the same columns for every chunk")
+                missing = [c for c in ("uid", *outputs) if c not in t.column_names]
                 if missing:
                     raise io.ContractError(f"{p}: no column {missing[0]!r}; it has {t.column_names}")
+                if ROW not in t.column_names:
+                    t = t.append_column(ROW, pa.array(np.arange(start, start + t.num_rows, dtype=np.int64)))
                 rows = _numpy(t.column(ROW)).astype(np.int64)
                 order = np.argsort(rows, kind="stable")
                 rows = rows[order]
                 n = len(rows)
                 if n and not np.array_equal(rows, np.arange(start, start + n)):
                     raise io.ContractError(f"{p}: rows {rows[0]}..{rows[-1]} are not the next {n} pool rows from {start}")
+                if start + n > index_rows:
+                    raise io.ContractError(f"{p}: the chunks hold more rows than the pool index ({index_rows})")
                 uids = t.column("uid").take(pa.array(order))
                 from clipcurate.scores.runner import read_rows
 

@@ -30,7 +30,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from clipcurate import io
-from clipcurate.progress import progress
 from clipcurate.scores import get
 from clipcurate.scores.plan import ScorePlan, _as_plan
 
@@ -340,14 +339,8 @@ def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None
 
 
 def gather(chunk_paths: Sequence, index_path, out_path) -> int:
-    """Concatenate per-chunk score files in chunk order into one pool-wide, index-aligned file."""
-    tables = [pq.read_table(p) for p in progress(chunk_paths, desc="gather score chunks", unit="chunks")]
-    names = [t.column_names for t in tables]
-    for p, n in zip(chunk_paths, names):
-        if n != names[0]:
-            raise io.ContractError(f"{p}: columns {n} differ from {chunk_paths[0]}'s {names[0]}; a method returns the same columns for every chunk")
-    table = pa.concat_tables(tables)
-    ref = io.read_index(index_path, columns=["uid"]).column("uid")
-    io.check_uid_order(Path(out_path), table.column("uid"), ref)
-    io.write_table(table.replace_schema_metadata(None), out_path, fingerprint=io.index_fingerprint(index_path))
-    return table.num_rows
+    """Concatenate per-chunk score files in chunk order into one pool-wide, index-aligned file,
+    streamed chunk by chunk (:func:`clipcurate.scores.groups.gather`): its memory is one chunk."""
+    from clipcurate.scores.groups import gather as stream
+
+    return stream(chunk_paths, (), index_path, out_path)
