@@ -189,7 +189,8 @@ def run_job(kind: str, root: Path, group_shards: int) -> dict:
         raise ValueError(kind)
     seconds = time.perf_counter() - t
     sampler.__exit__(None, None, None)
-    return {"seconds": seconds, "peak_gb": max(peak_rss_gb(), sampler.peak), "import_gb": sampler.start,
+    # sampled: ru_maxrss of a child starts at its parent's resident set (Linux keeps it across exec)
+    return {"seconds": seconds, "peak_gb": sampler.peak, "import_gb": sampler.start,
             "job_gb": sampler.peak - sampler.start}
 
 

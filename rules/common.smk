@@ -230,21 +230,31 @@ def score_group_shards(wildcards):
     return group_shards(score_plan(wildcards.score))
 
 
-def score_threads(stage):
-    """A score stage's threads: its method's declared resources, or scores.<name>.resources.<stage>."""
+_SCORE_RESOURCES = {}
+
+
+def _score_stage_resources(score, stage):
+    """clipcurate.scores.stages.config_resources, once per score and stage (the config is fixed)."""
     from clipcurate.scores.stages import config_resources
 
-    return lambda wildcards: config_resources(config, wildcards.score, stage).threads
+    if (score, stage) not in _SCORE_RESOURCES:
+        _SCORE_RESOURCES[score, stage] = config_resources(config, score, stage)
+    return _SCORE_RESOURCES[score, stage]
+
+
+def score_threads(stage):
+    """A score stage's threads: its method's declared resources, or scores.<name>.resources.<stage>."""
+    return lambda wildcards: _score_stage_resources(wildcards.score, stage).threads
 
 
 def score_resources(stage):
     """A score stage's resources (memory, runtime, GPUs and the site's partition for its kind), from
     the method's declaration overridden by scores.<name>.resources.<stage>; keys a job does not use
     are None, which Snakemake drops."""
-    from clipcurate.scores.stages import config_resources, slurm_resources
+    from clipcurate.scores.stages import slurm_resources
 
     def value(key):
-        return lambda wildcards: slurm_resources(config_resources(config, wildcards.score, stage), gpu_jobs(),
+        return lambda wildcards: slurm_resources(_score_stage_resources(wildcards.score, stage), gpu_jobs(),
                                                  slurm_site("cpu"), slurm_site("gpu")).get(key)
 
     keys = ["mem_mb", "runtime", "gpu", "cpus_per_gpu", "tasks_per_gpu", *SLURM_SITE_KEYS.values()]
