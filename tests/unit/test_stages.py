@@ -345,3 +345,22 @@ def test_metadata_and_shards_dir_reach_the_stage_files():
         "index": "results/pool/index.parquet", "emb": "results/embeddings/m/00001.parquet",
         "fitted": "results/scores/img/fit.npz", "prepared": "results/scores/img/prepare/00001.npz"}
     assert isinstance(get("image_based").inputs["meta"], Metadata)
+
+
+def test_gather_names_a_chunk_of_another_pool_or_out_of_order(pool, tmp_path):
+    run_staged("g", {"method": "_grouped", "model": "m"})
+    plan = plan_score({**CONFIG, "scores": {"g": {"method": "_grouped", "model": "m"}}}, "g")
+    files = stage_files(plan, "gather", chunks=CHUNKS)
+    bad = tmp_path / "bad.parquet"
+    t = pq.read_table(files["chunks"][1])
+    pq.write_table(t.set_column(0, "uid", pa.array([f"f{i:031x}" for i in range(t.num_rows)])), bad)
+    with pytest.raises(io.ContractError, match=r"bad\.parquet: .*uids of the pool index are missing"):
+        G.gather([files["chunks"][0], bad, files["chunks"][2]], files["groups"], files["index"], tmp_path / "o.parquet")
+    # a plain chunk file (no _row) whose rows are swapped: the index order is required
+    plain = tmp_path / "plain.parquet"
+    scores = io.read_scores(stage_path("g", "gather"), "results/pool/index.parquet")
+    rows = np.flatnonzero(pool["chunk"] == 0)
+    swapped = np.r_[rows[1], rows[0], rows[2:]]
+    io.write_scores(plain, pa.array([pool["uids"][i] for i in swapped]), {"score": scores["score"][swapped]}, fingerprint=None)
+    with pytest.raises(io.ContractError, match="out of the pool index order from row 0"):
+        G.gather([plain], (), files["index"], tmp_path / "o.parquet")

@@ -200,6 +200,22 @@ def read_group_results(paths: Sequence) -> dict[str, np.ndarray]:
     return {"row": row, **{c: _numpy(t.column(c))[order] for c in names if c != ROW}}
 
 
+def index_uids(index_path, offset: int, n: int) -> pa.ChunkedArray:
+    """The index's uids of rows ``offset .. offset + n``, reading only the row groups that hold them
+    (kept as Arrow strings: no Python object per row)."""
+    pf = io.open_parquet(index_path, "pool index")
+    start, parts = 0, []
+    for rg in range(pf.metadata.num_row_groups):
+        rows = pf.metadata.row_group(rg).num_rows
+        if start + rows > offset and start < offset + n:
+            col = pf.read_row_group(rg, columns=["uid"]).column("uid")
+            lo = max(0, offset - start)
+            parts.append(col.slice(lo, min(rows, offset + n - start) - lo))
+        start += rows
+    chunks = [c for part in parts for c in part.chunks]
+    return pa.chunked_array([pa.chunked_array(chunks, pa.string()).combine_chunks()] if chunks else [], pa.string())
+
+
 def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, outputs: Sequence[str] | None = None) -> int:
     """The pool-wide score file: each chunk's rows back in pool order, the grouped rows' values
     replaced by their cluster's results, every uid checked against the index; written chunk by chunk.
@@ -219,7 +235,10 @@ def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, o
         try:
             first = None
             for p in chunk_paths:
-                t = io.read_parquet(p, what="score chunk")
+                names = io.open_parquet(p, "score chunk").schema_arrow.names
+                # never the member arrays (the group stage's input): only what the score file holds
+                t = io.read_parquet(p, [c for c in names if c not in (GROUP, SHARD) and not c.startswith(MEMBER)],
+                                    what="score chunk")
                 own = [c for c in t.column_names if c not in RESERVED]
                 if first is None:
                     first = (p, own)
@@ -241,11 +260,8 @@ def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, o
                 if start + n > index_rows:
                     raise io.ContractError(f"{p}: the chunks hold more rows than the pool index ({index_rows})")
                 uids = t.column("uid").take(pa.array(order))
-                from clipcurate.scores.runner import read_rows
-
-                ref = read_rows(index_path, "uid", start, n)
                 io.check_uid_order(p, pa.chunked_array([uids.combine_chunks().cast(pa.string())]),
-                                   pa.chunked_array([pa.array(ref, pa.string())]))
+                                   index_uids(index_path, start, n))
                 lo, hi = np.searchsorted(g_row, [start, start + n])
                 cols = {"uid": uids}
                 for c in outputs:
