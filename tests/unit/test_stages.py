@@ -14,6 +14,7 @@ independently over the whole pool at once:
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -73,10 +74,12 @@ def pool(tmp_path, monkeypatch):
                    fingerprint=io.uid_fingerprint(pa.array(uids)))
     for c in range(N_CHUNKS):
         r = np.flatnonzero(chunk == c)
-        io.write_table(pa.table({"uid": pa.array([uids[i] for i in r]),
+        Path("results/embeddings/m").mkdir(parents=True, exist_ok=True)
+        # row groups of 25 rows (the workflow writes 2^20): staged jobs read a chunk row group by row group
+        pq.write_table(pa.table({"uid": pa.array([uids[i] for i in r]),
                                  "image": pa.FixedSizeListArray.from_arrays(pa.array(img[r].reshape(-1)), D),
                                  "text": pa.FixedSizeListArray.from_arrays(pa.array(txt[r].reshape(-1)), D)}),
-                       f"results/embeddings/m/{c:05d}.parquet")
+                       f"results/embeddings/m/{c:05d}.parquet", row_group_size=25)
     for s in range(N_CHUNKS * 2):
         r = np.flatnonzero(shard == s)[::-1]  # img2dataset writes in completion order
         io.write_table(pa.table({"key": [keys[i] for i in r], "caption": [texts[i] for i in r]}),
@@ -364,3 +367,28 @@ def test_gather_names_a_chunk_of_another_pool_or_out_of_order(pool, tmp_path):
     io.write_scores(plain, pa.array([pool["uids"][i] for i in swapped]), {"score": scores["score"][swapped]}, fingerprint=None)
     with pytest.raises(io.ContractError, match="out of the pool index order from row 0"):
         G.gather([plain], (), files["index"], tmp_path / "o.parquet")
+
+
+def test_chunk_embeddings_read_row_group_by_row_group(pool):
+    from clipcurate.scores.runner import ChunkEmbeddings, Rows
+
+    path = "results/embeddings/m/00001.parquet"
+    assert pq.ParquetFile(path).metadata.num_row_groups == 4  # 80 rows in groups of 25
+    emb = ChunkEmbeddings(path, Rows("results/pool/index.parquet", 1), ("image",))
+    rows = np.flatnonzero(pool["chunk"] == 1)
+    got = [(lo, hi, b["image"]) for lo, hi, b in emb.batches()]
+    assert [(lo, hi) for lo, hi, _ in got] == [(0, 25), (25, 50), (50, 75), (75, 80)]
+    np.testing.assert_array_equal(np.concatenate([b for _, _, b in got]), pool["img"][rows])
+    idx = np.array([79, 3, 3, 51, 0, 26])
+    np.testing.assert_array_equal(emb.take(idx, "image"), pool["img"][rows[idx]])
+    assert emb.take(np.zeros(0, np.int64)).shape == (0, D)
+    with pytest.raises(KeyError, match="declares modalities"):
+        emb["text"]
+    # a file whose third row group holds another pool's uids is refused, naming the rows
+    t = pq.read_table(path)
+    uid = [*t.column("uid").to_pylist()[:50], *(f"e{i:031x}" for i in range(30))]
+    pq.write_table(t.set_column(0, "uid", pa.array(uid)), path, row_group_size=25)
+    emb = ChunkEmbeddings(path, Rows("results/pool/index.parquet", 1), ("image",))
+    assert emb.take([1, 30], "image").shape == (2, D)  # the first two row groups are fine
+    with pytest.raises(io.ContractError, match=r"00001\.parquet \(rows 50\.\.74\): row 0 has uid e0"):
+        emb.take([60], "image")

@@ -35,7 +35,7 @@ from clipcurate import datacomp_filters as F
 from clipcurate import langid
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Embeddings, Metadata, Reference
-from clipcurate.scores.stages import Resources, Stages
+from clipcurate.scores.stages import Resources, Stages, emb_batches, emb_take
 
 
 def _check(entry, config, key):
@@ -56,13 +56,14 @@ def prepare(params: dict, ctx, emb: dict, meta) -> dict[str, np.ndarray]:
     texts = meta.column("text").to_pylist()
     english = langid.is_english(texts, langid.load_model(params["lid_model"]), threads=ctx.threads)
     pre = F.caption_prefilter(texts, english)
-    x = emb["image"][pre]
+    rows = np.flatnonzero(pre)
     if params["centroids_file"]:
-        x = x[:0]
-    elif params["sample_ratio"] is not None:
+        rows = rows[:0]
+    elif params["sample_ratio"] is not None and len(rows):
         rng = np.random.default_rng([int(params["seed"]), int(ctx.chunk)])
-        x = x[rng.integers(0, len(x), size=int(len(x) * float(params["sample_ratio"])))] if len(x) else x
-    return {"prefilter": pre, "sample": np.ascontiguousarray(x, dtype=np.float32)}
+        rows = rows[rng.integers(0, len(rows), size=int(len(rows) * float(params["sample_ratio"])))]
+    # only the sampled rows are read (row group by row group), never the chunk's whole image column
+    return {"prefilter": pre, "sample": np.ascontiguousarray(emb_take(emb, rows, "image"), dtype=np.float32)}
 
 
 def fit_sample(prepared, cap: int, seed: int) -> np.ndarray:
@@ -124,8 +125,8 @@ def fit(params: dict, ctx, prepared, ref: dict) -> dict[str, np.ndarray]:
     check=_check,
     stages=Stages(prepare=prepare, prepare_inputs=("emb", "meta"), fit=fit, fit_inputs=("ref",), apply_inputs=("emb",),
                   param_files={"prepare": ("lid_model",), "fit": ("centroids_file",)}),
-    resources={"prepare": Resources(mem_mb=4000, runtime=60), "fit": Resources(mem_mb=16000, runtime=240, threads=4),
-               "apply": Resources(mem_mb=4000, runtime=60, threads=2), "gather": Resources(mem_mb=8000, runtime=60)},
+    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=16000, runtime=240, threads=4),
+               "apply": Resources(mem_mb=8000, runtime=60, threads=2), "gather": Resources(mem_mb=16000, runtime=60)},
 )
 def image_based(params: dict, ctx, fitted: dict, prepared: dict, emb: dict) -> dict[str, np.ndarray]:
     """Keep mask of DataComp's image-based filter for one chunk."""
@@ -134,8 +135,11 @@ def image_based(params: dict, ctx, fitted: dict, prepared: dict, emb: dict) -> d
         raise F.FilterError(f"chunk {ctx.chunk}: the prepared pre-filter has {len(pre)} rows, the embeddings "
                             f"{len(emb['uid'])}; rerun the prepare job of this chunk")
     keep = np.zeros(len(pre), dtype=bool)
-    rows = np.flatnonzero(pre)
-    if rows.size and len(fitted["centroids"]):
-        labels = F.assign_centroids(emb["image"][rows], fitted["centroids"], gpus=ctx.gpus)
-        keep[rows] = np.isin(labels, fitted["target"])
+    if not pre.any() or not len(fitted["centroids"]):
+        return {"keep": keep}
+    for lo, hi, batch in emb_batches(emb, ("image",)):  # a row group at a time
+        rows = np.flatnonzero(pre[lo:hi])
+        if rows.size:
+            labels = F.assign_centroids(batch["image"][rows], fitted["centroids"], gpus=ctx.gpus)
+            keep[lo + rows] = np.isin(labels, fitted["target"])
     return {"keep": keep}

@@ -136,6 +136,96 @@ def load_embeddings(path, rows: Rows, modalities: Sequence[str] = ("image", "tex
     return out
 
 
+class ChunkEmbeddings:
+    """One chunk's embeddings for a staged method, read lazily so that a job holds a batch of rows,
+    not the chunk (at xlarge a chunk is 25M rows: 77 GB of 768-d float32 images).
+
+    ``emb["uid"]``, ``emb["image"]`` read the whole column (convenient for small chunks);
+    :meth:`batches` yields ``(lo, hi, {modality: float32[hi - lo, d]})`` over the chunk's rows and
+    :meth:`take` reads given rows of one modality, each reading only the parquet row groups it needs.
+    Uids are compared with the index's rows as each row group is first read.
+    """
+
+    def __init__(self, path, rows: Rows, modalities: Sequence[str] = ("image", "text")):
+        self.path, self.rows, self.modalities = Path(path), rows, tuple(modalities)
+        self.pf = io.open_parquet(self.path, "embedding file")
+        names = self.pf.schema_arrow.names
+        missing = [c for c in ("uid", *self.modalities) if c not in names]
+        if missing:
+            raise io.ContractError(f"{self.path}: embedding file has no column {missing[0]!r}; it has {names}")
+        if self.pf.metadata.num_rows != len(rows):
+            raise io.ContractError(f"{self.path}: {self.pf.metadata.num_rows} rows, but {rows.where()} of the index has {len(rows)}")
+        sizes = [self.pf.metadata.row_group(i).num_rows for i in range(self.pf.metadata.num_row_groups)]
+        self.starts = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        self._checked: set[int] = set()
+        self._cache: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, key) -> bool:
+        return key == "uid" or key in self.modalities
+
+    def keys(self):
+        return ("uid", *self.modalities)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def _group(self, rg: int, columns) -> pa.Table:
+        t = self.pf.read_row_group(rg, columns=["uid", *columns])
+        if rg not in self._checked:
+            lo = int(self.starts[rg])
+            sub = Rows.__new__(Rows)
+            sub.chunk, sub._table = self.rows.chunk, self.rows.table.slice(lo, t.num_rows)
+            _check_uids(f"{self.path} (rows {lo}..{lo + t.num_rows - 1})", t.column("uid"), sub)
+            self._checked.add(rg)
+        return t
+
+    @staticmethod
+    def _array(col) -> np.ndarray:
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        return col.flatten().to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size).astype(np.float32, copy=False)
+
+    def __getitem__(self, key):
+        if key not in self:
+            raise KeyError(f"{key!r}: the method declares modalities {list(self.modalities)}")
+        if key not in self._cache:
+            parts = [self._group(rg, [] if key == "uid" else [key]) for rg in range(len(self.starts) - 1)]
+            if key == "uid":
+                self._cache[key] = pa.chunked_array([c for t in parts for c in t.column("uid").chunks], pa.string())
+            else:
+                self._cache[key] = (np.concatenate([self._array(t.column(key)) for t in parts]) if len(parts) > 1
+                                    else self._array(parts[0].column(key)) if parts else np.zeros((0, 0), np.float32))
+        return self._cache[key]
+
+    def batches(self):
+        """``(lo, hi, {modality: array})`` per parquet row group (2^20 rows as the workflow writes them)."""
+        for rg in range(len(self.starts) - 1):
+            t = self._group(rg, self.modalities)
+            yield int(self.starts[rg]), int(self.starts[rg + 1]), {m: self._array(t.column(m)) for m in self.modalities}
+
+    def take(self, index, modality: str = "image") -> np.ndarray:
+        """Rows ``index`` (chunk positions; any order, repeats allowed) of one modality."""
+        if modality not in self.modalities:
+            raise KeyError(f"{modality!r}: the method declares modalities {list(self.modalities)}")
+        index = np.asarray(index, dtype=np.int64)
+        out = None
+        for rg in range(len(self.starts) - 1):
+            lo, hi = self.starts[rg], self.starts[rg + 1]
+            sel = np.flatnonzero((index >= lo) & (index < hi))
+            if not sel.size:
+                continue
+            values = self._array(self._group(rg, [modality]).column(modality))
+            if out is None:
+                out = np.empty((len(index), values.shape[1]), np.float32)
+            out[sel] = values[index[sel] - lo]
+        if out is None:
+            d = self.pf.schema_arrow.field(modality).type.list_size
+            out = np.empty((len(index), d), np.float32)
+        return out
+
+
 class EmbeddingChunks:
     """A pool-level method's embeddings: iterate to get each chunk's ``{"uid", <modalities>}`` in
     pool order, one file read at a time (uids checked against the index's rows as they come).
@@ -250,8 +340,10 @@ def load_truth(world_dir, rows: Rows) -> pa.Table:
     return truth.take(pos)
 
 
-def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Sequence[str] | None = None) -> dict:
-    """Every declared input of the plan (or those named in ``only``), loaded row-aligned with ``rows``."""
+def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Sequence[str] | None = None,
+                lazy: bool = False) -> dict:
+    """Every declared input of the plan (or those named in ``only``), loaded row-aligned with ``rows``;
+    with ``lazy`` (a staged method's per-chunk stages) a chunk's embeddings are :class:`ChunkEmbeddings`."""
     loaded = {}
     for arg, spec in plan.inputs.items():
         if only is not None and arg not in only:
@@ -261,6 +353,8 @@ def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Seq
             modalities = spec.get("modalities", ("image", "text"))
             if rows.chunk is None:
                 loaded[arg] = EmbeddingChunks([f] if isinstance(f, (str, Path)) else f, files["index"], modalities)
+            elif lazy:
+                loaded[arg] = ChunkEmbeddings(f if isinstance(f, (str, Path)) else list(f)[0], rows, modalities)
             else:
                 loaded[arg] = load_embeddings(f, rows, modalities)
         elif kind == "metadata":

@@ -25,7 +25,10 @@ float32. A *staged* method splits its work into jobs whose inputs are bounded by
     scatter back to pool order are :mod:`clipcurate.scores.groups`.
 
 Each stage reads only the declared inputs it names (``Stages.prepare_inputs`` etc.; embeddings only
-in the modalities the input declares), so no job concatenates the pool. Each stage declares its
+in the modalities the input declares), so no job concatenates the pool. In the per-chunk stages a
+chunk's embeddings are :class:`~clipcurate.scores.runner.ChunkEmbeddings`, read lazily:
+:func:`emb_batches` and :func:`emb_take` hold one parquet row group (2^20 rows) at a time, so a job's
+memory does not grow with the chunk (25M rows at xlarge). Each stage declares its
 :class:`Resources` (memory, runtime, threads, GPUs); a score's config entry overrides them per
 stage (``scores.<name>.resources.<stage>``, e.g. in a scale file), and the rules' ``threads`` and
 ``resources`` come from them (:func:`stage_resources`).
@@ -286,7 +289,7 @@ def run_prepare(plan, files: Mapping[str, Any], out_path, chunk: int, threads: i
 
     plan, m = _method_and_plan(plan)
     rows = Rows(files["index"], chunk)
-    loaded = load_inputs(plan, files, rows, only=m.stages.prepare_inputs)
+    loaded = load_inputs(plan, files, rows, only=m.stages.prepare_inputs, lazy=True)
     arrays = m.stages.prepare(dict(plan.params), _ctx("prepare", threads, chunk=chunk), **loaded)
     write_arrays(out_path, arrays)
     return len(rows)
@@ -317,7 +320,7 @@ def run_apply(plan, files: Mapping[str, Any], out_path, chunk: int, threads: int
     plan, m = _method_and_plan(plan)
     st = m.stages
     rows = Rows(files["index"], chunk)
-    loaded = load_inputs(plan, files, rows, only=st.inputs_of("apply", list(m.inputs)))
+    loaded = load_inputs(plan, files, rows, only=st.inputs_of("apply", list(m.inputs)), lazy=True)
     extra = {}
     if st.fit is not None:
         extra["fitted"] = read_arrays(files["fitted"])
@@ -468,3 +471,25 @@ def slurm_resources(res: Resources, gpu_jobs: bool, site_cpu: Mapping, site_gpu:
     else:
         out.update(site_cpu)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# helpers for stage functions: the same code on a lazily read chunk and on in-memory arrays
+
+
+def emb_batches(emb, modalities: Sequence[str] = ("image",)):
+    """``(lo, hi, {modality: array})`` over a chunk's embeddings: the row groups of a
+    :class:`~clipcurate.scores.runner.ChunkEmbeddings` (a job holds one at a time), or one batch of
+    an in-memory ``{"uid", "image", ...}`` dict."""
+    if hasattr(emb, "batches"):
+        yield from emb.batches()
+    else:
+        n = len(emb[modalities[0]])
+        yield 0, n, {m: emb[m] for m in modalities}
+
+
+def emb_take(emb, index, modality: str = "image") -> np.ndarray:
+    """Rows ``index`` of one modality of a chunk's embeddings (lazily read or in memory)."""
+    if hasattr(emb, "take"):
+        return emb.take(index, modality)
+    return np.asarray(emb[modality])[np.asarray(index, dtype=np.int64)]
