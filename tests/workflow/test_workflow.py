@@ -81,6 +81,48 @@ def test_flyt_chain_on_the_micro_pool(micro_workdir):
     assert (tmp_path / "results/subsets/mflyt_scs015.hist.png").stat().st_size > 0
 
 
+def image_based_in_memory(workdir: Path, k: int):
+    """DataComp's image-based filter over the whole micro pool at once (the pre-staging in-memory
+    path): every caption, every image embedding, one k-means, one assignment."""
+    import numpy as np
+
+    from clipcurate import datacomp_filters as F
+    from clipcurate import langid
+    from clipcurate.embed import read_embeddings
+    from clipcurate.scores.runner import Rows, load_metadata
+
+    rows = Rows(workdir / "results/pool/index.parquet")
+    texts = load_metadata(workdir / "results/pool/shards", ["text"], rows).column("text").to_pylist()
+    chunks = sorted((workdir / "results/embeddings/openai").glob("*.parquet"))
+    img = np.concatenate([read_embeddings(p, columns=("image",))["image"] for p in chunks])
+    ref = read_embeddings(workdir / "results/reference_embeddings/openai/downstream.parquet", columns=("image",))["image"]
+    pre = F.caption_prefilter(texts, langid.is_english(texts, langid.load_model(None)))
+    centroids = F.train_centroids(img[pre], k, niter=20, seed=0)
+    return F.image_based_keep(img, pre, centroids, ref)[0], centroids, pre
+
+
+@pytest.mark.workflow
+def test_image_based_staged_on_the_micro_pool(micro_workdir):
+    """DataComp's image-based filter run as its staged jobs (prepare and apply per chunk, one fit)
+    equals the in-memory filter over the whole pool."""
+    import numpy as np
+
+    from clipcurate import io
+
+    tmp_path = micro_workdir
+    proc = run_smk(tmp_path, "results/scores/image_based.parquet", *micro_args(tmp_path), "--cores", "2")
+    out = proc.stdout + proc.stderr
+    n_chunks = len(list((tmp_path / "results/embeddings/openai").glob("*.parquet")))
+    for rule, count in (("score_prepare", n_chunks), ("score_fit", 1), ("score_chunk", n_chunks)):
+        assert len(re.findall(rf"^(?:local)?rule {rule}:\n(?:    .*\n)*?    wildcards: score=image_based", out, re.M)) == count, rule
+    got = io.read_scores(tmp_path / "results/scores/image_based.parquet", tmp_path / "results/pool/index.parquet")
+    keep, centroids, pre = image_based_in_memory(tmp_path, 128)
+    fitted = np.load(tmp_path / "results/scores/image_based/fit.npz")
+    np.testing.assert_allclose(fitted["centroids"], centroids, rtol=0, atol=1e-5)
+    assert 0 < keep.sum() < pre.sum()
+    assert np.array_equal(got["keep"], keep)
+
+
 def test_lint_is_clean(tmp_path):
     proc = run_smk(tmp_path, "--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -153,7 +153,7 @@ def stage_resources(method, entry: Mapping, key: str, stage: str) -> Resources:
     over = (entry.get("resources") or {})
     if not isinstance(over, Mapping):
         raise ValueError(f"config: {key}.resources: expected a mapping of stage -> resources, got {over!r}")
-    known = method.stages.names() if method.stages is not None else (("apply", "gather") if method.level == "chunk" else ("gather",))
+    known = method_stages(method)
     for s in over:
         if s not in known:
             raise ValueError(f"config: {key}.resources.{s}: method {method.name!r} has no stage {s!r}; its stages: {list(known)}")
@@ -171,8 +171,7 @@ def stage_resources(method, entry: Mapping, key: str, stage: str) -> Resources:
 
 def check_resources(method, entry: Mapping, key: str) -> None:
     """Every stage's resources of a score entry resolve (called when the score is planned)."""
-    stages = method.stages.names() if method.stages is not None else (("apply", "gather") if method.level == "chunk" else ("gather",))
-    for s in stages:
+    for s in method_stages(method):
         stage_resources(method, entry, key, s)
 
 
