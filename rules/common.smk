@@ -224,12 +224,6 @@ def score_stage_inputs(stage):
     return inputs
 
 
-def score_group_shards(wildcards):
-    from clipcurate.scores.stages import group_shards
-
-    return group_shards(score_plan(wildcards.score))
-
-
 _SCORE_RESOURCES = {}
 
 
