@@ -123,6 +123,56 @@ def test_image_based_staged_on_the_micro_pool(micro_workdir):
     assert np.array_equal(got["keep"], keep)
 
 
+@pytest.mark.workflow
+def test_a_grouped_method_runs_its_group_jobs_on_the_micro_pool(micro_workdir, tmp_path):
+    """The README's pool-level example (k-means fitted on per-chunk samples, near-duplicates dropped
+    within each cluster), added as one module to a copy of the workflow: its prepare, fit, apply,
+    group (3 shards) and gather jobs run and nothing else, and the result equals a brute-force pass."""
+    import shutil
+
+    import numpy as np
+
+    from clipcurate import io
+    from clipcurate.embed import read_embeddings
+    from tests.unit.test_readme_methods import section_blocks
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("Snakefile", "rules", "workflow", "src", "config", "envs", "report", "profiles"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(REPO / name, repo / name)
+    (repo / "src/clipcurate/scores/cluster_dedup.py").write_text(section_blocks("python")[2])
+    overlay = tmp_path / "dedup.yaml"
+    overlay.write_text(yaml.safe_dump({"scores": {"dedup": {"method": "cluster_dedup", "model": "openai",
+                                                            "params": {"threshold": 0.97, "group_shards": 3}}}}))
+    workdir = micro_workdir
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(workdir),
+                           "results/scores/dedup.parquet", *micro_args(workdir), str(overlay), "--cores", "2"],
+                          capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out[out.index("Job stats:"):], re.M))
+    n_chunks = len(list((workdir / "results/embeddings/openai").glob("*.parquet")))
+    assert stats == {"score_prepare": str(n_chunks), "score_fit": "1", "score_chunk": str(n_chunks),
+                     "score_group": "3", "score": "1", "total": str(2 * n_chunks + 5)}
+    got = io.read_scores(workdir / "results/scores/dedup.parquet", workdir / "results/pool/index.parquet")["keep"]
+    img = np.concatenate([read_embeddings(p, columns=("image",))["image"]
+                          for p in sorted((workdir / "results/embeddings/openai").glob("*.parquet"))])
+    cluster = np.argmax(img @ np.load(workdir / "results/scores/dedup/fit.npz")["centroids"].T, axis=1)
+    keep = np.ones(len(img), bool)
+    for g in np.unique(cluster):
+        kept = []
+        for i in np.flatnonzero(cluster == g):
+            if kept and (img[kept] @ img[i] > 0.97).any():
+                keep[i] = False
+            else:
+                kept.append(i)
+    assert 0 < (~keep).sum() < len(keep) and len(np.unique(cluster)) > 3
+    assert np.array_equal(got, keep)
+
+
 def test_lint_is_clean(tmp_path):
     proc = run_smk(tmp_path, "--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
