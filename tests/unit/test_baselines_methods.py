@@ -138,7 +138,7 @@ def _config(**changes):
 
 
 def test_plans():
-    assert plan_score(CONFIG, "img").inputs["ref"] == {"kind": "reference", "model": "m", "set": "downstream"}
+    assert plan_score(CONFIG, "img").inputs["ref"] == {"kind": "reference", "model": "m", "set": "downstream", "modalities": ["image"]}
     assert plan_score(CONFIG, "both").inputs["filters"]["refs"][0][0] == "img:keep"
     assert plan_score(CONFIG, "basic").params["min_side"] == 16
 

@@ -243,6 +243,12 @@ def in_memory_image_based(pool, k, niter=10, seed=0, sample_ratio=None, centroid
 
 
 def test_image_based_staged_equals_in_memory(pool):
+    # image_based declares images only: neither the pool's nor the downstream set's text is read
+    ref_path = "results/reference_embeddings/m/downstream.parquet"
+    io.write_table(pq.read_table(ref_path).drop_columns(["text"]), ref_path)
+    for c in CHUNKS:
+        p = f"results/embeddings/m/{c}.parquet"
+        pq.write_table(pq.read_table(p).drop_columns(["text"]), p, row_group_size=25)
     got = run_staged("img", {"method": "image_based", "model": "m", "params": {"centroids": 12, "niter": 10}})
     keep, centroids, pre = in_memory_image_based(pool, 12)
     fitted = np.load(stage_path("img", "fit"))

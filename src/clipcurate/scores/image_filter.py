@@ -116,7 +116,7 @@ def fit(params: dict, ctx, prepared, ref: dict) -> dict[str, np.ndarray]:
     level="chunk",
     inputs={
         "emb": Embeddings(model_key="model", variant="plain", modalities=("image",)),
-        "ref": Reference(set="downstream", model_key="model", set_key="reference"),
+        "ref": Reference(set="downstream", model_key="model", set_key="reference", modalities=("image",)),
         "meta": Metadata(columns=("text",)),
     },
     outputs=("keep",),

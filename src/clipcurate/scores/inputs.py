@@ -73,11 +73,19 @@ class Metadata:
 
 @dataclass(frozen=True)
 class Reference:
-    """Embeddings of a reference set (``set``, or the config entry's ``set_key`` value) by a model."""
+    """Embeddings of a reference set (``set``, or the config entry's ``set_key`` value) by a model,
+    in the declared ``modalities``."""
 
     set: str = "downstream"
     model_key: str = "model"
     set_key: Optional[str] = None
+    modalities: tuple = ("image", "text")
+
+    def __post_init__(self):
+        mods = (self.modalities,) if isinstance(self.modalities, str) else tuple(self.modalities)
+        object.__setattr__(self, "modalities", mods)
+        if not mods or any(m not in ("image", "text") for m in mods) or len(set(mods)) != len(mods):
+            raise ValueError(f"Reference: modalities must be distinct names of ['image', 'text'], got {self.modalities!r}")
 
 
 @dataclass(frozen=True)

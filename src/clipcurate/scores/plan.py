@@ -198,6 +198,8 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
                     "(the world's sets, and reference_sets: for a user's set)"
                 )
             inputs[arg] = {"kind": "reference", "model": model, "set": ref_set}
+            if tuple(kind.modalities) != MODALITIES:  # the default (both) stays out of the params
+                inputs[arg]["modalities"] = list(kind.modalities)
         elif isinstance(kind, Artifact):
             used.update(f for _, f, _, _ in string.Formatter().parse(kind.path) if f)
             inputs[arg] = {"kind": "artifact", "path": format_artifact(kind, entry, config, key, m.name, arg)}

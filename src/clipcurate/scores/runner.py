@@ -293,17 +293,18 @@ def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
     return pa.concat_tables(parts).combine_chunks()
 
 
-def load_reference(path) -> dict:
+def load_reference(path, modalities: Sequence[str] = ("image", "text")) -> dict:
+    """A reference set's embeddings in the declared modalities, and its labels (None if unlabelled)."""
     from clipcurate.embed import read_embeddings
 
     path = Path(path)
-    emb = read_embeddings(path)
+    emb = read_embeddings(path, columns=tuple(modalities))
     label = None
     if "label" in pq.read_schema(path).names:
         col = pq.read_table(path, columns=["label"]).column("label")
         if col.null_count == 0:
             label = col.to_numpy().astype(np.int64)
-    return {"image": emb["image"], "text": emb["text"], "label": label}
+    return {**{m: emb[m] for m in modalities}, "label": label}
 
 
 def load_scores(refs, index_path, rows: Rows) -> dict:
@@ -360,7 +361,7 @@ def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Seq
         elif kind == "metadata":
             loaded[arg] = load_metadata(f, spec["columns"], rows)
         elif kind == "reference":
-            loaded[arg] = load_reference(f)
+            loaded[arg] = load_reference(f, spec.get("modalities", ("image", "text")))
         elif kind == "artifact":
             loaded[arg] = str(f)
         elif kind == "scores":
