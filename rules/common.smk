@@ -43,8 +43,9 @@ embed_resources = W.embed_resources
 # scores and mixes (clipcurate.scores.plan)
 score_plan = W.score_plan
 reported_score_names = W.reported_score_names
-score_chunk_inputs = W.score_chunk_inputs
-score_inputs = W.score_inputs
+score_stage_inputs = W.score_stage_inputs
+score_threads = W.score_threads
+score_resources = W.score_resources
 score_code = W.score_code
 reference_set_dir = W.reference_set_dir
 reference_set_input = W.reference_set_input

@@ -136,14 +136,16 @@ def threshold_keep(scores: np.ndarray, threshold: float | None = None, fraction:
 
 
 def train_centroids(x: np.ndarray, k: int, *, niter: int = 20, seed: int = 0, sample_ratio: float | None = None,
-                    threads: int | None = None) -> np.ndarray:
+                    threads: int | None = None, max_points_per_centroid: int = 10_000_000, gpus: int = 0) -> np.ndarray:
     """faiss k-means centroids of the rows of ``x``, configured as DataComp's clustering script.
 
     L2 k-means (``faiss.Clustering`` with a flat L2 index), ``niter`` iterations, the given seed, and
-    ``max_points_per_centroid`` raised to 10M so that faiss does not sub-sample the training set.
+    ``max_points_per_centroid`` 10M as DataComp sets it so that faiss does not sub-sample the training
+    set (a smaller value lets faiss cluster a random ``k * max_points_per_centroid`` rows).
     With ``sample_ratio`` in (0, 1) a random sample of int(n * ratio) rows is clustered, drawn with
-    replacement as DataComp's ``np.random.choice`` does (seeded here). The centroids are not
-    normalised.
+    replacement as DataComp's ``np.random.choice`` does (seeded here). With ``gpus`` > 0 the index
+    is faiss's GPU flat index on each GPU (float32, no float16), replicated as DataComp does. The
+    centroids are not normalised.
     """
     import faiss
 
@@ -164,25 +166,72 @@ def train_centroids(x: np.ndarray, k: int, *, niter: int = 20, seed: int = 0, sa
     cl = faiss.Clustering(d, k)
     cl.niter = int(niter)
     cl.seed = int(seed)
-    cl.max_points_per_centroid = 10_000_000
-    index = faiss.IndexFlatL2(d)
+    cl.max_points_per_centroid = int(max_points_per_centroid)
+    index = flat_index(d, "l2", gpus)
     cl.train(x, index)
     return faiss.vector_float_to_array(cl.centroids).reshape(k, d).copy()
 
 
-def assign_centroids(x: np.ndarray, centroids: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+def flat_index(d: int, metric: str, gpus: int = 0):
+    """An exact faiss index (``l2`` or ``ip``): on the CPU, or on ``gpus`` GPUs (float32 storage and
+    math, replicated when more than one), as DataComp's clustering script builds it."""
+    import faiss
+
+    cpu = faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
+    if gpus <= 0:
+        return cpu
+    res = [faiss.StandardGpuResources() for _ in range(gpus)]
+    indexes = []
+    for i in range(gpus):
+        cfg = faiss.GpuIndexFlatConfig()
+        cfg.useFloat16 = False
+        cfg.device = i
+        cls = faiss.GpuIndexFlatL2 if metric == "l2" else faiss.GpuIndexFlatIP
+        indexes.append(cls(res[i], d, cfg))
+    if gpus == 1:
+        indexes[0].referenced_resources = res  # keep the resources alive with the index
+        return indexes[0]
+    rep = faiss.IndexReplicas()
+    for sub in indexes:
+        rep.addIndex(sub)
+    rep.referenced = (res, indexes)
+    return rep
+
+
+def load_centroids(path) -> np.ndarray:
+    """Centroids from a file: ``.npy``, or DataComp's released ``{scale}_centroids_l14.pt`` (a numpy
+    array saved with ``torch.save``; unpickled, so give only a file you trust)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise FilterError(f"{path}: centroids file not found")
+    if path.suffix == ".npy":
+        c = np.load(path, allow_pickle=False)
+    else:
+        import torch
+
+        c = torch.load(path, map_location="cpu", weights_only=False)
+        c = c.numpy() if hasattr(c, "numpy") else np.asarray(c)
+    c = np.asarray(c)
+    if c.ndim != 2 or not np.issubdtype(c.dtype, np.floating) or not np.isfinite(c).all():
+        raise FilterError(f"{path}: expected a finite 2-D float array of centroids (k, d), got {c.dtype} {c.shape}")
+    return np.ascontiguousarray(c, dtype=np.float32)
+
+
+def assign_centroids(x: np.ndarray, centroids: np.ndarray, batch_size: int = 65536, gpus: int = 0) -> np.ndarray:
     """Index of the centroid with the largest inner product with each row (DataComp's assignment).
 
     DataComp assigns by ``argmax(x @ centroids.T)`` with the raw (not normalised) k-means centroids,
     which is not exactly the L2-nearest centroid; this follows it, through faiss's exact inner-product
-    search.
+    search (on ``gpus`` GPUs when given).
     """
-    import faiss
-
     c = np.ascontiguousarray(centroids, dtype=np.float32)
-    index = faiss.IndexFlatIP(c.shape[1])
-    index.add(c)
     x = np.asarray(x, dtype=np.float32)
+    if len(x) and x.shape[1] != c.shape[1]:
+        raise FilterError(f"embeddings of dimension {x.shape[1]} cannot be assigned to centroids of dimension {c.shape[1]}")
+    index = flat_index(c.shape[1], "ip", gpus)
+    index.add(c)
     out = np.empty(len(x), dtype=np.int64)
     for i in range(0, len(x), batch_size):
         _, lab = index.search(np.ascontiguousarray(x[i:i + batch_size]), 1)

@@ -14,6 +14,7 @@ from clipcurate.scores import get
 from clipcurate.scores.inputs import Embeddings, Metadata, Reference, Scores
 from clipcurate.scores.plan import PlanError, plan_score, score_files
 from clipcurate.scores.runner import run_score
+from clipcurate.scores.stages import Prepared, StageContext
 
 EN = "a photo of a dog on the grass"
 FR = "une photo d'un chien sur l'herbe verte"
@@ -36,7 +37,9 @@ def test_declarations():
     assert isinstance(get("basic").inputs["meta"], Metadata)
     assert get("text_based").inputs["meta"].columns == ("text",)
     im = get("image_based")
-    assert im.level == "pool" and isinstance(im.inputs["emb"], Embeddings) and isinstance(im.inputs["ref"], Reference)
+    assert im.level == "chunk" and im.stages.names() == ("prepare", "fit", "apply", "gather")
+    assert isinstance(im.inputs["emb"], Embeddings) and isinstance(im.inputs["ref"], Reference)
+    assert im.inputs["emb"].modalities == ("image",)  # the text embeddings are never read
     assert im.inputs["ref"].set == "downstream"
     assert isinstance(get("laion").inputs["clip"], Scores) and get("laion").defaults["threshold"] == 0.28
     assert get("intersect_keeps").outputs == ("keep",)
@@ -76,7 +79,11 @@ def test_image_based_method_against_brute_force():
     texts = [EN if i % 7 else FR for i in range(n)]
     texts[1] = "dog"  # one token: fails the caption pre-filter
     p = params("image_based", centroids=20, niter=10)
-    out = get("image_based").func(p, {"image": img, "text": img}, {"image": ref, "text": ref, "label": None}, meta(texts))
+    m, emb = get("image_based"), {"uid": [f"{i:032x}" for i in range(n)], "image": img}
+    # the three stages in memory, on one chunk (tests/unit/test_stages.py runs them as jobs over chunks)
+    prep = m.stages.prepare(p, StageContext("prepare", chunk=0), emb=emb, meta=meta(texts))
+    fitted = m.stages.fit(p, StageContext("fit"), Prepared([prep]), ref={"image": ref, "text": ref, "label": None})
+    out = m.func(p, StageContext("apply", chunk=0), fitted=fitted, prepared=prep, emb=emb)
     from clipcurate import datacomp_filters as F
 
     pre = np.array([i % 7 != 0 and i != 1 for i in range(n)])
@@ -132,7 +139,7 @@ def _config(**changes):
 
 
 def test_plans():
-    assert plan_score(CONFIG, "img").inputs["ref"] == {"kind": "reference", "model": "m", "set": "downstream"}
+    assert plan_score(CONFIG, "img").inputs["ref"] == {"kind": "reference", "model": "m", "set": "downstream", "modalities": ["image"]}
     assert plan_score(CONFIG, "both").inputs["filters"]["refs"][0][0] == "img:keep"
     assert plan_score(CONFIG, "basic").params["min_side"] == 16
 

@@ -135,7 +135,7 @@ def test_repository_edit_changes_exactly_the_rules_that_reach_it(tmp_path):
     loss = tmp_path / "src" / "clipcurate" / "flyt" / "loss.py"
     loss.write_text(loss.read_text() + "\n# edited\n")
     after = {s.stem: code_version(s, tmp_path / "src") for s in scripts}
-    assert {n for n in before if after[n] != before[n]} == {"train_flyt", "mix", "score", "score_chunk"}
+    assert {n for n in before if after[n] != before[n]} == {"train_flyt", "mix", "score", "score_chunk", "score_stage"}
 
 
 def test_adding_a_method_or_a_variant_changes_no_rule_that_does_not_run_it(tmp_path):

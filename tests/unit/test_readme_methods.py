@@ -9,6 +9,7 @@ import yaml
 
 from clipcurate.scores.plan import PlanError, check_scores
 from tests.unit.test_score_runner import CAPTIONS, CONFIG, run, world  # noqa: F401 - the crafted pool fixture
+from tests.unit.test_stages import N, pool, run_staged  # noqa: F401 - a crafted 3-chunk pool and the staged jobs
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -22,7 +23,7 @@ def section_blocks(lang):
 @pytest.fixture(scope="module", autouse=True)
 def readme_methods():
     blocks = section_blocks("python")
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for code in blocks:
         exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})
 
@@ -48,3 +49,25 @@ def test_artifact_method(world, tmp_path):
     assert got["keep"].tolist() == (logit > 0).tolist()
     with pytest.raises(PlanError, match=r"scores\.hq_probe\.probe: required by method 'linear_probe'"):
         check_scores({**CONFIG, "scores": {"hq_probe": {"method": "linear_probe", "model": "m"}}})
+
+
+def test_pool_level_method(pool):  # noqa: F811 - the fixture
+    entry = yaml.safe_load(section_blocks("yaml")[2])["scores"]["dedup"]
+    assert entry["resources"]["fit"] == {"mem_mb": 64000, "gpu": 1}
+    got = run_staged("dedup", {**entry, "model": "m", "params": {"threshold": 0.97}})
+    # by brute force over the whole pool: the fitted centroids' clusters, greedy in pool order
+    from clipcurate.scores.stages import stage_path
+
+    c = np.load(stage_path("dedup", "fit"))["centroids"]
+    img = pool["img"]
+    cluster = np.argmax(img @ c.T, axis=1)
+    keep = np.ones(N, bool)
+    for g in np.unique(cluster):
+        kept = []
+        for i in np.flatnonzero(cluster == g):
+            if any(img[j] @ img[i] > 0.97 for j in kept):
+                keep[i] = False
+            else:
+                kept.append(i)
+    assert 0 < (~keep).sum() < N // 2
+    assert got["keep"].tolist() == keep.tolist()

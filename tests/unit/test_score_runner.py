@@ -106,7 +106,9 @@ def _run_meta(params, meta):
 @register("_run_ref", level="pool", inputs={"e": Embeddings(), "ref": Reference(set="downstream")}, outputs=("score",))
 def _run_ref(params, e, ref):
     assert ref["label"].tolist() == [2, 0, 1]
-    return {"score": (e["image"] @ ref["image"].T).max(axis=1)}
+    # a pool-level method streams the pool's embeddings one chunk at a time (never concatenated)
+    assert len(e) == 2 and not isinstance(e, dict)
+    return {"score": np.concatenate([(c["image"] @ ref["image"].T).max(axis=1) for c in e])}
 
 
 @register("_run_art", level="chunk", inputs={"w": Artifact("results/flyt/{flyt}/weight.json"), "s": Scores(key="inputs")},

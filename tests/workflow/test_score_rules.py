@@ -46,3 +46,41 @@ def test_reference_sets_are_embedded_per_model(tmp_path):
     user.mkdir()
     rc, out = dry(tmp_path, {"reference_sets": {"my_hq": str(user)}}, "results/reference_embeddings/openai/my_hq.parquet")
     assert rc == 0 and str(user) in out
+
+
+def test_real_scale_scores_read_the_users_shards_and_ask_their_declared_resources(tmp_path):
+    """With pool.shards_dir the metadata-reading scores (basic, text_based, image_based, laion) are
+    planned on the user's shards (results/pool/shards does not exist there), and each score job asks
+    Slurm for its method's declared resources per stage, as the scale file overrides them."""
+    from tests.workflow.plan import plan
+    from tests.workflow.test_slurm import REPO
+
+    for d in ("shards", "metadata", "eval", "imagenet", "work/resources"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "work/resources/lid.176.bin").write_bytes(b"")  # image_based's lid_model: an input of its jobs
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "pool": {"source": "datacomp", "shards_dir": str(tmp_path / "shards"), "metadata_dir": str(tmp_path / "metadata")},
+        "evaluation": {"data_root": str(tmp_path / "eval")},
+        "reference_sets": {"downstream": str(tmp_path / "imagenet")},
+    }))
+    targets = [f"results/scores/{s}.parquet" for s in ("basic", "text_based", "image_based", "laion")]
+    jobs = plan(REPO / "Snakefile", tmp_path / "work", [REPO / "config/scales/small.yaml", site], targets)
+    inputs = {str(f) for j in jobs for f in j.input}
+    assert "results/pool/shards" not in inputs and str(tmp_path / "shards") in inputs
+    by = {}
+    for j in jobs:
+        by.setdefault((j.rule.name, j.wildcards.get("score")), []).append(j)
+    for score in ("basic", "text_based", "image_based"):
+        assert all(str(tmp_path / "shards") in map(str, j.input) for j in by[("score_chunk" if score != "image_based" else "score_prepare", score)])
+    assert str(tmp_path / "shards") in map(str, by[("score", "laion")][0].input)
+    # image_based at small: the fit on one GPU node (config/scales/small.yaml), the rest as declared
+    (fit,) = by[("score_fit", "image_based")]
+    assert fit.threads == 16 and fit.resources["gpu"] == 1 and fit.resources["mem_mb"] == 64000
+    assert fit.resources["cpus_per_gpu"] == 16 and fit.resources["runtime"] == 240
+    apply = by[("score_chunk", "image_based")]
+    assert len(apply) == len(by[("score_prepare", "image_based")]) == 13
+    assert {(j.threads, j.resources["mem_mb"], j.resources.get("gpu", 0)) for j in apply} == {(4, 8000, 0)}
+    # a method that declares nothing keeps the defaults (clipcurate.scores.stages.DEFAULT_RESOURCES)
+    assert {(j.threads, j.resources["mem_mb"]) for j in by[("score_chunk", "basic")]} == {(1, 8000)}
+    assert (by[("score", "basic")][0].threads, by[("score", "basic")][0].resources["mem_mb"]) == (1, 16000)

@@ -82,6 +82,98 @@ def test_flyt_chain_on_the_micro_pool(micro_workdir):
     assert (tmp_path / "results/subsets/mflyt_scs015.hist.png").stat().st_size > 0
 
 
+def image_based_in_memory(workdir: Path, k: int):
+    """DataComp's image-based filter over the whole micro pool at once (the pre-staging in-memory
+    path): every caption, every image embedding, one k-means, one assignment."""
+    import numpy as np
+
+    from clipcurate import datacomp_filters as F
+    from clipcurate import langid
+    from clipcurate.embed import read_embeddings
+    from clipcurate.scores.runner import Rows, load_metadata
+
+    rows = Rows(workdir / "results/pool/index.parquet")
+    texts = load_metadata(workdir / "results/pool/shards", ["text"], rows).column("text").to_pylist()
+    chunks = sorted((workdir / "results/embeddings/openai").glob("*.parquet"))
+    img = np.concatenate([read_embeddings(p, columns=("image",))["image"] for p in chunks])
+    ref = read_embeddings(workdir / "results/reference_embeddings/openai/downstream.parquet", columns=("image",))["image"]
+    pre = F.caption_prefilter(texts, langid.is_english(texts, langid.load_model(None)))
+    centroids = F.train_centroids(img[pre], k, niter=20, seed=0)
+    return F.image_based_keep(img, pre, centroids, ref)[0], centroids, pre
+
+
+@pytest.mark.workflow
+def test_image_based_staged_on_the_micro_pool(micro_workdir):
+    """DataComp's image-based filter run as its staged jobs (prepare and apply per chunk, one fit)
+    equals the in-memory filter over the whole pool."""
+    import numpy as np
+
+    from clipcurate import io
+
+    tmp_path = micro_workdir
+    proc = run_smk(tmp_path, "results/scores/image_based.parquet", *micro_args(tmp_path), "--cores", "2")
+    out = proc.stdout + proc.stderr
+    n_chunks = len(list((tmp_path / "results/embeddings/openai").glob("*.parquet")))
+    for rule, count in (("score_prepare", n_chunks), ("score_fit", 1), ("score_chunk", n_chunks)):
+        assert len(re.findall(rf"^(?:local)?rule {rule}:\n(?:    .*\n)*?    wildcards: score=image_based", out, re.M)) == count, rule
+    got = io.read_scores(tmp_path / "results/scores/image_based.parquet", tmp_path / "results/pool/index.parquet")
+    keep, centroids, pre = image_based_in_memory(tmp_path, 128)
+    fitted = np.load(tmp_path / "results/scores/image_based/fit.npz")
+    np.testing.assert_allclose(fitted["centroids"], centroids, rtol=0, atol=1e-5)
+    assert 0 < keep.sum() < pre.sum()
+    assert np.array_equal(got["keep"], keep)
+
+
+@pytest.mark.workflow
+def test_a_grouped_method_runs_its_group_jobs_on_the_micro_pool(micro_workdir, tmp_path):
+    """The README's pool-level example (k-means fitted on per-chunk samples, near-duplicates dropped
+    within each cluster), added as one module to a copy of the workflow: its prepare, fit, apply,
+    group (3 shards) and gather jobs run and nothing else, and the result equals a brute-force pass."""
+    import shutil
+
+    import numpy as np
+
+    from clipcurate import io
+    from clipcurate.embed import read_embeddings
+    from tests.unit.test_readme_methods import section_blocks
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("Snakefile", "rules", "workflow", "src", "config", "envs", "report", "profiles"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(REPO / name, repo / name)
+    (repo / "src/clipcurate/scores/cluster_dedup.py").write_text(section_blocks("python")[2])
+    overlay = tmp_path / "dedup.yaml"
+    overlay.write_text(yaml.safe_dump({"scores": {"dedup": {"method": "cluster_dedup", "model": "openai",
+                                                            "params": {"threshold": 0.97, "group_shards": 3}}}}))
+    workdir = micro_workdir
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(workdir),
+                           "results/scores/dedup.parquet", *micro_args(workdir), str(overlay), "--cores", "2"],
+                          capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out[out.index("Job stats:"):], re.M))
+    n_chunks = len(list((workdir / "results/embeddings/openai").glob("*.parquet")))
+    assert stats == {"score_prepare": str(n_chunks), "score_fit": "1", "score_chunk": str(n_chunks),
+                     "score_group": "3", "score": "1", "total": str(2 * n_chunks + 5)}
+    got = io.read_scores(workdir / "results/scores/dedup.parquet", workdir / "results/pool/index.parquet")["keep"]
+    img = np.concatenate([read_embeddings(p, columns=("image",))["image"]
+                          for p in sorted((workdir / "results/embeddings/openai").glob("*.parquet"))])
+    cluster = np.argmax(img @ np.load(workdir / "results/scores/dedup/fit.npz")["centroids"].T, axis=1)
+    keep = np.ones(len(img), bool)
+    for g in np.unique(cluster):
+        kept = []
+        for i in np.flatnonzero(cluster == g):
+            if kept and (img[kept] @ img[i] > 0.97).any():
+                keep[i] = False
+            else:
+                kept.append(i)
+    assert 0 < (~keep).sum() < len(keep) and len(np.unique(cluster)) > 3
+    assert np.array_equal(got, keep)
+
+
 def test_lint_is_clean(tmp_path):
     proc = run_smk(tmp_path, "--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

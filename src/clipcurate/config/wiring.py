@@ -44,6 +44,7 @@ class Wiring:
 
     def __init__(self, config: Mapping, repo: str | Path):
         self.config = config
+        self._score_resources: dict = {}
         self.repo = Path(repo)
         self.scale = config["scale"]
         self.seed = int(config["seed"])
@@ -199,18 +200,43 @@ class Wiring:
 
         return _regex(score_names(self.config, report=True))
 
-    def score_chunk_inputs(self, wildcards) -> dict:
-        from clipcurate.scores.plan import score_files
+    def score_stage_inputs(self, stage: str):
+        """Input function of a score stage's jobs (prepare, fit, apply, group, gather): the files
+        :func:`clipcurate.scores.stages.stage_files` derives from the method's declaration."""
 
-        return score_files(self.score_plan(wildcards.score), chunk=wildcards.chunk)
+        def inputs(wildcards):
+            from clipcurate.scores.stages import stage_files
 
-    def score_inputs(self, wildcards) -> dict:
-        from clipcurate.scores.plan import score_files
+            return stage_files(self.score_plan(wildcards.score), stage, chunk=wildcards.get("chunk"),
+                               chunks=self.chunks, shards=self.pool_shards)
 
-        plan = self.score_plan(wildcards.score)
-        if plan.level == "chunk":
-            return {"index": POOL_INDEX, "chunks": [f"results/scores/{wildcards.score}/chunks/{c}.parquet" for c in self.chunks]}
-        return score_files(plan, chunks=self.chunks)
+        return inputs
+
+    def _score_stage_resources(self, score: str, stage: str):
+        """:func:`clipcurate.scores.stages.config_resources`, once per score and stage (the config is fixed)."""
+        from clipcurate.scores.stages import config_resources
+
+        key = (score, stage)
+        if key not in self._score_resources:
+            self._score_resources[key] = config_resources(self.config, score, stage)
+        return self._score_resources[key]
+
+    def score_threads(self, stage: str):
+        """A score stage's threads: its method's declared resources, or scores.<name>.resources.<stage>."""
+        return lambda wildcards: self._score_stage_resources(wildcards.score, stage).threads
+
+    def score_resources(self, stage: str) -> dict:
+        """A score stage's resources (memory, runtime, GPUs and the site's partition for its kind), from
+        the method's declaration overridden by scores.<name>.resources.<stage>; keys a job does not use
+        are None, which Snakemake drops."""
+        from clipcurate.scores.stages import slurm_resources
+
+        def value(key):
+            return lambda wildcards: slurm_resources(self._score_stage_resources(wildcards.score, stage), self.gpu_jobs(),
+                                                     self.slurm_site("cpu"), self.slurm_site("gpu")).get(key)
+
+        keys = ["mem_mb", "runtime", "gpu", "cpus_per_gpu", "tasks_per_gpu", *SLURM_SITE_KEYS.values()]
+        return {k: value(k) for k in keys}
 
     def score_code(self, wildcards, script: str) -> str:
         """The code version of a score job: its script's import closure with the registry's plug-ins

@@ -11,6 +11,11 @@ runner (:mod:`clipcurate.scores.runner`) loads the inputs and writes the score f
 
 The function is called as ``func(params, **loaded_inputs)`` and returns a dict whose keys are a
 subset of the declared outputs.
+
+A pool-level method that cannot hold the pool is *staged* (:mod:`clipcurate.scores.stages`):
+declared at chunk level with ``stages=Stages(prepare=..., fit=..., group=...)``, its registered
+function is the per-chunk apply, called as ``func(params, ctx, [fitted], [prepared], **inputs)``.
+Any method may declare its jobs' ``resources`` per stage (:class:`~clipcurate.scores.stages.Resources`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from clipcurate.scores.inputs import KINDS, Truth
+from clipcurate.scores.stages import Resources, Stages, check_declaration
 
 OUTPUTS = ("score", "keep")
 #: Rule-input names the runner uses itself; a method's input cannot take them.
@@ -39,6 +45,8 @@ class Method:
     report: bool = False  # the function also returns "report": a JSON-able dict (pool-level methods)
     module: str = ""
     doc: str = ""
+    stages: Stages | None = None  # a staged method's prepare/fit/group (clipcurate.scores.stages)
+    resources: Mapping = field(default_factory=dict)  # stage -> Resources of its jobs
 
     @property
     def oracle(self) -> bool:
@@ -54,7 +62,8 @@ class UnknownMethodError(KeyError):
         return self.args[0]
 
 
-def register(name: str, level: str, inputs: Mapping, outputs=("score",), defaults=None, check=None, report=False):
+def register(name: str, level: str, inputs: Mapping, outputs=("score",), defaults=None, check=None, report=False,
+             stages: Stages | None = None, resources: Mapping[str, Resources] | None = None):
     """Decorator adding a score function to the registry.
 
     ``inputs`` maps the function's keyword arguments to input kinds; ``outputs`` is any of
@@ -63,6 +72,9 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
     express (errors naming ``key``, e.g. ``scores.<name>``). With ``report=True`` (pool-level
     methods only) the function also returns ``"report"``, a JSON-able dict the workflow writes to
     ``results/scores/<name>.report.json`` and the log (e.g. an import's coverage).
+    ``stages`` makes a chunk-level method staged (a fit before its per-chunk apply, a per-cluster
+    group after it: :mod:`clipcurate.scores.stages`); ``resources`` maps a stage (``prepare``,
+    ``fit``, ``apply``, ``group``, ``gather``) to the :class:`Resources` its jobs ask for.
     """
     if level not in ("chunk", "pool"):
         raise ValueError(f"method {name}: level must be 'chunk' or 'pool', got {level!r}")
@@ -78,13 +90,14 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
     outputs = tuple(outputs)
     if not outputs or any(o not in OUTPUTS for o in outputs):
         raise ValueError(f"method {name}: outputs must be a non-empty subset of {OUTPUTS}, got {outputs}")
+    check_declaration(name, level, inputs, stages, resources, defaults or {})
 
     def wrap(func):
         old = REGISTRY.get(name)
         if old is not None and (old.module, old.func.__qualname__) != (func.__module__, func.__qualname__):
             raise ValueError(f"score method {name!r} registered twice")
         REGISTRY[name] = Method(name, level, dict(inputs), outputs, func, dict(defaults or {}), check, bool(report),
-                                func.__module__, func.__doc__ or "")
+                                func.__module__, func.__doc__ or "", stages, dict(resources or {}))
         return func
 
     return wrap
@@ -92,7 +105,7 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
 
 def _load_all() -> None:
     for mod in pkgutil.iter_modules(__path__):
-        if mod.name not in ("inputs", "plan", "runner"):
+        if mod.name not in ("inputs", "plan", "runner", "stages", "groups"):
             importlib.import_module(f"{__name__}.{mod.name}")
 
 

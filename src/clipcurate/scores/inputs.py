@@ -8,7 +8,8 @@ the names (which model, which reference set, which run). From the declaration al
 =================  ==========================================================================
 kind               loaded as
 =================  ==========================================================================
-``Embeddings``     ``{"uid", "image": float32[n, d], "text": float32[n, d]}`` (L2-normalised)
+``Embeddings``     ``{"uid", "image": float32[n, d], "text": float32[n, d]}`` (L2-normalised; only the
+                   declared ``modalities``; a pool-level method gets a per-chunk stream)
 ``Metadata``       ``pyarrow.Table`` of the requested DataComp metadata columns
 ``Reference``      ``{"image": float32[m, d], "text": float32[m, d], "label": int64[m] | None}``
 ``Artifact``       the file's path (a string); the rule that makes it is found by Snakemake
@@ -42,19 +43,29 @@ def __getattr__(name: str):
 METADATA_COLUMNS = ("uid", "url", "text", "original_width", "original_height", "sha256", "width", "height", "key")
 
 
+#: The columns of an embedding file a method may declare.
+MODALITIES = ("image", "text")
+
+
 @dataclass(frozen=True)
 class Embeddings:
     """Pool embeddings by the model named in the config entry under ``model_key``, of one image variant:
     ``variant`` by default, or the entry's ``variant_key`` value (``variant: hflip`` in a score entry;
-    ``variant_key=None`` fixes the variant). A variant's image vectors come with the plain text vectors."""
+    ``variant_key=None`` fixes the variant). A variant's image vectors come with the plain text vectors.
+    Only the declared ``modalities`` are read (``("image",)`` halves the I/O)."""
 
     model_key: str = "model"
     variant: str = "plain"
     variant_key: Optional[str] = "variant"
+    modalities: tuple = MODALITIES
 
     def __post_init__(self):
         if self.variant not in variants.names():
             raise ValueError(f"Embeddings: variant must be one of {list(variants.names())}, got {self.variant!r}")
+        mods = (self.modalities,) if isinstance(self.modalities, str) else tuple(self.modalities)
+        object.__setattr__(self, "modalities", mods)
+        if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
+            raise ValueError(f"Embeddings: modalities must be distinct names of {list(MODALITIES)}, got {self.modalities!r}")
 
 
 @dataclass(frozen=True)
@@ -73,11 +84,19 @@ class Metadata:
 
 @dataclass(frozen=True)
 class Reference:
-    """Embeddings of a reference set (``set``, or the config entry's ``set_key`` value) by a model."""
+    """Embeddings of a reference set (``set``, or the config entry's ``set_key`` value) by a model,
+    in the declared ``modalities``."""
 
     set: str = "downstream"
     model_key: str = "model"
     set_key: Optional[str] = None
+    modalities: tuple = ("image", "text")
+
+    def __post_init__(self):
+        mods = (self.modalities,) if isinstance(self.modalities, str) else tuple(self.modalities)
+        object.__setattr__(self, "modalities", mods)
+        if not mods or any(m not in ("image", "text") for m in mods) or len(set(mods)) != len(mods):
+            raise ValueError(f"Reference: modalities must be distinct names of ['image', 'text'], got {self.modalities!r}")
 
 
 @dataclass(frozen=True)

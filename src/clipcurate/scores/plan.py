@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 
 from clipcurate.config.errors import ConfigError
 from clipcurate.scores import REGISTRY, Method, UnknownMethodError, get
-from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
+from clipcurate.scores.inputs import MODALITIES, Artifact, Embeddings, Metadata, Reference, Scores, Truth
 
 POOL_INDEX = "results/pool/index.parquet"
 POOL_SHARDS = "results/pool/shards"
@@ -35,7 +35,7 @@ WORLD_DIR = "resources/world"
 #: Reference sets the tiny world generates (``resources/world/reference/<set>``).
 WORLD_REFERENCE_SETS = ("pretrain", "hq", "downstream", "retrieval_train")
 #: Keys of a score entry that are not input names.
-SCORE_OWN_KEYS = ("method", "params", "label")
+SCORE_OWN_KEYS = ("method", "params", "label", "resources")
 
 
 class PlanError(ConfigError):
@@ -213,6 +213,8 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
             used.add(kind.model_key)
             model = _check_model(config, _entry_value(entry, key, kind.model_key, m.name, arg, "embeddings"), f"{key}.{kind.model_key}")
             inputs[arg] = {"kind": "embeddings", "model": model, "variant": _variant(config, entry, key, m.name, kind, used)}
+            if tuple(kind.modalities) != MODALITIES:  # the default (both) stays out of the params
+                inputs[arg]["modalities"] = list(kind.modalities)
         elif isinstance(kind, Metadata):
             inputs[arg] = {"kind": "metadata", "columns": list(kind.columns)}
         elif isinstance(kind, Reference):
@@ -231,6 +233,8 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
                     "(the world's sets, and reference_sets: for a user's set)"
                 )
             inputs[arg] = {"kind": "reference", "model": model, "set": ref_set}
+            if tuple(kind.modalities) != MODALITIES:  # the default (both) stays out of the params
+                inputs[arg]["modalities"] = list(kind.modalities)
         elif isinstance(kind, Artifact):
             used.update(f for _, f, _, _ in string.Formatter().parse(kind.path) if f)
             inputs[arg] = {"kind": "artifact", "path": format_artifact(kind, entry, config, key, m.name, arg)}
@@ -265,6 +269,12 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
     unknown = [p for p in params if p not in m.defaults]
     if unknown:
         raise PlanError(f"config: {key}.params.{unknown[0]}: unknown parameter of {m.name!r}; known: {sorted(m.defaults)}")
+    try:
+        from clipcurate.scores.stages import check_resources
+
+        check_resources(m, entry, key)
+    except ValueError as e:
+        raise PlanError(str(e)) from None
     if m.check is not None:
         try:
             m.check(entry, config, key)
@@ -300,27 +310,39 @@ def report_path(name: str) -> str:
     return f"results/scores/{name}.report.json"
 
 
-def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = ()) -> dict[str, Any]:
+def pool_shards(config: Mapping) -> str:
+    """The pool's webdataset shards: ``pool.shards_dir`` (shards a user already has) or the download's."""
+    return (config.get("pool") or {}).get("shards_dir") or POOL_SHARDS
+
+
+def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = (), shards: str = POOL_SHARDS,
+                only: Sequence[str] | None = None) -> dict[str, Any]:
     """The rule's input files, keyed as the runner expects.
 
     With ``chunk`` (a chunk-level method's per-chunk job) the embeddings are that chunk's; without it
     (a pool-level method) they are every chunk's, in order. ``index`` is always there. Metadata is
-    read from the download's per-shard parquet files, the truth from the world directory.
+    read from the download's per-shard parquet files in ``shards`` (:func:`pool_shards`: the
+    download's folder or ``pool.shards_dir``), the truth from the world directory. ``only`` limits
+    the declared inputs to those names (a stage of a staged method reads only its own).
     """
     plan = _as_plan(plan)
     files: dict[str, Any] = {"index": POOL_INDEX}
     for arg, spec in plan.inputs.items():
+        if only is not None and arg not in only:
+            continue
         kind = spec["kind"]
         if kind == "embeddings":
             # a variant's files hold image vectors only; the text vectors are the plain embeddings'
-            pairs = [(arg, spec["variant"])] + ([(text_input(arg), "plain")] if spec["variant"] != "plain" else [])
+            # (only when the method reads text at all)
+            text_too = spec["variant"] != "plain" and "text" in spec.get("modalities", MODALITIES)
+            pairs = [(arg, spec["variant"])] + ([(text_input(arg), "plain")] if text_too else [])
             for name, variant in pairs:
                 if chunk is not None:
                     files[name] = embeddings_path(spec["model"], variant, chunk)
                 else:
                     files[name] = [embeddings_path(spec["model"], variant, c) for c in chunks]
         elif kind == "metadata":
-            files[arg] = POOL_SHARDS
+            files[arg] = shards
         elif kind == "reference":
             files[arg] = reference_embeddings_path(spec["model"], spec["set"])
         elif kind == "artifact":

@@ -5,8 +5,10 @@ chunk-level method; a chunk is a run of contiguous shards, so its rows are conti
 Every input is loaded row-aligned with those rows, and every alignment is checked, so that a method
 function sees plain arrays and tables in the same order as the uids it scores:
 
-* embeddings: the chunk's embedding file (or every chunk's, concatenated), uids compared; an image
-  variant's image vectors with the plain file's text vectors;
+* embeddings: the chunk's embedding file, only the modalities the input declares (``image``,
+  ``text``), uids compared; an image variant's image vectors with the plain file's text vectors; a
+  pool-level method gets :class:`EmbeddingChunks`, a stream that reads one chunk's file at a time:
+  nothing concatenates the pool's embeddings;
 * metadata: the download's per-shard parquet files of the chunk's shards (img2dataset writes one
   beside each tar), matched by sample key; only those shards are read, never the whole pool's;
 * reference embeddings: the reference set's embedding file, whole;
@@ -29,7 +31,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from clipcurate import io
-from clipcurate.progress import progress
 from clipcurate.scores import get
 from clipcurate.scores.plan import ScorePlan, _as_plan, text_input
 
@@ -42,16 +43,27 @@ METADATA_SOURCE_NAMES = {"text": "caption"}
 class Rows:
     """The rows being scored: uid, shard, key, and their offset in the pool index."""
 
-    def __init__(self, index_path, chunk: int | None = None):
+    def __init__(self, index_path, chunk: int | None = None, lazy: bool = False):
         self.index_path = index_path
         self.chunk = chunk
-        if chunk is None:
-            self.table = io.read_index(index_path, columns=["uid", "shard", "key"])
-            self.offset = 0
-        else:
-            self.table = pq.read_table(index_path, columns=["uid", "shard", "key"], filters=[("chunk", "=", int(chunk))])
-            self.offset = chunk_offset(index_path, int(chunk))
-        self.uids = self.table.column("uid")
+        self._table = None
+        self.offset = 0 if chunk is None else chunk_offset(index_path, int(chunk))
+        if not lazy:
+            self.table  # noqa: B018 - read now (a stage that needs no rows, e.g. a fit, passes lazy=True)
+
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            if self.chunk is None:
+                self._table = io.read_index(self.index_path, columns=["uid", "shard", "key"])
+            else:
+                self._table = pq.read_table(self.index_path, columns=["uid", "shard", "key"],
+                                            filters=[("chunk", "=", int(self.chunk))])
+        return self._table
+
+    @property
+    def uids(self):
+        return self.table.column("uid")
 
     def __len__(self):
         return self.table.num_rows
@@ -111,24 +123,202 @@ def _check_uids(path_desc: str, uids: pa.ChunkedArray | pa.Array, rows: Rows) ->
         )
 
 
-def load_embeddings(paths, rows: Rows, columns=("image", "text")) -> dict:
+def load_embeddings(path, rows: Rows, modalities: Sequence[str] = ("image", "text")) -> dict:
+    """One chunk's embeddings in the declared modalities: ``{"uid", "image"?, "text"?}``, uids checked."""
     from clipcurate.embed import read_embeddings
 
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    parts = [read_embeddings(p, columns) for p in paths]
-    if not parts:
-        raise io.ContractError("no embedding files given")
-    out = {"uid": pa.chunked_array([c for p in parts for c in p["uid"].chunks], pa.string())}
-    for c in columns:
-        out[c] = np.concatenate([p[c] for p in parts]) if len(parts) > 1 else parts[0][c]
-    _check_uids(", ".join(map(str, paths)) if len(paths) < 4 else f"{paths[0]} .. {paths[-1]}", out["uid"], rows)
+    if not isinstance(path, (str, Path)):
+        paths = list(path)
+        if len(paths) != 1:
+            raise io.ContractError(f"{len(paths)} embedding files given for {rows.where()}; a chunk reads one")
+        path = paths[0]
+    out = read_embeddings(path, columns=tuple(modalities))
+    _check_uids(str(path), out["uid"], rows)
     return out
 
 
-def load_variant_embeddings(paths, text_paths, rows: Rows) -> dict:
+class ChunkEmbeddings:
+    """One chunk's embeddings for a staged method, read lazily so that a job holds a batch of rows,
+    not the chunk (at xlarge a chunk is 25M rows: 77 GB of 768-d float32 images).
+
+    ``emb["uid"]``, ``emb["image"]`` read the whole column (convenient for small chunks);
+    :meth:`batches` yields ``(lo, hi, {modality: float32[hi - lo, d]})`` over the chunk's rows and
+    :meth:`take` reads given rows of one modality, each reading only the parquet row groups it needs.
+    Uids are compared with the index's rows as each row group is first read.
+    """
+
+    def __init__(self, path, rows: Rows, modalities: Sequence[str] = ("image", "text")):
+        self.path, self.rows, self.modalities = Path(path), rows, tuple(modalities)
+        self.pf = io.open_parquet(self.path, "embedding file")
+        names = self.pf.schema_arrow.names
+        missing = [c for c in ("uid", *self.modalities) if c not in names]
+        if missing:
+            raise io.ContractError(f"{self.path}: embedding file has no column {missing[0]!r}; it has {names}")
+        if self.pf.metadata.num_rows != len(rows):
+            raise io.ContractError(f"{self.path}: {self.pf.metadata.num_rows} rows, but {rows.where()} of the index has {len(rows)}")
+        sizes = [self.pf.metadata.row_group(i).num_rows for i in range(self.pf.metadata.num_row_groups)]
+        self.starts = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        self._checked: set[int] = set()
+        self._cache: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, key) -> bool:
+        return key == "uid" or key in self.modalities
+
+    def keys(self):
+        return ("uid", *self.modalities)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def _group(self, rg: int, columns) -> pa.Table:
+        t = self.pf.read_row_group(rg, columns=["uid", *columns])
+        if rg not in self._checked:
+            lo = int(self.starts[rg])
+            sub = Rows.__new__(Rows)
+            sub.chunk, sub._table = self.rows.chunk, self.rows.table.slice(lo, t.num_rows)
+            _check_uids(f"{self.path} (rows {lo}..{lo + t.num_rows - 1})", t.column("uid"), sub)
+            self._checked.add(rg)
+        return t
+
+    @staticmethod
+    def _array(col) -> np.ndarray:
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        return col.flatten().to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size).astype(np.float32, copy=False)
+
+    def __getitem__(self, key):
+        if key not in self:
+            raise KeyError(f"{key!r}: the method declares modalities {list(self.modalities)}")
+        if key not in self._cache:
+            parts = [self._group(rg, [] if key == "uid" else [key]) for rg in range(len(self.starts) - 1)]
+            if key == "uid":
+                self._cache[key] = pa.chunked_array([c for t in parts for c in t.column("uid").chunks], pa.string())
+            else:
+                self._cache[key] = (np.concatenate([self._array(t.column(key)) for t in parts]) if len(parts) > 1
+                                    else self._array(parts[0].column(key)) if parts else np.zeros((0, 0), np.float32))
+        return self._cache[key]
+
+    def batches(self):
+        """``(lo, hi, {modality: array})`` per parquet row group (2^20 rows as the workflow writes them)."""
+        for rg in range(len(self.starts) - 1):
+            t = self._group(rg, self.modalities)
+            yield int(self.starts[rg]), int(self.starts[rg + 1]), {m: self._array(t.column(m)) for m in self.modalities}
+
+    def take(self, index, modality: str = "image") -> np.ndarray:
+        """Rows ``index`` (chunk positions; any order, repeats allowed) of one modality."""
+        if modality not in self.modalities:
+            raise KeyError(f"{modality!r}: the method declares modalities {list(self.modalities)}")
+        index = np.asarray(index, dtype=np.int64)
+        out = None
+        for rg in range(len(self.starts) - 1):
+            lo, hi = self.starts[rg], self.starts[rg + 1]
+            sel = np.flatnonzero((index >= lo) & (index < hi))
+            if not sel.size:
+                continue
+            values = self._array(self._group(rg, [modality]).column(modality))
+            if out is None:
+                out = np.empty((len(index), values.shape[1]), np.float32)
+            out[sel] = values[index[sel] - lo]
+        if out is None:
+            d = self.pf.schema_arrow.field(modality).type.list_size
+            out = np.empty((len(index), d), np.float32)
+        return out
+
+
+class EmbeddingChunks:
+    """A pool-level method's embeddings: iterate to get each chunk's ``{"uid", <modalities>}`` in
+    pool order, one file read at a time (uids checked against the index's rows as they come).
+    ``len()`` is the number of chunks. Nothing is concatenated: a method that needs all rows at once
+    is a staged method (:mod:`clipcurate.scores.stages`)."""
+
+    def __init__(self, paths: Sequence, index_path, modalities: Sequence[str] = ("image", "text"), text_paths=None):
+        self.paths = [Path(p) for p in paths]
+        self.index_path = index_path
+        self.modalities = tuple(modalities)
+        # an image variant: its files hold image vectors only, the text comes from the plain files
+        self.text_paths = None if text_paths is None else [Path(p) for p in text_paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self):
+        from clipcurate.embed import read_embeddings
+
+        offset = 0
+        for i, p in enumerate(self.paths):
+            if self.text_paths is not None and "text" in self.modalities:
+                out = read_embeddings(p, columns=tuple(m for m in self.modalities if m != "text"))
+                text = read_embeddings(self.text_paths[i], columns=("text",))
+                if not text["uid"].equals(out["uid"]):
+                    raise io.ContractError(f"{self.text_paths[i]}: its uids are not those of {p}; rebuild both from the current index")
+                out["text"] = text["text"]
+            else:
+                out = read_embeddings(p, columns=self.modalities)
+            uids = out["uid"]
+            ref = read_rows(self.index_path, "uid", offset, len(uids))
+            if len(ref) != len(uids) or not pc.all(pc.equal(uids.cast(pa.string()), pa.array(ref, pa.string()))).as_py():
+                raise io.ContractError(f"{p}: its uids are not the pool index's rows {offset}..{offset + len(uids) - 1}; "
+                                       "rebuild it from the current index")
+            offset += len(uids)
+            yield out
+        if offset != io.index_num_rows(self.index_path):
+            raise io.ContractError(f"{self.paths[0]} ..: the embedding files hold {offset} rows, the pool index "
+                                   f"{io.index_num_rows(self.index_path)}")
+
+
+def load_variant_embeddings(path, text_path, rows: Rows, modalities: Sequence[str] = ("image", "text")) -> dict:
     """An image variant's image vectors with the plain embeddings' text vectors (a variant embeds
     only images); both are checked against the rows' uids, so they are row-aligned."""
-    return {**load_embeddings(text_paths, rows, ("text",)), **load_embeddings(paths, rows, ("image",))}
+    out = load_embeddings(path, rows, [m for m in modalities if m != "text"])
+    if "text" in modalities:
+        out["text"] = load_embeddings(text_path, rows, ("text",))["text"]
+    return out
+
+
+class PairedChunkEmbeddings:
+    """:class:`ChunkEmbeddings` of an image variant: image rows from the variant's file, text rows
+    from the plain file (each read lazily, uids checked in both)."""
+
+    def __init__(self, path, text_path, rows: Rows, modalities: Sequence[str] = ("image", "text")):
+        self.modalities = tuple(modalities)
+        self.parts = {"image": ChunkEmbeddings(path, rows, ("image",))} if "image" in modalities else {}
+        if "text" in modalities:
+            self.parts["text"] = ChunkEmbeddings(text_path, rows, ("text",))
+        self._first = next(iter(self.parts.values()))
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def __contains__(self, key) -> bool:
+        return key == "uid" or key in self.modalities
+
+    def keys(self):
+        return ("uid", *self.modalities)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __getitem__(self, key):
+        if key == "uid":
+            return self._first["uid"]
+        if key not in self.parts:
+            raise KeyError(f"{key!r}: the method declares modalities {list(self.modalities)}")
+        return self.parts[key][key]
+
+    def batches(self):
+        its = {m: part.batches() for m, part in self.parts.items()}
+        for items in zip(*its.values()):
+            lo, hi = items[0][0], items[0][1]
+            if any((a, b) != (lo, hi) for a, b, _ in items):
+                raise io.ContractError("a variant's image file and the plain text file have different row groups")
+            yield lo, hi, {m: d[m] for m, (_, _, d) in zip(its, items)}
+
+    def take(self, index, modality: str = "image") -> np.ndarray:
+        if modality not in self.parts:
+            raise KeyError(f"{modality!r}: the method declares modalities {list(self.modalities)}")
+        return self.parts[modality].take(index, modality)
 
 
 def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
@@ -166,17 +356,18 @@ def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
     return pa.concat_tables(parts).combine_chunks()
 
 
-def load_reference(path) -> dict:
+def load_reference(path, modalities: Sequence[str] = ("image", "text")) -> dict:
+    """A reference set's embeddings in the declared modalities, and its labels (None if unlabelled)."""
     from clipcurate.embed import read_embeddings
 
     path = Path(path)
-    emb = read_embeddings(path)
+    emb = read_embeddings(path, columns=tuple(modalities))
     label = None
     if "label" in pq.read_schema(path).names:
         col = pq.read_table(path, columns=["label"]).column("label")
         if col.null_count == 0:
             label = col.to_numpy().astype(np.int64)
-    return {"image": emb["image"], "text": emb["text"], "label": label}
+    return {**{m: emb[m] for m in modalities}, "label": label}
 
 
 def load_scores(refs, index_path, rows: Rows) -> dict:
@@ -213,20 +404,37 @@ def load_truth(world_dir, rows: Rows) -> pa.Table:
     return truth.take(pos)
 
 
-def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows) -> dict:
-    """Every declared input of the plan, loaded row-aligned with ``rows``."""
+def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Sequence[str] | None = None,
+                lazy: bool = False) -> dict:
+    """Every declared input of the plan (or those named in ``only``), loaded row-aligned with ``rows``;
+    with ``lazy`` (a staged method's per-chunk stages) a chunk's embeddings are :class:`ChunkEmbeddings`."""
     loaded = {}
     for arg, spec in plan.inputs.items():
+        if only is not None and arg not in only:
+            continue
         kind, f = spec["kind"], files[arg]
         if kind == "embeddings":
-            if spec.get("variant", "plain") == "plain":
-                loaded[arg] = load_embeddings(f, rows)
+            modalities = spec.get("modalities", ("image", "text"))
+            variant = spec.get("variant", "plain") != "plain"
+            text_f = files.get(text_input(arg)) if variant else None
+            if rows.chunk is None:
+                loaded[arg] = EmbeddingChunks([f] if isinstance(f, (str, Path)) else f, files["index"], modalities,
+                                              text_paths=None if text_f is None else ([text_f] if isinstance(text_f, (str, Path)) else text_f))
+            elif lazy:
+                one = f if isinstance(f, (str, Path)) else list(f)[0]
+                if variant:
+                    text_one = None if text_f is None else (text_f if isinstance(text_f, (str, Path)) else list(text_f)[0])
+                    loaded[arg] = PairedChunkEmbeddings(one, text_one, rows, modalities)
+                else:
+                    loaded[arg] = ChunkEmbeddings(one, rows, modalities)
+            elif variant:
+                loaded[arg] = load_variant_embeddings(f, text_f, rows, modalities)
             else:
-                loaded[arg] = load_variant_embeddings(f, files[text_input(arg)], rows)
+                loaded[arg] = load_embeddings(f, rows, modalities)
         elif kind == "metadata":
             loaded[arg] = load_metadata(f, spec["columns"], rows)
         elif kind == "reference":
-            loaded[arg] = load_reference(f)
+            loaded[arg] = load_reference(f, spec.get("modalities", ("image", "text")))
         elif kind == "artifact":
             loaded[arg] = str(f)
         elif kind == "scores":
@@ -263,16 +471,23 @@ def check_outputs(plan: ScorePlan, cols, n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None, report_path=None) -> int:
+def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None, report_path=None, threads: int = 1) -> int:
     """Compute a score over one chunk (``chunk`` given) or the whole pool and write its file.
 
     ``plan`` is a :class:`~clipcurate.scores.plan.ScorePlan` or its dict form (the rule's params);
     ``files`` the rule's inputs (:func:`clipcurate.scores.plan.score_files`). A chunk file carries no
     fingerprint (:func:`gather` checks it); a pool file carries the index's. A method declared with
-    ``report=True`` returns a ``report`` dict too, written to ``report_path`` and logged.
+    ``report=True`` returns a ``report`` dict too, written to ``report_path`` and logged. A staged
+    method's chunk goes to :func:`clipcurate.scores.stages.run_apply` (``threads``: the job's).
     """
     plan = _as_plan(plan)
     m = get(plan.method)
+    if m.stages is not None:
+        from clipcurate.scores.stages import run_apply
+
+        if chunk is None:
+            raise ValueError(f"score {plan.name}: method {plan.method} is staged; it applies per chunk")
+        return run_apply(plan, files, out_path, chunk, threads=threads)
     rows = Rows(files["index"], chunk)
     loaded = load_inputs(plan, files, rows)
     cols = m.func(dict(plan.params), **loaded)
@@ -292,14 +507,8 @@ def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None
 
 
 def gather(chunk_paths: Sequence, index_path, out_path) -> int:
-    """Concatenate per-chunk score files in chunk order into one pool-wide, index-aligned file."""
-    tables = [pq.read_table(p) for p in progress(chunk_paths, desc="gather score chunks", unit="chunks")]
-    names = [t.column_names for t in tables]
-    for p, n in zip(chunk_paths, names):
-        if n != names[0]:
-            raise io.ContractError(f"{p}: columns {n} differ from {chunk_paths[0]}'s {names[0]}; a method returns the same columns for every chunk")
-    table = pa.concat_tables(tables)
-    ref = io.read_index(index_path, columns=["uid"]).column("uid")
-    io.check_uid_order(Path(out_path), table.column("uid"), ref)
-    io.write_table(table.replace_schema_metadata(None), out_path, fingerprint=io.index_fingerprint(index_path))
-    return table.num_rows
+    """Concatenate per-chunk score files in chunk order into one pool-wide, index-aligned file,
+    streamed chunk by chunk (:func:`clipcurate.scores.groups.gather`): its memory is one chunk."""
+    from clipcurate.scores.groups import gather as stream
+
+    return stream(chunk_paths, (), index_path, out_path)
