@@ -91,8 +91,8 @@ def _run_emb(params, e, f):
 
 
 @register("_run_flip_pool", level="pool", inputs={"f": Embeddings(variant="hflip")}, outputs=("score",))
-def _run_flip_pool(params, f):
-    return {"score": np.einsum("ij,ij->i", f["image"], f["text"])}
+def _run_flip_pool(params, f):  # a pool-level method gets the embeddings as a stream of chunks
+    return {"score": np.concatenate([np.einsum("ij,ij->i", c["image"], c["text"]) for c in f])}
 
 
 @register("_run_meta", level="chunk", inputs={"meta": Metadata(columns=("text", "original_width"))}, outputs=("score", "keep"),

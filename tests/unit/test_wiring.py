@@ -70,11 +70,15 @@ def test_resources_are_cpu_on_the_tiny_world_and_gpu_elsewhere(tiny):
     assert w.cpu_resources(10, 1) == {"mem_mb": 10, "runtime": 1, "slurm_partition": "c"}
 
 
-def test_score_inputs_gather_chunks_or_read_every_chunk(tiny):
-    chunked = tiny.score_inputs(W(score="clip_score"))
-    assert chunked["chunks"] == [f"results/scores/clip_score/chunks/{c}.parquet" for c in tiny.chunks]
-    pooled = tiny.score_inputs(W(score="image_based"))
-    assert pooled["emb"] == [f"results/embeddings/openai/{c}.parquet" for c in tiny.chunks]
+def test_score_gather_reads_the_chunks_or_every_input(tiny):
+    from clipcurate.scores.stages import stage_path
+
+    gather = tiny.score_stage_inputs("gather")
+    chunked = gather(W(score="clip_score"))
+    assert chunked["chunks"] == [stage_path("clip_score", "apply", c) for c in tiny.chunks]
+    pooled = gather(W(score="clip_b32_top30"))  # a pool-level method reads its input score file whole
+    assert "results/scores/clip_score.parquet" in [v for v in pooled.values() if isinstance(v, str)]
+    assert "chunks" not in pooled
 
 
 def test_trainer_rules_derive_inputs_params_and_constraints(tiny):

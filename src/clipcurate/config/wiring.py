@@ -207,7 +207,7 @@ class Wiring:
         def inputs(wildcards):
             from clipcurate.scores.stages import stage_files
 
-            return stage_files(self.score_plan(wildcards.score), stage, chunk=wildcards.get("chunk"),
+            return stage_files(self.score_plan(wildcards.score), stage, chunk=getattr(wildcards, "chunk", None),
                                chunks=self.chunks, shards=self.pool_shards)
 
         return inputs
