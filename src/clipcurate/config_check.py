@@ -212,13 +212,14 @@ def check_world(config: Mapping) -> None:
 
 def check_samplers(config: Mapping) -> None:
     """Each recipe's ``sample`` section, resolved by the sampler's own validation (what the sample job runs)."""
-    from clipcurate import sampling, subset
+    from clipcurate import subset
+    from clipcurate.sample.validate import SamplingError
 
     n_target = config["scale"]["samples_seen"]
     for name, recipe in config["recipes"].items():
         try:
             resolved = subset.resolve_sample_cfg(recipe["sample"], n_target, name)
-        except sampling.SamplingError as e:
+        except SamplingError as e:
             raise ConfigError(f"config: {e}") from None
         if resolved["method"] != "all" and "score" not in recipe and "mix" not in recipe:
             raise ConfigError(

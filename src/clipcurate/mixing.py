@@ -41,6 +41,7 @@ import numpy as np
 
 from clipcurate import io
 from clipcurate.progress import progress
+from clipcurate.sample import topk
 
 #: Rows processed per step. 64K rows keep a float64 work buffer (512 KB) in the L2 cache; measured
 #: throughput is flat between 16K and 256K rows.
@@ -117,21 +118,6 @@ def _check_number(v, key: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(float(v)):
         raise MixingError(f"{key}: expected a finite number, got {v!r}")
     return float(v)
-
-
-def top_count(f: float, m: int) -> int:
-    """n = floor(f * m), the number of rows a top fraction ``f`` of a pool of ``m`` rows keeps.
-
-    Ambiguity decision: a product within a relative 1e-9 of an integer counts as that integer, so
-    that binary rounding does not lose a row: 0.29 * 100 evaluates to 28.999999999999996 and
-    (1/3) * 6 to 2.0, and they keep 29 and 2 rows. Only a fraction written with more than ~9
-    significant digits could be rounded up by this rule.
-    """
-    prod = float(f) * m
-    nearest = round(prod)
-    if abs(prod - nearest) <= 1e-9 * max(1.0, prod):
-        return int(nearest)
-    return math.floor(prod)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,41 +313,14 @@ def in_weighted_sum(cols, in_accuracies: Sequence[float], r: float, *, names: Se
 def top_mask(x: np.ndarray, f: float, *, name: str = "x") -> np.ndarray:
     """Boolean mask of the top fraction ``f`` of the pool by ``x``.
 
-    Keeps exactly n = floor(f * M) rows (``top_count``): the n highest values; among rows tied at the
-    cut-off value, the lowest row indices (earliest in the pool index's canonical order) are kept
-    first. Ambiguity decision: "top f" is a count, not a threshold, so ties never make the subset
-    larger or smaller than n; breaking ties by index makes the subset deterministic and independent of
-    the sort algorithm.
+    :func:`clipcurate.sample.topk.top_fraction_mask`, the workflow's one top-k (shared with the
+    ``threshold`` sampler): exactly n = :func:`~clipcurate.sample.topk.top_count` rows, the n highest values, ties at the
+    cut-off to the lowest row indices.
     """
     x = np.asarray(x)
     f = _check_fraction(f, f"fraction for {name!r}")
     _check_finite(x, name)
-    return _top_n(x, top_count(f, len(x)))
-
-
-def _top_n(x: np.ndarray, n: int) -> np.ndarray:
-    """Mask of the n highest values of x, ties at the cut-off to the lowest indices."""
-    m = len(x)
-    mask = np.zeros(m, dtype=bool)
-    if n <= 0:
-        return mask
-    if n >= m:
-        mask[:] = True
-        return mask
-    # the cut-off t is the n-th largest value; np.partition copies x once (4 bytes a row for float32)
-    t = np.partition(x, m - n)[m - n]
-    np.greater(x, t, out=mask)
-    need = n - int(np.count_nonzero(mask))  # >= 1: t itself is among the n highest
-    # take the first `need` rows equal to t, scanning in chunks so that a column with many ties (a
-    # binary score, say) never needs an index array the size of the pool
-    for start in range(0, m, CHUNK_ROWS):
-        eq = np.flatnonzero(x[start : start + CHUNK_ROWS] == t)
-        take = eq[:need]
-        mask[start + take] = True
-        need -= len(take)
-        if need == 0:
-            break
-    return mask
+    return topk.top_fraction_mask(x, f)
 
 
 def _fractions(fractions, k: int, names: list[str]) -> list[float]:
@@ -416,12 +375,12 @@ def two_stage(a: np.ndarray, b: np.ndarray, p: float, q: float, *, names: Sequen
     first = top_mask(a, p, name=names[0])
     _check_finite(b, names[1])
     idx = np.flatnonzero(first)  # ascending, so position order within idx is pool order
-    n2 = top_count(q, len(a))  # q <= p implies n2 <= len(idx)
+    n2 = topk.top_count(q, len(a))  # q <= p implies n2 <= len(idx)
     keep = np.zeros(len(a), dtype=bool)
     if n2 == 0:
         return keep
     # the n2 highest of the stage-1 subset; ties go to lower positions in idx, i.e. lower pool indices
-    sub_keep = _top_n(b[idx], n2)
+    sub_keep = topk.top_mask(b[idx], n2)
     keep[idx[sub_keep]] = True
     return keep
 
@@ -574,11 +533,11 @@ def mix_details(method: str, cols: Mapping[str, np.ndarray], params: Mapping[str
         fr = [params["fractions"][n] for n in names]
         keep = (intersection_top if method == "intersection" else union_top)(arrays, fr, names=names)
         for n, f in zip(names, fr):
-            counts[f"top_{n}"] = top_count(f, len(keep))
+            counts[f"top_{n}"] = topk.top_count(f, len(keep))
     else:
         first, second = params["first"], params["second"]
         keep = two_stage(by_name[first], by_name[second], params["p"], params["q"], names=(first, second))
-        counts["first_stage"] = top_count(params["p"], len(keep))
+        counts["first_stage"] = topk.top_count(params["p"], len(keep))
     counts["keep"] = int(np.count_nonzero(keep))
     return MixResult({"score": keep.astype(np.float32), "keep": keep}, counts=counts)
 

@@ -23,7 +23,8 @@ import yaml
 from PIL import Image
 from snakemake.utils import update_config
 
-from clipcurate import config_check, evaluate, io, mixing, sampling, subset, tables
+from clipcurate import config_check, evaluate, io, mixing, subset, tables
+from clipcurate.sample import validate as sampling
 from clipcurate.config_check import ConfigError
 from clipcurate.evaluate import SuiteError
 from tests.conftest import hex_uid

@@ -12,6 +12,8 @@ import pytest
 
 from clipcurate import io, mixing
 from clipcurate.mixing import MixingError
+from clipcurate.sample import topk
+from clipcurate.sample.threshold import threshold_top_fraction
 
 SQRT5 = math.sqrt(5.0)
 
@@ -27,6 +29,7 @@ B = np.array([10, 0, 0, 10], dtype=np.float32)
 def chunked(request, monkeypatch):
     """Run a test both with the default chunk size and with tiny chunks (several chunks, a short last one)."""
     monkeypatch.setattr(mixing, "CHUNK_ROWS", request.param)
+    monkeypatch.setattr(topk, "CHUNK_ROWS", request.param)  # the tie scan of the one top-k
     return request.param
 
 
@@ -177,6 +180,13 @@ def test_top_mask_ties_to_lower_index(chunked):
 def test_top_mask_counts():
     x = np.arange(100, dtype=np.float32)
     assert mixing.top_mask(x, 0.29).sum() == 29  # 0.29 * 100 is 28.999999999999996 in binary
+    # the mixes and the threshold sampler share one top-k (clipcurate.sample.topk): 0.299999999997 of
+    # 10**6 rows is 299,999.999997 rows, floored; both keep 299,999 and the same rows
+    big = np.random.default_rng(0).normal(size=10**6).astype(np.float32)
+    mask = mixing.top_mask(big, 0.299999999997)
+    assert mask.sum() == 299_999
+    np.testing.assert_array_equal(mask, threshold_top_fraction(big, 0.299999999997).astype(bool))
+    assert mixing.top_mask(big, 0.3).sum() == 300_000
     assert mixing.top_mask(x, 1.0).all()
     assert not mixing.top_mask(x, 0.001).any()  # floor(0.1) = 0 rows
     np.testing.assert_array_equal(np.flatnonzero(mixing.top_mask(x, 0.05)), [95, 96, 97, 98, 99])

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from clipcurate import io, sampling, subset
-from clipcurate.sampling import SamplingError
+from clipcurate import io, subset
+from clipcurate.sample import histogram
+from clipcurate.sample.validate import SamplingError
 from tests.conftest import hex_uid
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,7 +133,7 @@ def test_threshold_and_pool_methods_record_no_n(tmp_path, pool):
         ({"method": "threshold"}, "recipes.sweep.sample.fraction: sampler 'threshold' needs parameter 'fraction'"),
         ({"method": "hcs"}, "recipes.sweep.sample.beta: sampler 'hcs' needs parameter 'beta'"),
         ({"method": "hcs", "beta": 2, "alpha": 1}, "recipes.sweep.sample.alpha: sampler 'hcs' does not take 'alpha'; it takes ['beta', 'batch_size']"),
-        ({"method": "softcap"}, "recipes.sweep.sample.method: expected one of all, keep, hcs, nocap, scs, threshold, got 'softcap'"),
+        ({"method": "softcap"}, "recipes.sweep.sample.method: expected one of all, keep, counts, hcs, nocap, scs, threshold, got 'softcap'"),
         ({"method": "all", "n": 5}, "recipes.sweep.sample.n: method 'all' takes no parameter; remove 'n'"),
     ],
 )
@@ -193,7 +194,7 @@ def test_failed_plot_leaves_no_partial_png(tmp_path, pool, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(sampling, "repetition_histogram", boom)
+    monkeypatch.setattr(histogram, "repetition_histogram", boom)
     with pytest.raises(RuntimeError, match="plot failed"):
         _write(tmp_path, index, scores, {"method": "threshold", "fraction": 0.5})
     names = sorted(p.name for p in (tmp_path / "subsets").iterdir())
