@@ -14,7 +14,12 @@ and the set-producing aggregations of prior work that FLYT compares against (§1
 
 * ``intersection`` / ``union`` of per-score top-fraction subsets (DataComp, T-MARS);
 * ``two_stage``: the s-CLIPLoss + NormSim recipe (Wang et al.; FLYT Table 10): keep the top p of the
-  pool by the first score, then among those the top q of the *original* pool size by the second.
+  pool by the first score, then among those the top q of the *original* pool size by the second;
+
+and one that carries repeat counts (a score method's ``count`` column, :mod:`clipcurate.scores`):
+
+* ``filter_counts``: the counts of one input, zeroed where any other input's ``keep`` is false (e.g.
+  quality-based duplication restricted to the samples a filter keeps).
 
 Everything works on plain numpy columns of one pool (K columns of M rows). At DataComp medium scale a
 dozen float32 columns of 128M rows already take 6 GB, so the score-producing mixes never copy a
@@ -47,8 +52,20 @@ from clipcurate.sample import topk
 #: throughput is flat between 16K and 256K rows.
 CHUNK_ROWS = 1 << 16
 
-METHODS = ("identity", "sum", "standardized_sum", "weighted_sum", "in_weighted", "intersection", "union", "two_stage")
-SET_METHODS = ("intersection", "union", "two_stage")
+METHODS = (
+    "identity", "sum", "standardized_sum", "weighted_sum", "in_weighted", "intersection", "union", "two_stage",
+    "filter_counts",
+)
+#: methods whose output has a boolean ``keep`` column (a recipe may ``sample: {method: keep}`` them)
+SET_METHODS = ("intersection", "union", "two_stage", "filter_counts")
+#: methods whose output has a ``count`` column of repeat counts (``sample: {method: counts}``)
+COUNT_METHODS = ("filter_counts",)
+
+
+def outputs(method: str) -> tuple[str, ...]:
+    """The columns a mix method writes: ``score`` always, ``keep`` for :data:`SET_METHODS`, ``count``
+    for :data:`COUNT_METHODS` (what the planning checks of a recipe's sampler read)."""
+    return ("score",) + (("keep",) if method in SET_METHODS else ()) + (("count",) if method in COUNT_METHODS else ())
 
 
 class MixingError(ValueError):
@@ -385,6 +402,34 @@ def two_stage(a: np.ndarray, b: np.ndarray, p: float, q: float, *, names: Sequen
     return keep
 
 
+def _filter_counts(by_name: Mapping[str, np.ndarray], counts_input: str) -> MixResult:
+    """``count`` = the counts input where every other input's ``keep`` is true, 0 elsewhere.
+
+    The counts input must hold non-negative integers (a score's ``count`` column), every other input
+    booleans (a ``keep`` column); the error names the input. Also writes ``keep = count > 0`` and
+    ``score = count`` (float32), as the set mixes do.
+    """
+    try:
+        count = io.check_counts(by_name[counts_input], f"filter_counts: input {counts_input!r} (params['counts'])")
+    except io.ContractError as e:
+        raise MixingError(f"{e}; name a score's count column, e.g. `<score>:count`") from None
+    keep = np.ones(len(count), dtype=bool)
+    for name, col in by_name.items():
+        if name == counts_input:
+            continue
+        if col.dtype != np.bool_:
+            raise MixingError(f"filter_counts: input {name!r} has dtype {col.dtype}; expected a boolean keep column, e.g. `<score>:keep`")
+        keep &= col
+    out = np.where(keep, count, 0).astype(np.uint32)
+    stats = {
+        "count_in": int(count.sum(dtype=np.int64)),
+        "rows_in": int(np.count_nonzero(count)),
+        "count": int(out.sum(dtype=np.int64)),
+        "keep": int(np.count_nonzero(out)),
+    }
+    return MixResult({"score": out.astype(np.float32), "keep": out > 0, "count": out}, counts=stats)
+
+
 # --------------------------------------------------------------------------------------------
 # dispatcher
 
@@ -398,6 +443,7 @@ _PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "intersection": (("fractions",), ()),
     "union": (("fractions",), ()),
     "two_stage": (("first", "second", "p", "q"), ()),
+    "filter_counts": (("counts",), ()),
 }
 
 
@@ -491,6 +537,13 @@ def check_params(method: str, names: Sequence[str], params: Mapping[str, Any] | 
         if q > p:
             raise MixingError(f"two_stage: q={q} (a fraction of the original pool) exceeds p={p}")
         params["p"], params["q"] = p, q
+    elif method == "filter_counts":
+        if params["counts"] not in names:
+            raise MixingError(f"filter_counts: params['counts'] names unknown input {params['counts']!r}; known inputs: {names}")
+        if len(names) < 2:
+            raise MixingError(
+                f"filter_counts: needs at least one keep input besides the counts input {params['counts']!r}; got {names}"
+            )
     return params
 
 
@@ -529,6 +582,8 @@ def mix_details(method: str, cols: Mapping[str, np.ndarray], params: Mapping[str
         )
 
     counts: dict[str, int] = {}
+    if method == "filter_counts":
+        return _filter_counts(by_name, params["counts"])
     if method in ("intersection", "union"):
         fr = [params["fractions"][n] for n in names]
         keep = (intersection_top if method == "intersection" else union_top)(arrays, fr, names=names)
@@ -552,10 +607,12 @@ def mix(method: str, cols: Mapping[str, np.ndarray], params: Mapping[str, Any] |
     * ``weighted_sum`` (``weights``: name -> w, ``standardize``: bool, default true): sum_k w_k z_k;
     * ``in_weighted`` (``in_accuracy``: name -> ImageNet accuracy, ``r``): FLYT Appendix C.5;
     * ``intersection`` / ``union`` (``fractions``: name -> top fraction, or one number for all);
-    * ``two_stage`` (``first``, ``second``, ``p``, ``q``): s-CLIPLoss then NormSim.
+    * ``two_stage`` (``first``, ``second``, ``p``, ``q``): s-CLIPLoss then NormSim;
+    * ``filter_counts`` (``counts``: the input holding repeat counts; the others are keep columns).
 
     Score-producing methods return ``{"score": float32}``; set-producing ones (intersection, union,
-    two_stage) return ``{"score": float32 1.0/0.0, "keep": bool}``. Every per-input params dict
+    two_stage) return ``{"score": float32 1.0/0.0, "keep": bool}``; ``filter_counts`` returns
+    ``{"score": float32 count, "keep": count > 0, "count": uint32}``. Every per-input params dict
     must name each input exactly; unknown methods, parameters or input names raise MixingError.
     """
     return mix_details(method, cols, params).columns
@@ -585,7 +642,7 @@ def mix_files(
     ``score_specs`` is a list of ``(input_name, score_file_path, column)``. Every file is read with
     ``io.read_scores``, which stops with a ContractError naming the file if it is not aligned with the
     pool index or holds non-finite values. The output has ``uid`` (from the index), ``score`` and, for
-    set-producing methods, ``keep``; it records the index fingerprint. The stats file holds the
+    set-producing methods, ``keep`` (and ``count`` for :data:`COUNT_METHODS`); it records the index fingerprint. The stats file holds the
     per-input mean/std used for standardization (null when the method does not standardize), the
     weights used and the kept counts. ``fingerprint`` defaults to the index's own; a value that
     differs from it is refused, since the output's rows are the index's.

@@ -346,6 +346,53 @@ def test_mix_files_set_method_writes_keep(pool):
     assert stats["counts"]["keep"] == 1 and stats["standardized"] is False and stats["weights"] is None
 
 
+def test_filter_counts_hand_computed():
+    # counts [2, 0, 3, 1, 4, 1]; keep a = rows 0, 2, 3, 4; keep b = rows 0, 1, 2, 5 -> both: rows 0, 2
+    counts = np.array([2, 0, 3, 1, 4, 1], dtype=np.uint32)
+    a = np.array([1, 0, 1, 1, 1, 0], dtype=bool)
+    b = np.array([1, 1, 1, 0, 0, 1], dtype=bool)
+    res = mixing.mix_details("filter_counts", {"dup:count": counts, "a:keep": a, "b:keep": b}, {"counts": "dup:count"})
+    assert res.columns["count"].tolist() == [2, 0, 3, 0, 0, 0] and res.columns["count"].dtype == np.uint32
+    assert res.columns["keep"].tolist() == [True, False, True, False, False, False]
+    assert res.columns["score"].tolist() == [2.0, 0.0, 3.0, 0.0, 0.0, 0.0]
+    assert res.counts == {"count_in": 11, "rows_in": 5, "count": 5, "keep": 2}
+    assert mixing.outputs("filter_counts") == ("score", "keep", "count") and mixing.outputs("sum") == ("score",)
+
+
+@pytest.mark.parametrize("cols, params, match", [
+    ({"c": np.array([1.0, 2.0]), "k": np.array([True, True])}, {"counts": "c"},
+     r"filter_counts: input 'c' \(params\['counts'\]\): expected non-negative integer repeat counts, got dtype float64"),
+    ({"c": np.array([1, -1]), "k": np.array([True, True])}, {"counts": "c"},
+     r"filter_counts: input 'c' \(params\['counts'\]\): row 1 has count -1"),
+    ({"c": np.array([1, 2]), "k": np.array([0.5, 1.0])}, {"counts": "c"},
+     r"filter_counts: input 'k' has dtype float64; expected a boolean keep column"),
+    ({"c": np.array([1, 2]), "k": np.array([True, True])}, {"counts": "x"}, r"params\['counts'\] names unknown input 'x'"),
+    ({"c": np.array([1, 2])}, {"counts": "c"}, r"needs at least one keep input"),
+    ({"c": np.array([1, 2]), "k": np.array([True, True])}, {}, r"missing parameter 'counts'"),
+])
+def test_filter_counts_errors_name_the_input(cols, params, match):
+    with pytest.raises(MixingError, match=match):
+        mixing.mix("filter_counts", cols, params)
+
+
+def test_mix_files_filter_counts_writes_integer_counts(pool):
+    d, index = pool
+    io.write_scores(d / "dup.parquet", pa.array(UIDS), {"score": A, "count": np.array([3, 1, 0, 2])},
+                    fingerprint=io.index_fingerprint(index))
+    io.write_scores(d / "filt.parquet", pa.array(UIDS), {"keep": np.array([True, False, True, True])}, fingerprint=None)
+    out = d / "fc.parquet"
+    specs = [("dup:count", d / "dup.parquet", "count"), ("filt:keep", d / "filt.parquet", "keep")]
+    mixing.mix_files(specs, index, "filter_counts", {"counts": "dup:count"}, out)
+    table = pq.read_table(out)
+    assert table.column_names == ["uid", "score", "keep", "count"]
+    assert table.schema.field("count").type == pa.uint32()
+    assert io.read_scores(out, index)["count"].tolist() == [3, 0, 0, 2]
+    # the counts sampler takes them unchanged
+    from clipcurate import subset
+
+    assert subset.select({"method": "counts"}, io.read_scores(out, index), 4, 10, 0).tolist() == [3, 0, 0, 2]
+
+
 def test_mix_files_bad_score_file_names_it(pool):
     d, index = pool
     bad = d / "bad.parquet"

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from clipcurate import io
 from clipcurate.sample.validate import SamplingError
-
-#: the largest count a subset file stores (its ``count`` column is uint32).
-MAX_COUNT = 2**32 - 1
 
 
 def check_counts(counts, where: str = "counts") -> np.ndarray:
-    """A count vector, checked: 1-D, integer dtype (not boolean, not float), every value in
-    ``[0, MAX_COUNT]``. Returns it as int64. The error names ``where`` (a file and column, or a
-    config key), the first offending row and its value."""
-    c = np.asarray(counts)
-    if c.ndim != 1:
-        raise SamplingError(f"{where}: expected a 1-D count vector, got shape {c.shape}")
-    if c.dtype == np.bool_ or not np.issubdtype(c.dtype, np.integer):
-        raise SamplingError(f"{where}: expected non-negative integer counts, got dtype {c.dtype}")
-    if c.dtype == np.uint64:
-        bad = c > MAX_COUNT
-        c64 = None
-    else:
-        c64 = c.astype(np.int64, copy=False)
-        bad = (c64 < 0) | (c64 > MAX_COUNT)
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise SamplingError(f"{where}: row {row} has count {int(c[row])}; expected an integer in [0, {MAX_COUNT}]")
-    return c.astype(np.int64) if c64 is None else c64
+    """A count vector, checked by the file contract's own check (:func:`clipcurate.io.check_counts`:
+    1-D, integer, every value in ``[0, io.MAX_COUNT]``), as a :class:`SamplingError` naming ``where``
+    (a config key and column), the first offending row and its value. Returns it as int64."""
+    try:
+        return io.check_counts(counts, where).astype(np.int64)
+    except io.ContractError as e:
+        raise SamplingError(str(e)) from None
 
 
 def repetition_stats(counts) -> dict:

@@ -5,9 +5,10 @@ changed file reruns the import):
 
 * ``import_subset``: a published subset, DataComp's ``.npy`` of ``u8,u8`` uids (sorted; a repeated
   uid means a repeated sample) or a parquet with a ``uid`` column. Output ``keep`` (the pool sample
-  is in the subset) and ``score`` (how many times it is listed: 1.0 for DataComp's unique lists,
-  0.0 when absent), so a recipe can take the subset as is (``sample: {method: keep}``) and a table
-  can show it as a row.
+  is in the subset), ``count`` (how many times it is listed: 1 for DataComp's unique lists, 0 when
+  absent) and ``score`` (the same number as a float), so a recipe can take the subset as is, once
+  each (``sample: {method: keep}``) or with its repetitions (``sample: {method: counts}``), and a
+  table can show it as a row.
 * ``import_scores``: a parquet with ``uid`` and a score column (``params.column``, default
   ``score``; DataComp's metadata columns such as ``clip_l14_similarity_score`` work too). Output
   ``score`` (the imported value) and ``keep`` (the pool sample has a value). Pool samples without a
@@ -155,16 +156,17 @@ def _pool_pairs(meta) -> np.ndarray:
 
 
 @register("import_subset", level="pool", inputs={"pool": Metadata(columns=("uid",)), "file": Artifact("{file}")},
-          outputs=("score", "keep"), report=True)
+          outputs=("score", "keep", "count"), report=True)
 def import_subset(params, pool, file):
-    """keep = the pool sample is in the published subset; score = how often it is listed."""
+    """keep = the pool sample is in the published subset; score and count = how often it is listed."""
     src = read_uid_pairs(file)
     distinct, counts = unique_pairs(src)
     pool_pairs = _pool_pairs(pool)
     pos = match(pool_pairs, distinct)
     keep = pos >= 0
-    score = np.where(keep, counts[np.maximum(pos, 0)], 0).astype(np.float32)
-    return {"score": score, "keep": keep, "report": coverage(file, pool_pairs, distinct, pos, len(src))}
+    count = np.where(keep, counts[np.maximum(pos, 0)], 0)
+    return {"score": count.astype(np.float32), "keep": keep, "count": count,
+            "report": coverage(file, pool_pairs, distinct, pos, len(src))}
 
 
 @register("import_scores", level="pool", inputs={"pool": Metadata(columns=("uid",)), "file": Artifact("{file}")},
