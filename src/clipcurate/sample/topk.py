@@ -2,7 +2,7 @@
 
 Used by the ``threshold`` sampler (:mod:`clipcurate.sample.threshold`) and by the set mixes
 (:mod:`clipcurate.mixing`: intersection, union, two-stage), so that a fraction keeps the same rows
-wherever it is written. This module imports only numpy and the standard library (the mixes' code
+wherever it is written; DataComp's CLIP-score baseline takes its ``n`` from it too (below). This module imports only numpy and the standard library (the mixes' code
 version reaches it).
 
 The rule
@@ -27,7 +27,10 @@ with the threshold besides. We keep exactly ``n`` rows instead, so that a subset
 the config and the pool size alone (planning can know it; the tables report it) and so that a
 fraction keeps the same rows in a sampler and in a mix. The difference is one row plus the ties at the
 cut (one row in 10**8 at DataComp's medium scale); DataComp's truncation of the binary product loses a
-row at fractions like 0.29 of 100, which its ``+ 1`` happens to hide.
+row at fractions like 0.29 of 100, which its ``+ 1`` happens to hide. The DataComp baselines that
+reproduce ``get_threshold`` itself (``clip_threshold``, LAION's ``fraction``:
+:func:`clipcurate.datacomp_filters.fraction_threshold`) keep its ``>= threshold`` rule, with ``n``
+from :func:`top_count`.
 """
 
 from __future__ import annotations
