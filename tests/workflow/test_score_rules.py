@@ -45,3 +45,21 @@ def test_reference_sets_are_embedded_per_model(tmp_path):
     user.mkdir()
     rc, out = dry(tmp_path, {"reference_sets": {"my_hq": str(user)}}, "results/reference_embeddings/openai/my_hq.parquet")
     assert rc == 0 and str(user) in out
+
+
+def test_repeat_counts_are_planned_through_a_mix_and_refused_where_missing(tmp_path):
+    # a published list with repeats (import_subset's count), kept where the basic filter keeps the
+    # sample (filter_counts), sampled as is (counts): the Snakefile plans it; a counts recipe over a
+    # score without counts is refused when the workflow is parsed, naming the recipe key
+    with open(tmp_path / "published.npy", "wb") as f:
+        np.save(f, io.uids_to_pairs(["0" * 32, "0" * 32]))
+    overlay = {"scores": {"published": {"method": "import_subset", "file": "published.npy"}},
+               "mixes": {"dup": {"method": "filter_counts", "inputs": ["published:count", "basic:keep"],
+                                 "params": {"counts": "published:count"}}},
+               "recipes": {"dup": {"label": "Published, repeated", "mix": "dup", "sample": {"method": "counts"}}}}
+    rc, out = dry(tmp_path, overlay, "results/subsets/dup.parquet")
+    assert rc == 0, out
+    assert "rule mix:" in out and "results/mixes/dup.parquet" in out and "results/scores/basic.parquet" in out
+    bad = {"recipes": {"dup": {"label": "X", "score": "clip_score", "sample": {"method": "counts"}}}}
+    rc, out = dry(tmp_path, bad, "results/subsets/dup.parquet", check=False)
+    assert rc != 0 and "recipes.dup.sample.method: 'counts' needs a count column (repeat counts), but score 'clip_score'" in out
