@@ -331,8 +331,8 @@ def top_mask(x: np.ndarray, f: float, *, name: str = "x") -> np.ndarray:
     """Boolean mask of the top fraction ``f`` of the pool by ``x``.
 
     :func:`clipcurate.sample.topk.top_fraction_mask`, the workflow's one top-k (shared with the
-    ``threshold`` sampler): exactly n = :func:`~clipcurate.sample.topk.top_count` rows, the n highest values, ties at the
-    cut-off to the lowest row indices.
+    ``threshold`` sampler): exactly n = :func:`~clipcurate.sample.topk.top_count` rows, the n highest
+    values, ties at the cut-off to the lowest row indices.
     """
     x = np.asarray(x)
     f = _check_fraction(f, f"fraction for {name!r}")
