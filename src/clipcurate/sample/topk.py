@@ -8,12 +8,15 @@ version reaches it).
 The rule
 --------
 * **How many**: ``n = floor(f * M)``, where a binary product that falls at most two ulps short of an
-  integer counts as that integer. Two ulps is the rounding error of the product itself (``f`` is
+  integer counts as that integer. Two ulps bound the rounding error of the product itself (``f`` is
   stored to within half an ulp, and the multiplication rounds once more), so the rule gives the floor
-  of the exact product for every fraction written with up to 15 significant digits and for fractions
-  computed as ``k / d``: ``0.29`` of 100 rows is 29 rows (the binary product ``0.29 * 100`` is
-  28.999999999999996), ``1/3`` of 6 rows is 2, and ``0.299999999997`` of 10**6 rows is 299,999
-  (the product 299,999.999997 is about 51,500 ulps short of 300,000: a real fraction, floored).
+  of the exact product of the decimal as written whenever its significant digits plus the digits of
+  ``M`` are at most 15 (``0.3`` or ``0.299999`` of 128M rows), and of ``k / d`` for small ``d``;
+  beyond that only an exact product that itself lies within two ulps below an integer is rounded up.
+  ``0.29`` of 100 rows is 29 rows (the binary product ``0.29 * 100`` is 28.999999999999996), ``1/3``
+  of 6 rows is 2, and ``0.299999999997`` of 10**6 rows is 299,999 (the product 299,999.999997 is about
+  51,500 ulps short of 300,000: a real fraction, floored). Tests compare it with exact decimal and
+  rational arithmetic.
 * **Which**: the ``n`` highest values; among rows tied at the cut-off value, the lowest row indices
   (earliest in the pool index's canonical order) first. "Top f" is a count, not a threshold: ties never
   make the subset larger or smaller than ``n``, and breaking them by index makes it deterministic and
