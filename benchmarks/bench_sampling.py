@@ -44,18 +44,20 @@ def _rss_gb() -> float:
 def _worker(args) -> None:
     import numpy as np
 
-    from clipcurate import sampling
+    from clipcurate.sample.hcs import hcs, nocap
+    from clipcurate.sample.scs import scs
+    from clipcurate.sample.threshold import threshold_top_fraction
 
     rng = np.random.default_rng(args.score_seed)
     s = rng.standard_normal(args.m, dtype=np.float32)
     n = args.n or args.m
     base_rss = _rss_gb()
     calls = {
-        "scs_g100k": lambda seed: sampling.scs(s, n, 0.15, args.group_size, seed),
-        "scs_g1": lambda seed: sampling.scs(s, n, 0.15, 1, seed),
-        "hcs_b15": lambda seed: sampling.hcs(s, n, 15, seed),
-        "nocap": lambda seed: sampling.nocap(s, n, seed),
-        "threshold20": lambda seed: sampling.threshold_top_fraction(s, 0.2),
+        "scs_g100k": lambda seed: scs(s, n, 0.15, args.group_size, seed),
+        "scs_g1": lambda seed: scs(s, n, 0.15, 1, seed),
+        "hcs_b15": lambda seed: hcs(s, n, 15, seed),
+        "nocap": lambda seed: nocap(s, n, seed),
+        "threshold20": lambda seed: threshold_top_fraction(s, 0.2),
     }
     times, counts = [], None
     for r in range(args.repeats):

@@ -204,13 +204,14 @@ def check_world(config: Mapping) -> None:
 
 def check_samplers(config: Mapping) -> None:
     """Each recipe's ``sample`` section, resolved by the sampler's own validation (what the sample job runs)."""
-    from clipcurate import sampling, subset
+    from clipcurate import subset
+    from clipcurate.sample.validate import SamplingError
 
     n_target = config["scale"]["samples_seen"]
     for name, recipe in config["recipes"].items():
         try:
             resolved = subset.resolve_sample_cfg(recipe["sample"], n_target, name)
-        except sampling.SamplingError as e:
+        except SamplingError as e:
             raise ConfigError(f"config: {e}") from None
         if resolved["method"] != "all" and "score" not in recipe and "mix" not in recipe:
             raise ConfigError(
@@ -335,7 +336,7 @@ def check_score_refs(config: Mapping) -> None:
     """Checks that depend on the score methods: every score a recipe names exists, every score and
     mix entry resolves against its method's declared inputs (:func:`clipcurate.scores.plan.check_scores`:
     a trained artifact it reads is one its trainer makes, e.g. an E-FLYT score names an E-FLYT run),
-    and a ``keep`` recipe's score gives ``keep``."""
+    and the column a recipe's sampler reads (``keep``, ``count``, ``score``) is one its score or mix gives."""
     scores = config["scores"]
 
     for name, recipe in config["recipes"].items():
@@ -351,30 +352,69 @@ def check_score_refs(config: Mapping) -> None:
     _check_keep_sources(config)
 
 
-def _check_keep_sources(config: Mapping) -> None:
-    """A ``keep`` recipe needs a boolean ``keep`` column: a set mix, or a score method that outputs it."""
-    from clipcurate import mixing, scores
+def _score_outputs(config: Mapping, score: str) -> tuple[str, ...] | None:
+    """The columns score ``score``'s method writes (None for an unknown method: the score's own
+    check names it)."""
+    from clipcurate import scores
 
+    try:
+        return tuple(scores.get(config["scores"][score]["method"]).outputs)
+    except Exception:
+        return None
+
+
+def _check_keep_sources(config: Mapping) -> None:
+    """A recipe's sampler reads a column of its score or mix: ``keep`` a boolean ``keep`` (a set mix,
+    or a score method that outputs it), ``counts`` a ``count`` column of repeat counts (a method or
+    mix that outputs counts), the other samplers ``score``. A ``filter_counts`` mix reads a score's
+    ``count`` column and ``keep`` columns. Refused here, naming the key, rather than when the job runs."""
+    from clipcurate import mixing, subset
+
+    wants = {"keep": "a boolean keep column", "counts": "a count column (repeat counts)"}
     for name, recipe in config["recipes"].items():
-        if recipe["sample"].get("method") != "keep":
+        sampler = recipe["sample"].get("method")
+        if sampler == "all":
+            continue
+        column = subset.SOURCE_COLUMNS.get(sampler, "score")  # the samplers read the score as logits
+        if column == "score":
+            outputs = _score_outputs(config, recipe["score"]) if "score" in recipe else None
+            if outputs is not None and "score" not in outputs:
+                raise ConfigError(
+                    f"config: recipes.{name}.sample.method: {sampler!r} samples by a score column, but score "
+                    f"{recipe['score']!r} ({config['scores'][recipe['score']]['method']}) gives {list(outputs)}; "
+                    f"use {[m for m in subset.SOURCE_COLUMNS if subset.SOURCE_COLUMNS[m] in outputs]}"
+                )
             continue
         if "mix" in recipe:
             method = config["mixes"][recipe["mix"]]["method"]
-            if method not in mixing.SET_METHODS:
+            if column not in mixing.outputs(method):
+                givers = [m for m in mixing.METHODS if column in mixing.outputs(m)]
                 raise ConfigError(
-                    f"config: recipes.{name}.sample.method: 'keep' needs a boolean keep column, but mix "
-                    f"{recipe['mix']!r} ({method}) gives only a score; use one of {list(mixing.SET_METHODS)} or a sampler"
+                    f"config: recipes.{name}.sample.method: {sampler!r} needs {wants[sampler]}, but mix "
+                    f"{recipe['mix']!r} ({method}) gives {'only a score' if sampler == 'keep' else list(mixing.outputs(method))}; "
+                    f"use one of {givers}" + (" or a sampler" if sampler == "keep" else "")
                 )
         elif "score" in recipe:
-            method = config["scores"][recipe["score"]]["method"]
-            try:
-                outputs = scores.get(method).outputs
-            except Exception:  # an unknown method is the score job's error (it lists the known ones)
-                continue
-            if "keep" not in outputs:
+            outputs = _score_outputs(config, recipe["score"])
+            if outputs is not None and column not in outputs:
+                method = config["scores"][recipe["score"]]["method"]
                 raise ConfigError(
-                    f"config: recipes.{name}.sample.method: 'keep' needs a boolean keep column, but score "
+                    f"config: recipes.{name}.sample.method: {sampler!r} needs {wants[sampler]}, but score "
                     f"{recipe['score']!r} ({method}) gives {list(outputs)}; use a sampler (threshold, scs, ...)"
+                    + (" or a method that outputs count" if sampler == "counts" else "")
+                )
+    for name, mix in config["mixes"].items():
+        if mix["method"] not in mixing.COUNT_METHODS:
+            continue
+        # filter_counts: the counts input is a score's count column, the others keep columns
+        for ref in mix["inputs"]:
+            score, _, col = ref.partition(":")
+            want = "count" if ref == (mix.get("params") or {}).get("counts") else "keep"
+            outputs = _score_outputs(config, score)
+            if col != want or (outputs is not None and want not in outputs):
+                raise ConfigError(
+                    f"config: mixes.{name}.inputs: {ref!r} must be a score's {want} column (`<score>:{want}`, from a "
+                    f"method that outputs {want}); score {score!r} gives {list(outputs) if outputs is not None else '?'}"
                 )
 
 

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from clipcurate.langid import fasttext_token_count
+from clipcurate.sample.topk import top_count
 
 
 class FilterError(ValueError):
@@ -109,7 +110,10 @@ def fraction_threshold(scores: np.ndarray, fraction: float) -> float:
 
     Keeping ``scores >= threshold`` then keeps floor(N * f) + 1 rows plus ties; this off-by-one is
     DataComp's and is kept. ``fraction`` must be in (0, 1); with floor(N * f) = N there is no such
-    index (DataComp's code fails), so fraction 1 is refused.
+    index (DataComp's code fails), so fraction 1 is refused. floor(N * f) is the workflow's one
+    rounding rule (:func:`clipcurate.sample.topk.top_count`), where DataComp truncates the binary
+    product with ``int()``: they differ only where that product falls an ulp short of an integer
+    (``int(100 * 0.29)`` is 28, ``top_count(0.29, 100)`` 29).
     """
     s = np.asarray(scores, dtype=np.float64)
     if not (0.0 < float(fraction) < 1.0):
@@ -118,7 +122,7 @@ def fraction_threshold(scores: np.ndarray, fraction: float) -> float:
         raise FilterError("fraction: no scores to take a threshold from")
     if np.isnan(s).any():
         raise FilterError(f"scores: {int(np.isnan(s).sum())} NaN values; a threshold needs finite scores")
-    n = int(s.size * float(fraction))
+    n = top_count(float(fraction), s.size)
     return float(-np.sort(-s)[n])
 
 

@@ -381,6 +381,28 @@ def check_uid_order(path: Path, uids: pa.ChunkedArray, ref: pa.ChunkedArray) -> 
 # score files
 
 
+#: the largest repeat count a file stores: ``count`` columns (score files, subsets) are uint32.
+MAX_COUNT = 2**32 - 1
+
+
+def check_counts(values, where: str) -> np.ndarray:
+    """A ``count`` column (repeat counts: how many times each sample enters the training set), checked:
+    1-D, integer dtype (not boolean, not float: 2.5 copies mean nothing), every value in
+    ``[0, MAX_COUNT]``. Returns it as uint32. The error names ``where`` (a file or score and the
+    column), the first offending row and its value."""
+    c = np.asarray(values)
+    if c.ndim != 1:
+        raise ContractError(f"{where}: expected a 1-D column of repeat counts, got shape {c.shape}")
+    if c.dtype == np.bool_ or not np.issubdtype(c.dtype, np.integer):
+        raise ContractError(f"{where}: expected non-negative integer repeat counts, got dtype {c.dtype}")
+    if c.size:
+        bad = (c > MAX_COUNT) if c.dtype == np.uint64 else (c.astype(np.int64, copy=False) < 0) | (c > MAX_COUNT)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ContractError(f"{where}: row {row} has count {int(c[row])}; expected an integer in [0, {MAX_COUNT}]")
+    return c.astype(np.uint32, copy=False)
+
+
 def write_scores(
     path: str | os.PathLike,
     uids: pa.Array | pa.ChunkedArray,
@@ -388,11 +410,14 @@ def write_scores(
     fingerprint: str | None,
     metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Write a score file: uid + float32 columns (bool columns such as ``keep`` stay boolean)."""
+    """Write a score file: uid + float32 columns (bool columns such as ``keep`` stay boolean, and
+    ``count``, repeat counts, is uint32: :func:`check_counts`)."""
     arrays = {"uid": uids}
     for name, values in columns.items():
         values = np.asarray(values)
-        if values.dtype != np.bool_:
+        if name == "count":
+            values = check_counts(values, f"{path}: column 'count'")
+        elif values.dtype != np.bool_:
             values = values.astype(np.float32, copy=False)
         if len(values) != len(uids):
             raise ContractError(f"{path}: column {name!r} has {len(values)} rows, uid has {len(uids)}")
@@ -409,12 +434,18 @@ def score_columns(path: str | os.PathLike) -> list[str]:
 
 def _check_column_type(path: Path, name: str, typ: pa.DataType) -> None:
     """``keep`` must be boolean (a float 0.9 would truncate to 0, an int 3 would repeat a sample 3
-    times); every other score column must be numeric."""
+    times); ``count`` (repeat counts) must be integer; every other score column must be numeric."""
     if name == "keep":
         if not pa.types.is_boolean(typ):
             raise ContractError(
                 f"{path}: column 'keep' has type {typ}; expected boolean (true = keep the sample). "
                 "Write it as a bool column, e.g. keep = score > threshold"
+            )
+    elif name == "count":
+        if not pa.types.is_integer(typ):
+            raise ContractError(
+                f"{path}: column 'count' has type {typ}; expected integer repeat counts (how many times each "
+                "sample enters the training set, >= 0), e.g. uint32"
             )
     elif not (pa.types.is_floating(typ) or pa.types.is_integer(typ) or pa.types.is_boolean(typ)):
         raise ContractError(f"{path}: column {name!r} has type {typ}; expected a numeric (float) score column")
@@ -427,7 +458,7 @@ def read_scores(
 ) -> dict[str, np.ndarray]:
     """Read score columns after checking alignment with the index and finiteness of every value.
 
-    Returns a dict column -> numpy array (float32 or bool), in index order.
+    Returns a dict column -> numpy array (float32, bool, or uint32 for ``count``), in index order.
     """
     path = Path(path)
     if not path.exists():
@@ -450,7 +481,9 @@ def read_scores(
             row = int(pc.index(pc.is_null(col), True).as_py())
             raise ContractError(f"{path}: column {c!r} is null at row {row}")
         values = col.to_numpy()
-        if values.dtype != np.bool_:
+        if c == "count":
+            values = check_counts(values, f"{path}: column 'count'")
+        elif values.dtype != np.bool_:
             finite = np.isfinite(values)
             if not finite.all():
                 row = int(np.argmin(finite))

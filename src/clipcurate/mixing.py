@@ -14,7 +14,12 @@ and the set-producing aggregations of prior work that FLYT compares against (§1
 
 * ``intersection`` / ``union`` of per-score top-fraction subsets (DataComp, T-MARS);
 * ``two_stage``: the s-CLIPLoss + NormSim recipe (Wang et al.; FLYT Table 10): keep the top p of the
-  pool by the first score, then among those the top q of the *original* pool size by the second.
+  pool by the first score, then among those the top q of the *original* pool size by the second;
+
+and one that carries repeat counts (a score method's ``count`` column, :mod:`clipcurate.scores`):
+
+* ``filter_counts``: the counts of one input, zeroed where any other input's ``keep`` is false (e.g.
+  quality-based duplication restricted to the samples a filter keeps).
 
 Everything works on plain numpy columns of one pool (K columns of M rows). At DataComp medium scale a
 dozen float32 columns of 128M rows already take 6 GB, so the score-producing mixes never copy a
@@ -41,13 +46,26 @@ import numpy as np
 
 from clipcurate import io
 from clipcurate.progress import progress
+from clipcurate.sample import topk
 
 #: Rows processed per step. 64K rows keep a float64 work buffer (512 KB) in the L2 cache; measured
 #: throughput is flat between 16K and 256K rows.
 CHUNK_ROWS = 1 << 16
 
-METHODS = ("identity", "sum", "standardized_sum", "weighted_sum", "in_weighted", "intersection", "union", "two_stage")
-SET_METHODS = ("intersection", "union", "two_stage")
+METHODS = (
+    "identity", "sum", "standardized_sum", "weighted_sum", "in_weighted", "intersection", "union", "two_stage",
+    "filter_counts",
+)
+#: methods whose output has a boolean ``keep`` column (a recipe may ``sample: {method: keep}`` them)
+SET_METHODS = ("intersection", "union", "two_stage", "filter_counts")
+#: methods whose output has a ``count`` column of repeat counts (``sample: {method: counts}``)
+COUNT_METHODS = ("filter_counts",)
+
+
+def outputs(method: str) -> tuple[str, ...]:
+    """The columns a mix method writes: ``score`` always, ``keep`` for :data:`SET_METHODS`, ``count``
+    for :data:`COUNT_METHODS` (what the planning checks of a recipe's sampler read)."""
+    return ("score",) + (("keep",) if method in SET_METHODS else ()) + (("count",) if method in COUNT_METHODS else ())
 
 
 class MixingError(ValueError):
@@ -117,21 +135,6 @@ def _check_number(v, key: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(float(v)):
         raise MixingError(f"{key}: expected a finite number, got {v!r}")
     return float(v)
-
-
-def top_count(f: float, m: int) -> int:
-    """n = floor(f * m), the number of rows a top fraction ``f`` of a pool of ``m`` rows keeps.
-
-    Ambiguity decision: a product within a relative 1e-9 of an integer counts as that integer, so
-    that binary rounding does not lose a row: 0.29 * 100 evaluates to 28.999999999999996 and
-    (1/3) * 6 to 2.0, and they keep 29 and 2 rows. Only a fraction written with more than ~9
-    significant digits could be rounded up by this rule.
-    """
-    prod = float(f) * m
-    nearest = round(prod)
-    if abs(prod - nearest) <= 1e-9 * max(1.0, prod):
-        return int(nearest)
-    return math.floor(prod)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,41 +330,14 @@ def in_weighted_sum(cols, in_accuracies: Sequence[float], r: float, *, names: Se
 def top_mask(x: np.ndarray, f: float, *, name: str = "x") -> np.ndarray:
     """Boolean mask of the top fraction ``f`` of the pool by ``x``.
 
-    Keeps exactly n = floor(f * M) rows (``top_count``): the n highest values; among rows tied at the
-    cut-off value, the lowest row indices (earliest in the pool index's canonical order) are kept
-    first. Ambiguity decision: "top f" is a count, not a threshold, so ties never make the subset
-    larger or smaller than n; breaking ties by index makes the subset deterministic and independent of
-    the sort algorithm.
+    :func:`clipcurate.sample.topk.top_fraction_mask`, the workflow's one top-k (shared with the
+    ``threshold`` sampler): exactly n = :func:`~clipcurate.sample.topk.top_count` rows, the n highest
+    values, ties at the cut-off to the lowest row indices.
     """
     x = np.asarray(x)
     f = _check_fraction(f, f"fraction for {name!r}")
     _check_finite(x, name)
-    return _top_n(x, top_count(f, len(x)))
-
-
-def _top_n(x: np.ndarray, n: int) -> np.ndarray:
-    """Mask of the n highest values of x, ties at the cut-off to the lowest indices."""
-    m = len(x)
-    mask = np.zeros(m, dtype=bool)
-    if n <= 0:
-        return mask
-    if n >= m:
-        mask[:] = True
-        return mask
-    # the cut-off t is the n-th largest value; np.partition copies x once (4 bytes a row for float32)
-    t = np.partition(x, m - n)[m - n]
-    np.greater(x, t, out=mask)
-    need = n - int(np.count_nonzero(mask))  # >= 1: t itself is among the n highest
-    # take the first `need` rows equal to t, scanning in chunks so that a column with many ties (a
-    # binary score, say) never needs an index array the size of the pool
-    for start in range(0, m, CHUNK_ROWS):
-        eq = np.flatnonzero(x[start : start + CHUNK_ROWS] == t)
-        take = eq[:need]
-        mask[start + take] = True
-        need -= len(take)
-        if need == 0:
-            break
-    return mask
+    return topk.top_fraction_mask(x, f)
 
 
 def _fractions(fractions, k: int, names: list[str]) -> list[float]:
@@ -416,14 +392,42 @@ def two_stage(a: np.ndarray, b: np.ndarray, p: float, q: float, *, names: Sequen
     first = top_mask(a, p, name=names[0])
     _check_finite(b, names[1])
     idx = np.flatnonzero(first)  # ascending, so position order within idx is pool order
-    n2 = top_count(q, len(a))  # q <= p implies n2 <= len(idx)
+    n2 = topk.top_count(q, len(a))  # q <= p implies n2 <= len(idx)
     keep = np.zeros(len(a), dtype=bool)
     if n2 == 0:
         return keep
     # the n2 highest of the stage-1 subset; ties go to lower positions in idx, i.e. lower pool indices
-    sub_keep = _top_n(b[idx], n2)
+    sub_keep = topk.top_mask(b[idx], n2)
     keep[idx[sub_keep]] = True
     return keep
+
+
+def _filter_counts(by_name: Mapping[str, np.ndarray], counts_input: str) -> MixResult:
+    """``count`` = the counts input where every other input's ``keep`` is true, 0 elsewhere.
+
+    The counts input must hold non-negative integers (a score's ``count`` column), every other input
+    booleans (a ``keep`` column); the error names the input. Also writes ``keep = count > 0`` and
+    ``score = count`` (float32), as the set mixes do.
+    """
+    try:
+        count = io.check_counts(by_name[counts_input], f"filter_counts: input {counts_input!r} (params['counts'])")
+    except io.ContractError as e:
+        raise MixingError(f"{e}; name a score's count column, e.g. `<score>:count`") from None
+    keep = np.ones(len(count), dtype=bool)
+    for name, col in by_name.items():
+        if name == counts_input:
+            continue
+        if col.dtype != np.bool_:
+            raise MixingError(f"filter_counts: input {name!r} has dtype {col.dtype}; expected a boolean keep column, e.g. `<score>:keep`")
+        keep &= col
+    out = np.where(keep, count, 0).astype(np.uint32)
+    stats = {
+        "count_in": int(count.sum(dtype=np.int64)),
+        "rows_in": int(np.count_nonzero(count)),
+        "count": int(out.sum(dtype=np.int64)),
+        "keep": int(np.count_nonzero(out)),
+    }
+    return MixResult({"score": out.astype(np.float32), "keep": out > 0, "count": out}, counts=stats)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,6 +443,7 @@ _PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "intersection": (("fractions",), ()),
     "union": (("fractions",), ()),
     "two_stage": (("first", "second", "p", "q"), ()),
+    "filter_counts": (("counts",), ()),
 }
 
 
@@ -532,6 +537,13 @@ def check_params(method: str, names: Sequence[str], params: Mapping[str, Any] | 
         if q > p:
             raise MixingError(f"two_stage: q={q} (a fraction of the original pool) exceeds p={p}")
         params["p"], params["q"] = p, q
+    elif method == "filter_counts":
+        if params["counts"] not in names:
+            raise MixingError(f"filter_counts: params['counts'] names unknown input {params['counts']!r}; known inputs: {names}")
+        if len(names) < 2:
+            raise MixingError(
+                f"filter_counts: needs at least one keep input besides the counts input {params['counts']!r}; got {names}"
+            )
     return params
 
 
@@ -570,15 +582,17 @@ def mix_details(method: str, cols: Mapping[str, np.ndarray], params: Mapping[str
         )
 
     counts: dict[str, int] = {}
+    if method == "filter_counts":
+        return _filter_counts(by_name, params["counts"])
     if method in ("intersection", "union"):
         fr = [params["fractions"][n] for n in names]
         keep = (intersection_top if method == "intersection" else union_top)(arrays, fr, names=names)
         for n, f in zip(names, fr):
-            counts[f"top_{n}"] = top_count(f, len(keep))
+            counts[f"top_{n}"] = topk.top_count(f, len(keep))
     else:
         first, second = params["first"], params["second"]
         keep = two_stage(by_name[first], by_name[second], params["p"], params["q"], names=(first, second))
-        counts["first_stage"] = top_count(params["p"], len(keep))
+        counts["first_stage"] = topk.top_count(params["p"], len(keep))
     counts["keep"] = int(np.count_nonzero(keep))
     return MixResult({"score": keep.astype(np.float32), "keep": keep}, counts=counts)
 
@@ -593,10 +607,12 @@ def mix(method: str, cols: Mapping[str, np.ndarray], params: Mapping[str, Any] |
     * ``weighted_sum`` (``weights``: name -> w, ``standardize``: bool, default true): sum_k w_k z_k;
     * ``in_weighted`` (``in_accuracy``: name -> ImageNet accuracy, ``r``): FLYT Appendix C.5;
     * ``intersection`` / ``union`` (``fractions``: name -> top fraction, or one number for all);
-    * ``two_stage`` (``first``, ``second``, ``p``, ``q``): s-CLIPLoss then NormSim.
+    * ``two_stage`` (``first``, ``second``, ``p``, ``q``): s-CLIPLoss then NormSim;
+    * ``filter_counts`` (``counts``: the input holding repeat counts; the others are keep columns).
 
     Score-producing methods return ``{"score": float32}``; set-producing ones (intersection, union,
-    two_stage) return ``{"score": float32 1.0/0.0, "keep": bool}``. Every per-input params dict
+    two_stage) return ``{"score": float32 1.0/0.0, "keep": bool}``; ``filter_counts`` returns
+    ``{"score": float32 count, "keep": count > 0, "count": uint32}``. Every per-input params dict
     must name each input exactly; unknown methods, parameters or input names raise MixingError.
     """
     return mix_details(method, cols, params).columns
@@ -626,7 +642,7 @@ def mix_files(
     ``score_specs`` is a list of ``(input_name, score_file_path, column)``. Every file is read with
     ``io.read_scores``, which stops with a ContractError naming the file if it is not aligned with the
     pool index or holds non-finite values. The output has ``uid`` (from the index), ``score`` and, for
-    set-producing methods, ``keep``; it records the index fingerprint. The stats file holds the
+    set-producing methods, ``keep`` (and ``count`` for :data:`COUNT_METHODS`); it records the index fingerprint. The stats file holds the
     per-input mean/std used for standardization (null when the method does not standardize), the
     weights used and the kept counts. ``fingerprint`` defaults to the index's own; a value that
     differs from it is refused, since the output's rows are the index's.

@@ -11,7 +11,7 @@ config key, and is run by :func:`clipcurate.config_check.prepare` (the Snakefile
 * :func:`check_sampler_sizes`: an SCS or HCS recipe whose target size ``n`` the pool cannot give
   (``scale.pool_size`` rows: a round of SCS draws ``min(group_size, n)`` distinct examples; SCS
   without replacement, ``alpha: .inf``, needs ``n <= pool size``; HCS needs ``beta * pool size >= n``). The same conditions as
-  :func:`clipcurate.sampling.scs` / :func:`~clipcurate.sampling.hcs`, which still check the real pool
+  :func:`clipcurate.sample.scs.scs` / :func:`clipcurate.sample.hcs.hcs`, which still check the real pool
   (at real scale the downloaded pool is smaller than ``scale.pool_size``).
 * :func:`check_score_columns`: every ``name:column`` reference (mix inputs, score inputs such as
   ``intersect_keeps``' ``name:keep``, FLYT run inputs) names a column that the score's method declares
@@ -47,7 +47,8 @@ def check_evaluation_root(config: Mapping) -> None:
 
 def check_sampler_sizes(config: Mapping) -> None:
     """SCS/HCS recipes whose ``n`` exceeds what ``scale.pool_size`` rows can give (see the module docstring)."""
-    from clipcurate import sampling, subset
+    from clipcurate import subset
+    from clipcurate.sample.validate import SamplingError
 
     m = int(config["scale"]["pool_size"])
     for name, recipe in config["recipes"].items():
@@ -56,7 +57,7 @@ def check_sampler_sizes(config: Mapping) -> None:
             continue
         try:
             cfg = subset.resolve_sample_cfg(recipe["sample"], config["scale"]["samples_seen"], name)
-        except sampling.SamplingError as e:  # check_samplers names it first; here only for safety
+        except SamplingError as e:  # check_samplers names it first; here only for safety
             raise ConfigError(f"config: {e}") from None
         n, where = cfg["n"], f"config: recipes.{name}.sample"
         if method == "scs":

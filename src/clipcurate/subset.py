@@ -1,8 +1,9 @@
 """From a recipe's score (or mix) to a subset: uid + count, and DataComp's ``.npy``.
 
 ``all`` keeps the whole pool once (DataComp's no-filter baseline); ``keep`` takes a rule filter's
-boolean column; every other sampler (threshold, SCS, HCS, no-cap) lives in
-:mod:`clipcurate.sampling` and receives the score column as logits.
+boolean column; ``counts`` takes the repeat counts a score method or a mix wrote as its ``count``
+column (non-negative integers, e.g. quality-based duplication), unchanged; every other sampler
+(threshold, SCS, HCS, no-cap) lives in :mod:`clipcurate.sample` and receives the score column as logits.
 
 Besides the subset, a recipe gets a repetition report (FLYT Figure 2): ``{recipe}.stats.json`` (sizes,
 the histogram of repetitions, the sampler config as given and as resolved, seed, N) and
@@ -16,10 +17,17 @@ from typing import Mapping
 
 import numpy as np
 
-from clipcurate import io, sampling
+from clipcurate import io
+from clipcurate.sample.counts import check_counts, repetition_stats
+from clipcurate.sample.dispatch import draw
+from clipcurate.sample.scs import default_group_size
+from clipcurate.sample.validate import METHODS, SamplingError, check_param, check_params
 
-#: methods handled here rather than by :func:`clipcurate.sampling.sample`.
-POOL_METHODS = ("all", "keep")
+#: methods handled here rather than by :func:`clipcurate.sample.dispatch.draw`: they take no score
+#: (``all``) or take a column as is (``keep``, ``counts``).
+POOL_METHODS = ("all", "keep", "counts")
+#: the column each of those reads from the recipe's score or mix (``all`` reads none).
+SOURCE_COLUMNS = {"keep": "keep", "counts": "count"}
 
 
 def _where(recipe: str | None) -> str:
@@ -31,32 +39,32 @@ def resolve_sample_cfg(sample_cfg: Mapping, n_target: int, recipe: str | None = 
     """A recipe's ``sample`` section, validated, with the defaults it implies filled in.
 
     ``n`` (the target size N) defaults to ``n_target`` (scale.samples_seen) for the samplers that draw
-    N examples, and SCS's ``group_size`` to :func:`clipcurate.sampling.default_group_size`; the stats
+    N examples, and SCS's ``group_size`` to :func:`clipcurate.sample.scs.default_group_size`; the stats
     JSON records the result, so a sweep's figure can say which N and G were used. ``threshold`` takes
-    its size from ``fraction``, and ``all``/``keep`` take no parameter: an ``n`` there would be silently
-    ignored, so it is an error. Raises :class:`~clipcurate.sampling.SamplingError` naming
+    its size from ``fraction``, and ``all``/``keep``/``counts`` take no parameter: an ``n`` there would be silently
+    ignored, so it is an error. Raises :class:`~clipcurate.sample.validate.SamplingError` naming
     ``recipes.<recipe>.sample.<key>`` (``sample.<key>`` without a recipe) before anything is read or written.
     """
     where = _where(recipe)
     cfg = dict(sample_cfg)
     method = cfg.pop("method", None)
-    known = [*POOL_METHODS, *sorted(sampling.METHODS)]
+    known = [*POOL_METHODS, *sorted(METHODS)]
     if method not in known:
-        raise sampling.SamplingError(f"{where}.method: expected one of {', '.join(known)}, got {method!r}")
+        raise SamplingError(f"{where}.method: expected one of {', '.join(known)}, got {method!r}")
     if method in POOL_METHODS:
         for key in sorted(cfg):
-            raise sampling.SamplingError(f"{where}.{key}: method {method!r} takes no parameter; remove {key!r}")
+            raise SamplingError(f"{where}.{key}: method {method!r} takes no parameter; remove {key!r}")
         return {"method": method}
     n = cfg.pop("n", None)
     if method == "threshold" and n is not None:
-        raise sampling.SamplingError(
+        raise SamplingError(
             f"{where}.n: method 'threshold' keeps floor(fraction * pool size) examples; remove 'n' or set 'fraction'"
         )
-    params = sampling.check_params(method, cfg, where)
+    params = check_params(method, cfg, where)
     if method != "threshold":
-        params["n"] = sampling.check_param("n", n_target if n is None else n, where)
+        params["n"] = check_param("n", n_target if n is None else n, where)
     if method == "scs" and params.get("group_size") is None:
-        params["group_size"] = sampling.default_group_size(params["n"])
+        params["group_size"] = default_group_size(params["n"])
     return {"method": method, **params}
 
 
@@ -78,27 +86,36 @@ def select(
     if method == "all":
         return np.ones(n_pool, dtype=np.int64)
     if columns is None:
-        raise sampling.SamplingError(f"{where}.method: {method!r} needs a score or a mix; the recipe names neither")
+        raise SamplingError(f"{where}.method: {method!r} needs a score or a mix; the recipe names neither")
     if method == "keep":
         if "keep" not in columns:
-            raise sampling.SamplingError(f"{where}.method: 'keep' needs a boolean 'keep' column; found {sorted(columns)}")
+            raise SamplingError(f"{where}.method: 'keep' needs a boolean 'keep' column; found {sorted(columns)}")
         keep = np.asarray(columns["keep"])
         if keep.dtype != np.bool_:  # 0.9 would truncate to 0 and 3 would repeat a sample 3 times
-            raise sampling.SamplingError(f"{where}.method: 'keep' needs a boolean 'keep' column; it has dtype {keep.dtype}")
+            raise SamplingError(f"{where}.method: 'keep' needs a boolean 'keep' column; it has dtype {keep.dtype}")
         return keep.astype(np.int64)
+    if method == "counts":
+        if "count" not in columns:
+            raise SamplingError(
+                f"{where}.method: 'counts' needs a 'count' column (repeat counts); found {sorted(columns)}"
+            )
+        counts = check_counts(columns["count"], f"{where}.method: 'counts': column 'count'")
+        if len(counts) != n_pool:
+            raise SamplingError(f"{where}.method: 'counts': column 'count' has {len(counts)} rows, the pool {n_pool}")
+        return counts
     if "score" not in columns:
-        raise sampling.SamplingError(f"{where}.method: {method!r} needs a 'score' column; found {sorted(columns)}")
+        raise SamplingError(f"{where}.method: {method!r} needs a 'score' column; found {sorted(columns)}")
     n = cfg.pop("n", None)
-    return np.asarray(sampling.sample(method, columns["score"], n, cfg, seed, where=where), dtype=np.int64)
+    return np.asarray(draw(method, columns["score"], n, cfg, seed, where=where), dtype=np.int64)
 
 
 def subset_stats(recipe: str, counts: np.ndarray, sample_cfg: Mapping, n_target: int, seed: int) -> dict:
-    """The stats JSON of a subset: repetition numbers (:func:`clipcurate.sampling.repetition_stats`)
+    """The stats JSON of a subset: repetition numbers (:func:`clipcurate.sample.counts.repetition_stats`)
     plus what produced them (the ``sample`` section as given and as resolved, seed, N, pool size)."""
     return {
         "recipe": recipe,
         "n_pool": int(len(counts)),
-        **sampling.repetition_stats(np.asarray(counts, dtype=np.int64)),
+        **repetition_stats(np.asarray(counts, dtype=np.int64)),
         "sample": dict(sample_cfg),
         "sampler": resolve_sample_cfg(sample_cfg, n_target, recipe),
         "seed": int(seed),
@@ -140,5 +157,7 @@ def write_recipe_subset(
     if out_stats is not None:
         io.write_json(stats, out_stats)
     if out_hist is not None:
-        sampling.repetition_histogram(counts, out_hist, title=_title(recipe, stats["sampler"]))
+        from clipcurate.sample.histogram import repetition_histogram  # matplotlib: only when drawing
+
+        repetition_histogram(counts, out_hist, title=_title(recipe, stats["sampler"]))
     return stats

@@ -24,7 +24,8 @@ import yaml
 from PIL import Image
 from snakemake.utils import update_config
 
-from clipcurate import config_check, evaluate, io, mixing, sampling, subset, tables
+from clipcurate import config_check, evaluate, io, mixing, subset, tables
+from clipcurate.sample import validate as sampling
 from clipcurate.config_check import ConfigError
 from clipcurate.evaluate import SuiteError
 from tests.conftest import hex_uid
@@ -820,6 +821,41 @@ def test_hcs_batch_size_is_accepted_by_schema_and_library():
     cfg = {"method": "hcs", "beta": 4, "batch_size": 1000}  # beta 4 * the tiny pool's 20000 rows >= N = 61440
     assert subset.resolve_sample_cfg(cfg, 10, "x")["batch_size"] == 1000
     _prepare(_recipe(cfg))
+
+
+PUB = {"pub": {"method": "import_subset", "file": "published.npy"}}  # outputs score, keep and count
+COUNT_CASES = [
+    # a recipe's sampler reads a column its score or mix must give: found when the config is read
+    (_recipe({"method": "counts"}), r"config: recipes\.x\.sample\.method: 'counts' needs a count column \(repeat counts\), but score 'clip_score' \(clip_score\) gives \['score'\]"),
+    ({"recipes": {"x": {"label": "X", "mix": "sum", "sample": {"method": "counts"}}}}, r"config: recipes\.x\.sample\.method: 'counts' needs a count column \(repeat counts\), but mix 'sum' \(sum\) gives \['score'\]; use one of \['filter_counts'\]"),
+    ({"recipes": {"x": {"label": "X", "score": "basic", "sample": {"method": "threshold", "fraction": 0.3}}}}, r"config: recipes\.x\.sample\.method: 'threshold' samples by a score column, but score 'basic' \(basic\) gives \['keep'\]; use \['keep'\]"),
+    ({"recipes": {"x": {"label": "X", "sample": {"method": "counts"}}}}, r"config: recipes\.x\.sample\.method: 'counts' needs a score or a mix"),
+    (_recipe({"method": "counts", "n": 3}), r"config key recipes\.x\.sample \(set in bad\.yaml\): key 'n' is not allowed here; allowed keys: method"),
+    # filter_counts: the counts input is a score's count column, the others keep columns
+    ({"scores": PUB, "mixes": {"m": {"method": "filter_counts", "inputs": ["pub", "basic:keep"], "params": {"counts": "pub"}}}},
+     r"config: mixes\.m\.inputs: 'pub' must be a score's count column \(`<score>:count`, from a method that outputs count\)"),
+    ({"scores": PUB, "mixes": {"m": {"method": "filter_counts", "inputs": ["clip_score:count", "basic:keep"], "params": {"counts": "clip_score:count"}}}},
+     r"config: mixes\.m\.inputs: 'clip_score:count' must be a score's count column .* score 'clip_score' gives \['score'\]"),
+    ({"scores": PUB, "mixes": {"m": {"method": "filter_counts", "inputs": ["pub:count", "clip_score"], "params": {"counts": "pub:count"}}}},
+     r"config: mixes\.m\.inputs: 'clip_score' must be a score's keep column"),
+    ({"scores": PUB, "mixes": {"m": {"method": "filter_counts", "inputs": ["pub:count"], "params": {"counts": "pub:count"}}}},
+     r"config: mixes\.m\.params: filter_counts: needs at least one keep input"),
+]
+
+
+@pytest.mark.parametrize("override, message", COUNT_CASES)
+def test_count_sources_are_checked_at_planning_time(override, message):
+    with pytest.raises(config_check.ConfigError, match=message):
+        _prepare(override)
+
+
+def test_counts_recipes_that_have_counts_pass():
+    mixes = {"m": {"method": "filter_counts", "inputs": ["pub:count", "basic:keep", "text_based:keep"], "params": {"counts": "pub:count"}}}
+    recipes = {"a": {"label": "A", "score": "pub", "sample": {"method": "counts"}},
+               "b": {"label": "B", "mix": "m", "sample": {"method": "counts"}},
+               "c": {"label": "C", "mix": "m", "sample": {"method": "keep"}}}
+    cfg = _prepare({"scores": PUB, "mixes": mixes, "recipes": recipes})
+    assert cfg["recipes"]["b"]["sample"] == {"method": "counts"}
 
 
 def test_schema_mix_methods_are_the_library_methods():

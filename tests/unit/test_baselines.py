@@ -87,6 +87,13 @@ def test_fraction_threshold_is_datacomps_index():
     assert F.threshold_keep(np.array([0.28, np.nextafter(0.28, 0)]), threshold=0.28).tolist() == [True, False]
 
 
+def test_fraction_threshold_rounds_by_the_one_top_k_rule():
+    # n = floor(100 * 0.29) = 29 (the binary product is 28.999999999999996, which int() truncates to 28):
+    # the threshold is the value at index 29, and 30 rows are kept (DataComp's n + 1)
+    s = np.arange(100.0)[::-1]
+    assert F.fraction_threshold(s, 0.29) == 70.0 and F.threshold_keep(s, fraction=0.29).sum() == 30
+
+
 def test_fraction_threshold_ties_are_kept():
     s = np.array([1.0, 0.5, 0.5, 0.5, 0.0])
     assert F.threshold_keep(s, fraction=0.2).sum() == 4  # threshold 0.5 (index 1): all ties kept

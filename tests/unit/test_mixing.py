@@ -12,6 +12,8 @@ import pytest
 
 from clipcurate import io, mixing
 from clipcurate.mixing import MixingError
+from clipcurate.sample import topk
+from clipcurate.sample.threshold import threshold_top_fraction
 
 SQRT5 = math.sqrt(5.0)
 
@@ -27,6 +29,7 @@ B = np.array([10, 0, 0, 10], dtype=np.float32)
 def chunked(request, monkeypatch):
     """Run a test both with the default chunk size and with tiny chunks (several chunks, a short last one)."""
     monkeypatch.setattr(mixing, "CHUNK_ROWS", request.param)
+    monkeypatch.setattr(topk, "CHUNK_ROWS", request.param)  # the tie scan of the one top-k
     return request.param
 
 
@@ -177,6 +180,13 @@ def test_top_mask_ties_to_lower_index(chunked):
 def test_top_mask_counts():
     x = np.arange(100, dtype=np.float32)
     assert mixing.top_mask(x, 0.29).sum() == 29  # 0.29 * 100 is 28.999999999999996 in binary
+    # the mixes and the threshold sampler share one top-k (clipcurate.sample.topk): 0.299999999997 of
+    # 10**6 rows is 299,999.999997 rows, floored; both keep 299,999 and the same rows
+    big = np.random.default_rng(0).normal(size=10**6).astype(np.float32)
+    mask = mixing.top_mask(big, 0.299999999997)
+    assert mask.sum() == 299_999
+    np.testing.assert_array_equal(mask, threshold_top_fraction(big, 0.299999999997).astype(bool))
+    assert mixing.top_mask(big, 0.3).sum() == 300_000
     assert mixing.top_mask(x, 1.0).all()
     assert not mixing.top_mask(x, 0.001).any()  # floor(0.1) = 0 rows
     np.testing.assert_array_equal(np.flatnonzero(mixing.top_mask(x, 0.05)), [95, 96, 97, 98, 99])
@@ -334,6 +344,53 @@ def test_mix_files_set_method_writes_keep(pool):
     assert table.column("keep").to_pylist() == [False, False, False, True]
     stats = json.loads((d / "inter.stats.json").read_text())
     assert stats["counts"]["keep"] == 1 and stats["standardized"] is False and stats["weights"] is None
+
+
+def test_filter_counts_hand_computed():
+    # counts [2, 0, 3, 1, 4, 1]; keep a = rows 0, 2, 3, 4; keep b = rows 0, 1, 2, 5 -> both: rows 0, 2
+    counts = np.array([2, 0, 3, 1, 4, 1], dtype=np.uint32)
+    a = np.array([1, 0, 1, 1, 1, 0], dtype=bool)
+    b = np.array([1, 1, 1, 0, 0, 1], dtype=bool)
+    res = mixing.mix_details("filter_counts", {"dup:count": counts, "a:keep": a, "b:keep": b}, {"counts": "dup:count"})
+    assert res.columns["count"].tolist() == [2, 0, 3, 0, 0, 0] and res.columns["count"].dtype == np.uint32
+    assert res.columns["keep"].tolist() == [True, False, True, False, False, False]
+    assert res.columns["score"].tolist() == [2.0, 0.0, 3.0, 0.0, 0.0, 0.0]
+    assert res.counts == {"count_in": 11, "rows_in": 5, "count": 5, "keep": 2}
+    assert mixing.outputs("filter_counts") == ("score", "keep", "count") and mixing.outputs("sum") == ("score",)
+
+
+@pytest.mark.parametrize("cols, params, match", [
+    ({"c": np.array([1.0, 2.0]), "k": np.array([True, True])}, {"counts": "c"},
+     r"filter_counts: input 'c' \(params\['counts'\]\): expected non-negative integer repeat counts, got dtype float64"),
+    ({"c": np.array([1, -1]), "k": np.array([True, True])}, {"counts": "c"},
+     r"filter_counts: input 'c' \(params\['counts'\]\): row 1 has count -1"),
+    ({"c": np.array([1, 2]), "k": np.array([0.5, 1.0])}, {"counts": "c"},
+     r"filter_counts: input 'k' has dtype float64; expected a boolean keep column"),
+    ({"c": np.array([1, 2]), "k": np.array([True, True])}, {"counts": "x"}, r"params\['counts'\] names unknown input 'x'"),
+    ({"c": np.array([1, 2])}, {"counts": "c"}, r"needs at least one keep input"),
+    ({"c": np.array([1, 2]), "k": np.array([True, True])}, {}, r"missing parameter 'counts'"),
+])
+def test_filter_counts_errors_name_the_input(cols, params, match):
+    with pytest.raises(MixingError, match=match):
+        mixing.mix("filter_counts", cols, params)
+
+
+def test_mix_files_filter_counts_writes_integer_counts(pool):
+    d, index = pool
+    io.write_scores(d / "dup.parquet", pa.array(UIDS), {"score": A, "count": np.array([3, 1, 0, 2])},
+                    fingerprint=io.index_fingerprint(index))
+    io.write_scores(d / "filt.parquet", pa.array(UIDS), {"keep": np.array([True, False, True, True])}, fingerprint=None)
+    out = d / "fc.parquet"
+    specs = [("dup:count", d / "dup.parquet", "count"), ("filt:keep", d / "filt.parquet", "keep")]
+    mixing.mix_files(specs, index, "filter_counts", {"counts": "dup:count"}, out)
+    table = pq.read_table(out)
+    assert table.column_names == ["uid", "score", "keep", "count"]
+    assert table.schema.field("count").type == pa.uint32()
+    assert io.read_scores(out, index)["count"].tolist() == [3, 0, 0, 2]
+    # the counts sampler takes them unchanged
+    from clipcurate import subset
+
+    assert subset.select({"method": "counts"}, io.read_scores(out, index), 4, 10, 0).tolist() == [3, 0, 0, 2]
 
 
 def test_mix_files_bad_score_file_names_it(pool):

@@ -109,6 +109,43 @@ def test_reshard_honours_counts_and_shuffles(downloaded, tmp_path):
     assert stats["successes"] == 4
 
 
+def test_counts_from_a_score_method_reach_reshard_unchanged(downloaded, tmp_path):
+    # A score method that outputs counts (import_subset of a DataComp .npy listing uids with repeats),
+    # the 'counts' sampler, and reshard: the resharded stream holds every sample exactly count times.
+    from clipcurate import subset
+    from clipcurate.scores.plan import plan_score, score_files
+    from clipcurate.scores.runner import run_score
+
+    root, _ = downloaded
+    table = pool.build_index(root / "shards", chunk_shards=2)
+    index = tmp_path / "index.parquet"
+    pool.write_index(table, index)
+    uids = table.column("uid").to_pylist()
+    want = {uids[0]: 3, uids[2]: 1, uids[5]: 2, uids[8]: 4}
+    listed = [u for u, c in want.items() for _ in range(c)]
+    listed = [listed[i] for i in np.random.default_rng(1).permutation(len(listed))]  # published lists are not in pool order
+    with open(tmp_path / "published.npy", "wb") as f:
+        np.save(f, io.uids_to_pairs(listed))
+    config = {"pool": {"source": "datacomp"}, "scores": {"pub": {"method": "import_subset", "file": str(tmp_path / "published.npy")}}}
+    plan = plan_score(config, "pub")
+    assert "count" in plan.outputs
+    files = {**score_files(plan), "index": str(index), "pool": str(root / "shards")}
+    run_score(plan.to_dict(), files, tmp_path / "pub.parquet", report_path=tmp_path / "pub.report.json")
+    stats = subset.write_recipe_subset("dup", {"method": "counts"}, index, tmp_path / "pub.parquet",
+                                       tmp_path / "dup.parquet", tmp_path / "dup.npy", n_target=100, seed=0)
+    assert (stats["n_unique"], stats["n_total"]) == (4, 10)
+    npy = io.pairs_to_uids(np.load(tmp_path / "dup.npy"))
+    assert Counter(npy) == Counter(listed)
+    meta = reshard(tmp_path / "dup.parquet", index, root / "shards", tmp_path / "out", shard_size=3,
+                   shuffle_buffer=4, seed=0)
+    assert meta["output_count"] == 10
+    seen = Counter()
+    for tar in sorted((tmp_path / "out").glob("*.tar")):
+        with tarfile.open(tar) as tf:
+            seen.update(m.name.split("-")[0] for m in tf.getmembers() if m.name.endswith(".jpg"))
+    assert dict(seen) == want
+
+
 def test_reshard_rejects_unknown_uid(downloaded, tmp_path):
     root, _ = downloaded
     table = pool.build_index(root / "shards", chunk_shards=2)

@@ -241,7 +241,7 @@ def test_code_version_follows_the_method_module(tmp_path):
 def test_imports_plan_with_a_report_and_their_file_as_input():
     c = cfg(scores__pub={"method": "import_subset", "file": "/data/subset.npy"})
     p = plan_score(c, "pub")
-    assert p.report and p.level == "pool" and p.outputs == ("score", "keep")
+    assert p.report and p.level == "pool" and p.outputs == ("score", "keep", "count")
     assert score_files(p, chunks=["00000"]) == {"index": "results/pool/index.parquet", "pool": "results/pool/shards",
                                                  "file": "/data/subset.npy"}
     from clipcurate.scores.plan import score_names

@@ -213,6 +213,53 @@ def test_bad_outputs_are_refused(world, what, match):
         run("bad", {"method": "_run_bad", "model": "m", "params": {"what": what}})
 
 
+@register("_run_count", level="chunk", inputs={"e": Embeddings()}, outputs=("score", "count"), defaults={"what": "ok"})
+def _run_count(params, e):
+    n = len(e["image"])
+    c = np.arange(n) % 3  # 0, 1, 2, 0, ...
+    bad = {"ok": c, "float": c.astype(np.float64), "negative": np.where(np.arange(n) == 1, -2, c),
+           "bool": c > 0, "huge": np.where(np.arange(n) == 2, 2**33, c)}[params["what"]]
+    return {"score": c.astype(np.float32), "count": bad}
+
+
+def test_count_output_is_written_as_integers(world):
+    got = run("dup", {"method": "_run_count", "model": "m"})
+    assert got["count"].dtype == np.uint32
+    # the method numbers each chunk's rows from 0: counts restart at every chunk of the index
+    chunks = io.read_index("results/pool/index.parquet", columns=["chunk"]).column("chunk").to_numpy()
+    sizes = np.bincount(chunks)
+    assert len(sizes) == 2 and sizes.min() > 0
+    assert got["count"].tolist() == [i % 3 for n in sizes for i in range(n)]
+    assert pq.read_schema("results/scores/dup.parquet").field("count").type == pa.uint32()
+
+
+@pytest.mark.parametrize("what, match", [
+    ("float", r"column 'count': expected non-negative integer repeat counts, got dtype float64"),
+    ("bool", r"column 'count': expected non-negative integer repeat counts, got dtype bool"),
+    ("negative", r"column 'count': row 1 has count -2; expected an integer in \[0, 4294967295\]"),
+    ("huge", r"column 'count': row 2 has count 8589934592; expected an integer in \[0, 4294967295\]"),
+])
+def test_bad_count_outputs_name_the_score_and_row(world, what, match):
+    with pytest.raises(ValueError, match=rf"^score dup \(method _run_count\): {match}$"):
+        run("dup", {"method": "_run_count", "model": "m", "params": {"what": what}})
+
+
+def test_count_columns_of_score_files_are_checked_when_read(tmp_path):
+    # a score file written by another tool: float counts and negative counts are refused, naming the file and row
+    index = tmp_path / "index.parquet"
+    uids = pa.array(UIDS[:3])
+    io.write_table(pa.table({"uid": uids, "shard": [0, 0, 0], "key": ["0", "1", "2"], "chunk": [0, 0, 0]}), index)
+    path = tmp_path / "s.parquet"
+    io.write_table(pa.table({"uid": uids, "count": pa.array([1.0, 2.0, 0.0])}), path)
+    with pytest.raises(io.ContractError, match=r"s\.parquet: column 'count' has type double; expected integer repeat counts"):
+        io.read_scores(path, index)
+    io.write_table(pa.table({"uid": uids, "count": pa.array([1, 0, -4], pa.int64())}), path)
+    with pytest.raises(io.ContractError, match=r"s\.parquet: column 'count': row 2 has count -4; expected an integer in"):
+        io.read_scores(path, index)
+    io.write_table(pa.table({"uid": uids, "count": pa.array([1, 0, 4], pa.int64())}), path)
+    assert io.read_scores(path, index)["count"].tolist() == [1, 0, 4]
+
+
 def test_chunk_offset_and_row_reads_across_row_groups(tmp_path):
     from clipcurate.scores.runner import chunk_offset, read_rows
 

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from clipcurate import io, sampling, subset
-from clipcurate.sampling import SamplingError
+from clipcurate import io, subset
+from clipcurate.sample import histogram
+from clipcurate.sample.validate import SamplingError
 from tests.conftest import hex_uid
 from tests.figures import vertical_bars
 
@@ -137,7 +138,7 @@ def test_threshold_and_pool_methods_record_no_n(tmp_path, pool):
         ({"method": "threshold"}, "recipes.sweep.sample.fraction: sampler 'threshold' needs parameter 'fraction'"),
         ({"method": "hcs"}, "recipes.sweep.sample.beta: sampler 'hcs' needs parameter 'beta'"),
         ({"method": "hcs", "beta": 2, "alpha": 1}, "recipes.sweep.sample.alpha: sampler 'hcs' does not take 'alpha'; it takes ['beta', 'batch_size']"),
-        ({"method": "softcap"}, "recipes.sweep.sample.method: expected one of all, keep, hcs, nocap, scs, threshold, got 'softcap'"),
+        ({"method": "softcap"}, "recipes.sweep.sample.method: expected one of all, keep, counts, hcs, nocap, scs, threshold, got 'softcap'"),
         ({"method": "all", "n": 5}, "recipes.sweep.sample.n: method 'all' takes no parameter; remove 'n'"),
     ],
 )
@@ -176,6 +177,38 @@ def test_score_dependent_errors_name_the_recipe():
         subset.select({"method": "keep"}, {"score": SCORES}, 8, 20, 0, recipe="r")
 
 
+def test_counts_sampler_takes_the_count_column_unchanged(tmp_path, pool):
+    # a score file with repeat counts (as a quality-duplication method writes it): the subset holds each
+    # sample with its count, and DataComp's .npy lists each uid count times, sorted
+    index, _, uids = pool
+    counts = np.array([2, 0, 1, 0, 5, 0, 0, 3], dtype=np.uint32)
+    path = tmp_path / "dup.parquet"
+    io.write_scores(path, pa.array(uids), {"score": SCORES, "count": counts}, io.index_fingerprint(index))
+    stats, out = _write(tmp_path, index, path, {"method": "counts"}, recipe="dup")
+    table = io.read_subset(out["parquet"])
+    assert dict(zip(table.column("uid").to_pylist(), table.column("count").to_pylist())) == {
+        uids[0]: 2, uids[2]: 1, uids[4]: 5, uids[7]: 3,
+    }
+    listed = io.pairs_to_uids(np.load(out["npy"]))
+    assert len(listed) == 11 and listed == sorted(listed, key=lambda u: int(u, 16))
+    assert {u: listed.count(u) for u in set(listed)} == {uids[0]: 2, uids[2]: 1, uids[4]: 5, uids[7]: 3}
+    assert (stats["n_unique"], stats["n_total"], stats["max_count"]) == (4, 11, 5)
+    assert stats["sampler"] == {"method": "counts"}
+
+
+@pytest.mark.parametrize("columns, message", [
+    ({"score": SCORES}, r"'counts' needs a 'count' column \(repeat counts\); found \['score'\]"),
+    ({"count": np.arange(8) * 0.5}, r"'counts': column 'count': expected non-negative integer repeat counts, got dtype float64"),
+    ({"count": np.array([1, 0, 2, -1, 0, 0, 0, 0])}, r"'counts': column 'count': row 3 has count -1; expected an integer"),
+    ({"count": np.ones(5, dtype=np.int64)}, r"'counts': column 'count' has 5 rows, the pool 8"),
+])
+def test_counts_sampler_errors_name_the_recipe(columns, message):
+    with pytest.raises(SamplingError, match=rf"^recipes\.r\.sample\.method: {message}"):
+        subset.select({"method": "counts"}, columns, 8, 20, 0, recipe="r")
+    with pytest.raises(SamplingError, match=r"^recipes\.r\.sample\.n: method 'counts' takes no parameter"):
+        subset.select({"method": "counts", "n": 3}, {"count": np.ones(8, dtype=np.int64)}, 8, 20, 0, recipe="r")
+
+
 # ------------------------------------------------------------------------------------------------
 # nothing already written is lost
 # ------------------------------------------------------------------------------------------------
@@ -198,7 +231,7 @@ def test_failed_plot_leaves_no_partial_png(tmp_path, pool, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(sampling, "repetition_histogram", boom)
+    monkeypatch.setattr(histogram, "repetition_histogram", boom)
     with pytest.raises(RuntimeError, match="plot failed"):
         _write(tmp_path, index, scores, {"method": "threshold", "fraction": 0.5})
     names = sorted(p.name for p in (tmp_path / "subsets").iterdir())

@@ -84,3 +84,21 @@ def test_real_scale_scores_read_the_users_shards_and_ask_their_declared_resource
     # a method that declares nothing keeps the defaults (clipcurate.scores.stages.DEFAULT_RESOURCES)
     assert {(j.threads, j.resources["mem_mb"]) for j in by[("score_chunk", "basic")]} == {(1, 8000)}
     assert (by[("score", "basic")][0].threads, by[("score", "basic")][0].resources["mem_mb"]) == (1, 16000)
+
+
+def test_repeat_counts_are_planned_through_a_mix_and_refused_where_missing(tmp_path):
+    # a published list with repeats (import_subset's count), kept where the basic filter keeps the
+    # sample (filter_counts), sampled as is (counts): the Snakefile plans it; a counts recipe over a
+    # score without counts is refused when the workflow is parsed, naming the recipe key
+    with open(tmp_path / "published.npy", "wb") as f:
+        np.save(f, io.uids_to_pairs(["0" * 32, "0" * 32]))
+    overlay = {"scores": {"published": {"method": "import_subset", "file": "published.npy", "params": {"repeats": "count"}}},
+               "mixes": {"dup": {"method": "filter_counts", "inputs": ["published:count", "basic:keep"],
+                                 "params": {"counts": "published:count"}}},
+               "recipes": {"dup": {"label": "Published, repeated", "mix": "dup", "sample": {"method": "counts"}}}}
+    rc, out = dry(tmp_path, overlay, "results/subsets/dup.parquet")
+    assert rc == 0, out
+    assert "rule mix:" in out and "results/mixes/dup.parquet" in out and "results/scores/basic.parquet" in out
+    bad = {"recipes": {"dup": {"label": "X", "score": "clip_score", "sample": {"method": "counts"}}}}
+    rc, out = dry(tmp_path, bad, "results/subsets/dup.parquet", check=False)
+    assert rc != 0 and "recipes.dup.sample.method: 'counts' needs a count column (repeat counts), but score 'clip_score'" in out

@@ -4,7 +4,9 @@ A method is one entry: a name, its level (``chunk``: computed per chunk of the p
 chunk's inputs; ``pool``: computed once over the whole pool), its typed inputs
 (:mod:`clipcurate.scores.inputs`: embeddings of a model and image variant, metadata columns,
 reference-set embeddings, trained artifacts, other scores, the ground truth), its outputs
-(``score``: float32, higher is better; ``keep``: bool), its default parameters and its function.
+(``score``: float32, higher is better; ``keep``: bool; ``count``: non-negative integer repeat counts,
+how many times each sample enters the training set, taken as is by a recipe's ``sample: {method:
+counts}``), its default parameters and its function.
 Adding a method means adding one module that calls :func:`register` and one config entry under
 ``scores:``; the planner (:mod:`clipcurate.scores.plan`) derives the rule inputs and params and the
 runner (:mod:`clipcurate.scores.runner`) loads the inputs and writes the score file.
@@ -28,7 +30,7 @@ from typing import Callable, Mapping
 from clipcurate.scores.inputs import KINDS, Truth
 from clipcurate.scores.stages import Resources, Stages, check_declaration
 
-OUTPUTS = ("score", "keep")
+OUTPUTS = ("score", "keep", "count")
 #: Rule-input names the runner uses itself; a method's input cannot take them.
 RESERVED = ("index", "chunks")
 
@@ -67,7 +69,7 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
     """Decorator adding a score function to the registry.
 
     ``inputs`` maps the function's keyword arguments to input kinds; ``outputs`` is any of
-    ``score`` and ``keep``; ``defaults`` are the parameters the config entry's ``params:`` override;
+    ``score``, ``keep`` and ``count``; ``defaults`` are the parameters the config entry's ``params:`` override;
     ``check(entry, config, key)`` may raise ValueError for cross-references the input kinds cannot
     express (errors naming ``key``, e.g. ``scores.<name>``). With ``report=True`` (pool-level
     methods only) the function also returns ``"report"``, a JSON-able dict the workflow writes to

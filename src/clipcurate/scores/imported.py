@@ -6,13 +6,13 @@ changed file reruns the import):
 * ``import_subset``: a published subset, DataComp's ``.npy`` of ``u8,u8`` uids (a 1-D structured
   array of two unsigned 64-bit fields, high and low half of the 128-bit uid; sorted) or a parquet
   with a string ``uid`` column (32 hex characters). Any other ``.npy`` (``f8,f8``, a 2-D array, ...)
-  is refused with the dtype found. Output ``keep`` (the pool sample is in the subset) and ``score``
-  (how many times it is listed: 1.0 for DataComp's unique lists, 0.0 when absent), so a recipe can
-  take the subset as is (``sample: {method: keep}``) and a table can show it as a row.
+  is refused with the dtype found. Output ``keep`` (the pool sample is in the subset), ``count`` (how
+  many times it is listed: 1 for DataComp's unique lists, 0 when absent) and ``score`` (the same
+  number as a float), so a recipe can take the subset as is, once each (``sample: {method: keep}``)
+  or with its repetitions (``sample: {method: counts}``), and a table can show it as a row.
   A list that repeats uids (a subset with repetitions, such as one this workflow wrote) is refused
-  with the numbers by default (``params.repeats: refuse``): ``keep`` takes each listed sample once,
-  so the repeats would be lost without a word. ``repeats: count`` imports it, with ``score`` = the
-  times listed, for a recipe that reads those counts.
+  with the numbers by default (``params.repeats: refuse``), since a ``keep`` recipe would silently
+  take each listed sample once; ``repeats: count`` imports it, for a ``counts`` recipe.
 * ``import_scores``: a parquet with ``uid`` and a numeric score column (``params.column``, default
   ``score``; DataComp's metadata columns such as ``clip_l14_similarity_score`` work too). Output
   ``score`` (the imported value) and ``keep`` (the pool sample has a value). Pool samples without a
@@ -286,10 +286,10 @@ def _check_coverage(path, report: dict, min_coverage: float, of_source: bool) ->
 
 
 @register("import_subset", level="pool", inputs={"pool": Metadata(columns=("uid",)), "file": Artifact("{file}")},
-          outputs=("score", "keep"), defaults={"min_coverage": MIN_COVERAGE, "repeats": "refuse"}, check=_check_entry,
-          report=True)
+          outputs=("score", "keep", "count"), defaults={"min_coverage": MIN_COVERAGE, "repeats": "refuse"},
+          check=_check_entry, report=True)
 def import_subset(params, pool, file):
-    """keep = the pool sample is in the published subset; score = how often it is listed."""
+    """keep = the pool sample is in the published subset; score and count = how often it is listed."""
     src = read_uid_pairs(file)
     if len(src) == 0:
         raise io.ContractError(f"{file}: the uid list has 0 rows; expected the subset's uids")
@@ -300,16 +300,16 @@ def import_subset(params, pool, file):
             f"{file}: {int(repeated.sum())} of its {len(distinct)} distinct uids are listed more than once "
             f"({len(src) - len(distinct)} extra rows of {len(src)}; up to {int(counts.max())} times, e.g. uid "
             f"{io.pairs_to_uids(distinct[repeated][:1])[0]}); 'sample: {{method: keep}}' takes each listed sample once "
-            "and would lose the repeats. Set params.repeats: count to import them (score = times listed)"
+            "and would lose the repeats. Set params.repeats: count to import them (count = times listed; sample them with {method: counts})"
         )
     pool_pairs = _pool_pairs(pool)
     pos = match(pool_pairs, distinct)
     keep = pos >= 0
-    score = np.where(keep, counts[np.maximum(pos, 0)], 0).astype(np.float32)
+    count = np.where(keep, counts[np.maximum(pos, 0)], 0)
     report = coverage(file, pool_pairs, distinct, pos, len(src))
     report.update({"repeated_uids": int(repeated.sum()), "max_times_listed": int(counts.max())})
     _check_coverage(file, report, _min_coverage(params), of_source=True)
-    return {"score": score, "keep": keep, "report": report}
+    return {"score": count.astype(np.float32), "keep": keep, "count": count, "report": report}
 
 
 @register("import_scores", level="pool", inputs={"pool": Metadata(columns=("uid",)), "file": Artifact("{file}")},

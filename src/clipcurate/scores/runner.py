@@ -16,7 +16,8 @@ function sees plain arrays and tables in the same order as the uids it scores:
 * other scores: the pool-wide score files, checked against the index, sliced to the chunk's rows;
 * truth: ``truth.parquet`` of the world, matched by uid.
 
-Outputs: ``score`` is written as float32 and must be finite; ``keep`` must be boolean.
+Outputs: ``score`` is written as float32 and must be finite; ``keep`` must be boolean; ``count``
+(repeat counts) must be integer and non-negative, and is written as uint32 (:func:`clipcurate.io.check_counts`).
 """
 
 from __future__ import annotations
@@ -447,7 +448,8 @@ def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Seq
 
 
 def check_outputs(plan: ScorePlan, cols, n: int) -> dict[str, np.ndarray]:
-    """The method's returned columns, checked: declared names, n rows, finite float score, bool keep."""
+    """The method's returned columns, checked: declared names, n rows, finite float score, bool keep,
+    non-negative integer count."""
     where = f"score {plan.name} (method {plan.method})"
     if not isinstance(cols, Mapping) or not cols:
         raise ValueError(f"{where}: the method must return a non-empty dict of columns, got {type(cols).__name__}")
@@ -461,6 +463,8 @@ def check_outputs(plan: ScorePlan, cols, n: int) -> dict[str, np.ndarray]:
         if name == "keep":
             if values.dtype != np.bool_:
                 raise ValueError(f"{where}: column 'keep' must be boolean, got {values.dtype}")
+        elif name == "count":
+            values = io.check_counts(values, f"{where}: column 'count'")
         else:
             values = values.astype(np.float32, copy=False)
             finite = np.isfinite(values)
