@@ -15,8 +15,8 @@ config key, and is run by :func:`clipcurate.config_check.prepare` (the Snakefile
   (at real scale the downloaded pool is smaller than ``scale.pool_size``).
 * :func:`check_score_columns`: every ``name:column`` reference (mix inputs, score inputs such as
   ``intersect_keeps``' ``name:keep``, FLYT run inputs) names a column that the score's method declares
-  in its ``outputs``; a bare ``name`` reads ``score``, and so does a recipe that samples a score with
-  anything but ``all`` or ``keep``.
+  in its ``outputs``; a bare ``name`` reads ``score``. (The column a recipe's sampler reads, ``keep``,
+  ``count`` or ``score``, is checked by :func:`clipcurate.config_check.check_score_refs`.)
 """
 
 from __future__ import annotations
@@ -122,9 +122,6 @@ def check_score_columns(config: Mapping) -> None:
         _check_refs(config, plan_mix(config, name).inputs, f"mixes.{name}.inputs")
     for name, run in ((config.get("flyt") or {}).get("runs") or {}).items():
         _check_refs(config, run.get("inputs"), f"flyt.runs.{name}.inputs")
-    for name, recipe in config["recipes"].items():  # a sampler other than all/keep reads 'score'
-        if "score" in recipe and recipe["sample"].get("method") not in ("all", "keep"):
-            _check_refs(config, recipe["score"], f"recipes.{name}.score")
 
 
 def check_all(config: Mapping) -> None:

@@ -126,7 +126,7 @@ def test_counts_from_a_score_method_reach_reshard_unchanged(downloaded, tmp_path
     listed = [listed[i] for i in np.random.default_rng(1).permutation(len(listed))]  # published lists are not in pool order
     with open(tmp_path / "published.npy", "wb") as f:
         np.save(f, io.uids_to_pairs(listed))
-    config = {"pool": {"source": "datacomp"}, "scores": {"pub": {"method": "import_subset", "file": str(tmp_path / "published.npy")}}}
+    config = {"pool": {"source": "datacomp"}, "scores": {"pub": {"method": "import_subset", "file": str(tmp_path / "published.npy"), "params": {"repeats": "count"}}}}
     plan = plan_score(config, "pub")
     assert "count" in plan.outputs
     files = {**score_files(plan), "index": str(index), "pool": str(root / "shards")}

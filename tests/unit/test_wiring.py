@@ -77,8 +77,7 @@ def test_score_gather_reads_the_chunks_or_every_input(tiny):
     chunked = gather(W(score="clip_score"))
     assert chunked["chunks"] == [stage_path("clip_score", "apply", c) for c in tiny.chunks]
     pooled = gather(W(score="clip_b32_top30"))  # a pool-level method reads its input score file whole
-    assert "results/scores/clip_score.parquet" in [v for v in pooled.values() if isinstance(v, str)]
-    assert "chunks" not in pooled
+    assert pooled == {"index": "results/pool/index.parquet", "scores": ["results/scores/clip_score.parquet"]}
 
 
 def test_trainer_rules_derive_inputs_params_and_constraints(tiny):

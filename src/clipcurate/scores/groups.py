@@ -164,10 +164,12 @@ def run_clusters(members: Mapping[str, Any], func: Callable[[Mapping[str, Any]],
             if v.shape != (hi - lo,):
                 raise ValueError(f"{where}: column {c!r} of cluster {group[idx[0]]} has shape {v.shape}, expected ({hi - lo},)")
             if c not in cols:
-                cols[c] = np.empty(len(order), dtype=np.bool_ if c == "keep" else np.float32)
+                cols[c] = np.empty(len(order), dtype={"keep": np.bool_, "count": np.uint32}.get(c, np.float32))
             if c == "keep" and v.dtype != np.bool_:
                 raise ValueError(f"{where}: column 'keep' must be boolean, got {v.dtype}")
-            if c != "keep" and not np.isfinite(v.astype(np.float32)).all():
+            if c == "count":
+                v = io.check_counts(v, f"{where}: column 'count' of cluster {group[idx[0]]}")
+            elif c != "keep" and not np.isfinite(v.astype(np.float32)).all():
                 raise ValueError(f"{where}: column {c!r} of cluster {group[idx[0]]} has a non-finite value")
             cols[c][lo:hi] = v
     back = np.argsort(row[order], kind="stable")  # results in pool-row order
@@ -269,7 +271,8 @@ def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, o
                     if c in groups and hi > lo:
                         v = v.copy()
                         v[g_row[lo:hi] - start] = groups[c][lo:hi]
-                    cols[c] = pa.array(v if c == "keep" else v.astype(np.float32, copy=False))
+                    cols[c] = pa.array(v if c == "keep" else io.check_counts(v, f"{p}: column 'count'") if c == "count"
+                                       else v.astype(np.float32, copy=False))
                 table = pa.table(cols)
                 if writer is None:
                     meta = {io.FINGERPRINT_KEY: fp.encode()}

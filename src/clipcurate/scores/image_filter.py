@@ -133,7 +133,7 @@ def image_based(params: dict, ctx, fitted: dict, prepared: dict, emb: dict) -> d
     pre = prepared["prefilter"]
     if len(pre) != len(emb["uid"]):
         raise F.FilterError(f"chunk {ctx.chunk}: the prepared pre-filter has {len(pre)} rows, the embeddings "
-                            f"{len(emb['uid'])}; rerun the prepare job of this chunk")
+                            f"{len(emb['uid'])}; rerun this chunk's score_prepare job")
     keep = np.zeros(len(pre), dtype=bool)
     if not pre.any() or not len(fitted["centroids"]):
         return {"keep": keep}
