@@ -90,6 +90,30 @@ def decide(runs: Sequence[Mapping[str, float]], direction: str = "higher", z: fl
 # ---- over table CSVs ---------------------------------------------------------------------------
 
 
+def check_claims(claims: Sequence[Mapping], tables: Mapping[str, Mapping]) -> None:
+    """Each claim names a configured table, two of its row labels and one of its score columns
+    (``tables``: config ``tables``), so that a typo is found before any run is read."""
+    from clipcurate.tables import SIZE_COLUMNS
+
+    for i, c in enumerate(claims):
+        where = f"reports.claims[{i}] ({c.get('claim', '?')!r})"
+        missing = [k for k in ("claim", "table", "better", "worse", "metric") if k not in c]
+        if missing:
+            raise ClaimError(f"{where}: missing {missing}")
+        if c["table"] not in tables:
+            raise ClaimError(f"{where}: unknown table {c['table']!r}; tables: {sorted(tables)}")
+        t = tables[c["table"]]
+        labels = [r["label"] for r in t["rows"]]
+        for key in ("better", "worse"):
+            if c[key] not in labels:
+                raise ClaimError(f"{where}: {key} {c[key]!r} is not a row of table {c['table']!r}; rows: {labels}")
+        scores = [col for col in t["columns"] if col not in SIZE_COLUMNS]
+        if c["metric"] not in scores:
+            raise ClaimError(f"{where}: metric {c['metric']!r} is not a score column of table {c['table']!r}: {scores}")
+        if c.get("direction", "higher") not in DIRECTIONS:
+            raise ClaimError(f"{where}: direction {c['direction']!r}; expected one of {DIRECTIONS}")
+
+
 def read_table_csv(path: str | Path) -> dict[str, dict[str, str]]:
     """{row label (column ``method``): {column: cell}} of a table CSV."""
     path = Path(path)
@@ -156,11 +180,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--claims", default="config/claims.yaml", help="YAML file whose reports.claims lists the claims")
     p.add_argument("--z", type=float, default=2.0, help="standard errors a difference must exceed (default 2)")
     p.add_argument("--out", default="-", help="output CSV (default: stdout)")
+    p.add_argument("--repo", default=None, help="checkout whose config/tables the claims are checked against "
+                   "(default: none, the CSVs alone)")
     a = p.parse_args(argv)
     cfg = yaml.safe_load(Path(a.claims).read_text()) or {}
     claims = (cfg.get("reports") or {}).get("claims")
     if not claims:
         raise ClaimError(f"{a.claims}: no reports.claims list")
+    if a.repo is not None:
+        from clipcurate.config_check import merge_named_files
+
+        config: dict = {}
+        merge_named_files(config, a.repo, "tables")
+        check_claims(claims, config["tables"])
     text = to_csv(decide_claims(claims, a.runs, a.z))
     if a.out == "-":
         sys.stdout.write(text)

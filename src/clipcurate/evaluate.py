@@ -178,11 +178,11 @@ def _task_root(task: Mapping, root_template: str) -> str:
 def _num_samples(root: str) -> int | None:
     """The task's test images, counted in its webdataset shards (None for another layout: WinoGAViL's
     Hugging Face cache, whose evaluator writes its own standard error)."""
-    from clipcurate.uncertainty import test_set_size
+    from clipcurate.uncertainty import count_test_samples
 
     if not (Path(root) / "test" / "nshards.txt").exists():
         return None
-    return test_set_size(root)
+    return count_test_samples(root)
 
 
 def _model_stamp(model_spec: Mapping) -> dict:

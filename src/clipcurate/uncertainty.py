@@ -170,7 +170,7 @@ def missing_counts(lines: Iterable[Mapping], suite: Mapping) -> list[str]:
     return [l["key"] for l in lines if l["key"] in scored and "num_samples" not in l]
 
 
-def test_set_size(root: str | os.PathLike, split: str = "test") -> int:
+def count_test_samples(root: str | os.PathLike, split: str = "test") -> int:
     """Samples (images) of a clip_benchmark webdataset task: ``{root}/{split}/{0..nshards-1}.tar``.
 
     Counted from the tar headers (tarfile seeks past the data), so a large test set costs little.

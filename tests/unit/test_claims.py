@@ -79,3 +79,22 @@ def test_decide_claims_reads_table_csvs_of_each_run(tmp_path):
     assert claims.main(["--claims", str(cfg), "--out", str(out), *map(str, runs)]) == 0
     (got,) = csv.DictReader(_io.StringIO(out.read_text()))
     assert got["verdict"] == "holds" and got["supporting"] == "2"
+
+
+def test_shipped_claims_name_configured_tables_rows_and_columns():
+    from pathlib import Path
+
+    import yaml
+
+    from clipcurate.config_check import merge_named_files
+
+    repo = Path(__file__).resolve().parents[2]
+    config = {}
+    merge_named_files(config, repo, "tables")
+    shipped = yaml.safe_load((repo / "config/claims.yaml").read_text())["reports"]["claims"]
+    assert shipped
+    claims.check_claims(shipped, config["tables"])
+    with pytest.raises(claims.ClaimError, match=r"reports.claims\[0\].*better 'M-FLIT' is not a row of table 'table2'"):
+        claims.check_claims([{**shipped[0], "better": "M-FLIT"}], config["tables"])
+    with pytest.raises(claims.ClaimError, match="metric 'dataset size' is not a score column"):
+        claims.check_claims([{**shipped[0], "metric": "dataset size"}], config["tables"])

@@ -114,9 +114,9 @@ def test_test_set_size_counts_samples_in_the_shards(tmp_path):
                     info.size = len(data)
                     tar.addfile(info, _io.BytesIO(data))
     (d / "nshards.txt").write_text("2\n")
-    assert uncertainty.test_set_size(tmp_path / "task") == 5
+    assert uncertainty.count_test_samples(tmp_path / "task") == 5
     with pytest.raises(FileNotFoundError, match="nshards.txt"):
-        uncertainty.test_set_size(tmp_path / "nothing")
+        uncertainty.count_test_samples(tmp_path / "nothing")
 
 
 TABLE = {"title": "t", "columns": ["ImageNet", "Average", "dataset size"],
