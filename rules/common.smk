@@ -479,7 +479,9 @@ def reference_model_inputs(wildcards):
     init = str(m.get("pretrained") or "")
     if init.startswith("results/"):
         inputs["init"] = init
-    if m["train"].get("replace_with_pool"):
+    from clipcurate.dfn import uses_pool
+
+    if uses_pool(m["train"]):
         inputs["index"] = POOL_INDEX
         inputs["shards"] = POOL_SHARDS
     return inputs

@@ -1,7 +1,9 @@
 """Deciding a paper's claim from table rows over several runs (world seeds), with their uncertainty.
 
 A claim compares two rows of a paper table on one metric: "M-FLYT beats Standardized Sum on the
-ImageNet analogue" is ``{table: table2, better: M-FLYT, worse: Standardized Sum, metric: ImageNet}``.
+ImageNet analogue" is ``{table: table2, better: M-FLYT, worse: Standardized Sum, metric: ImageNet}``
+(or rows of another CSV of the run with a ``method`` column and ``<metric>_se`` columns, given as
+``file:``, e.g. the DFN data-quality points).
 On one run (one world seed) the difference d = better - worse is *significant* when it exceeds z
 standard errors of the difference (z = 2 by default, about a 95 % two-sided test), with
 SE_diff = sqrt(se_better^2 + se_worse^2) (:func:`clipcurate.uncertainty.diff_se`; conservative
@@ -97,9 +99,13 @@ def check_claims(claims: Sequence[Mapping], tables: Mapping[str, Mapping]) -> No
 
     for i, c in enumerate(claims):
         where = f"reports.claims[{i}] ({c.get('claim', '?')!r})"
-        missing = [k for k in ("claim", "table", "better", "worse", "metric") if k not in c]
+        missing = [k for k in ("claim", "better", "worse", "metric") if k not in c]
         if missing:
             raise ClaimError(f"{where}: missing {missing}")
+        if c.get("file"):  # a CSV of the run (e.g. the DFN data-quality points): checked when read
+            continue
+        if "table" not in c:
+            raise ClaimError(f"{where}: give a table or a file")
         if c["table"] not in tables:
             raise ClaimError(f"{where}: unknown table {c['table']!r}; tables: {sorted(tables)}")
         t = tables[c["table"]]
@@ -136,11 +142,20 @@ def _cell(table: Mapping, path, label: str, column: str) -> float:
     return float(v) if v not in ("", None) else math.nan
 
 
+def claim_file(claim: Mapping) -> str:
+    """The CSV a claim reads in each run: ``file``, or the table's ``results/tables/{table}.csv``."""
+    if claim.get("file"):
+        return str(claim["file"])
+    if not claim.get("table"):
+        raise ClaimError(f"claim {claim.get('claim', '?')!r}: give a table or a file")
+    return f"results/tables/{claim['table']}.csv"
+
+
 def claim_runs(claim: Mapping, run_dirs: Sequence[str | Path]) -> list[dict]:
     """One ``{better, se_better, worse, se_worse}`` per run directory, from its table CSV."""
     out = []
     for run in run_dirs:
-        path = Path(run) / "results" / "tables" / f"{claim['table']}.csv"
+        path = Path(run) / claim_file(claim)
         table = read_table_csv(path)
         m = claim["metric"]
         out.append({"better": _cell(table, path, claim["better"], m), "se_better": _cell(table, path, claim["better"], f"{m}_se"),
@@ -152,11 +167,11 @@ def decide_claims(claims: Sequence[Mapping], run_dirs: Sequence[str | Path], z: 
     """One row per claim: the claim, its verdict and the per-run differences ± SE."""
     rows = []
     for c in claims:
-        missing = [k for k in ("claim", "table", "better", "worse", "metric") if k not in c]
+        missing = [k for k in ("claim", "better", "worse", "metric") if k not in c]
         if missing:
             raise ClaimError(f"claim {c.get('claim', c)!r}: missing {missing}")
         res = decide(claim_runs(c, run_dirs), c.get("direction", "higher"), z, c.get("min_runs"))
-        rows.append({"claim": c["claim"], "table": c["table"], "metric": c["metric"], "better": c["better"],
+        rows.append({"claim": c["claim"], "table": c.get("table") or c.get("file"), "metric": c["metric"], "better": c["better"],
                      "worse": c["worse"], "verdict": res["verdict"], "runs": res["runs"],
                      "supporting": res["supporting"], "reversed": res["reversed"], "required": res["required"],
                      "differences": "; ".join(f"{d:+.4f} ± {s:.4f}" for d, s in zip(res["diffs"], res["ses"]))})

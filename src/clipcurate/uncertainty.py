@@ -153,6 +153,13 @@ def aggregate_se(lines: Iterable[Mapping], suite: Mapping) -> dict:
     }
 
 
+def imagenet_se(eval_path, suite: Mapping) -> float:
+    """SE of the ImageNet aggregate of one evaluation file (NaN for a file without test-set sizes)."""
+    from clipcurate.evaluate import read_jsonl
+
+    return aggregate_se(read_jsonl(eval_path), suite)["ImageNet"]
+
+
 def per_task_se(lines: Iterable[Mapping], suite: Mapping) -> dict:
     """{task key: SE of its main metric} for the suite's scored tasks among ``lines``."""
     from clipcurate.evaluate import scored_tasks
