@@ -419,8 +419,9 @@ def score_chart(scores: Mapping[str, np.ndarray], out_png, kinds: np.ndarray | N
 def eval_chart(rows: Sequence[Sequence], aggregates: Mapping[str, float], out_png, title: str = "") -> None:
     """Per-task main metric as horizontal bars coloured by task group, aggregates as dashed lines.
 
-    ``rows`` are ``[task key, group, dataset name, main metric]``; tasks without a main metric
-    (DataComp's unscored ones) are left out.
+    ``rows`` are ``[task key, group, dataset name, main metric]``, optionally with the metric's
+    standard error fifth (drawn as an error bar); tasks without a main metric (DataComp's unscored
+    ones) are left out.
     """
     rows = [r for r in rows if not math.isnan(_num(r[3]))]
     groups = list(dict.fromkeys(r[1] for r in rows))
@@ -428,7 +429,11 @@ def eval_chart(rows: Sequence[Sequence], aggregates: Mapping[str, float], out_pn
     fig = _figure(8, max(3.0, 1.4 + 0.26 * len(rows)))
     ax = fig.add_subplot()
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, [_num(r[3]) for r in rows], color=[gcolor[r[1]] for r in rows], height=0.7)
+    ses = [_num(r[4]) if len(r) > 4 else math.nan for r in rows]
+    has_se = any(not math.isnan(v) for v in ses)
+    ax.barh(y, [_num(r[3]) for r in rows], color=[gcolor[r[1]] for r in rows], height=0.7,
+            xerr=[0.0 if math.isnan(v) else v for v in ses] if has_se else None,
+            error_kw={"ecolor": "#333333", "elinewidth": 1, "capsize": 2})
     ax.set_yticks(y, [_wrap(str(r[2] or r[0]), 40) for r in rows], fontsize=8)
     for g in groups:  # one legend entry per group
         ax.barh([np.nan], [np.nan], color=gcolor[g], label=g or "(no group)")
@@ -436,12 +441,13 @@ def eval_chart(rows: Sequence[Sequence], aggregates: Mapping[str, float], out_pn
         v = _num(aggregates.get(key))
         if not math.isnan(v):
             ax.axvline(v, color="#333333", linestyle="--" if j else ":", linewidth=1, label=f"{key} = {v:.3f}")
-    ax.set_xlabel("main metric (accuracy or mean recall@1, 0–1)")
+    ax.set_xlabel("main metric (accuracy or mean recall@1, 0–1)" + ("; bars ± 1 standard error" if has_se else ""))
     ax.set_xlim(0, 1)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, title="task group", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(_wrap(title, 80), fontsize=10)
     _save(fig, out_png)
+    return fig
 
 
 # ---- filter quality ---------------------------------------------------------------------------

@@ -190,3 +190,11 @@ def test_line_chart_error_bars_are_the_standard_errors(tmp_path):
     segs = eb.lines[2][0].get_segments()
     assert [s[0][0] for s in segs] == [800, 900]
     assert [(s[1][1] - s[0][1]) / 2 for s in segs] == pytest.approx([0.022, 0.02214])
+
+
+def test_eval_chart_error_bars(tmp_path):
+    rows = [["in", "ImageNet", "IN", 0.3, 0.023], ["r1", "Retrieval", "R1", 0.2, math.nan], ["u", "Other", "U", None, None]]
+    fig = plots.eval_chart(rows, {"ImageNet": 0.3, "Average": 0.25}, tmp_path / "e.png")
+    (bars,) = [c for c in fig.axes[0].containers if getattr(c, "errorbar", None) is not None]
+    half, centre = _xerr_half_widths(bars)
+    assert half == pytest.approx([0.023, 0.0]) and centre == pytest.approx([0.3, 0.2])
