@@ -98,3 +98,31 @@ def test_shipped_claims_name_configured_tables_rows_and_columns():
         claims.check_claims([{**shipped[0], "better": "M-FLIT"}], config["tables"])
     with pytest.raises(claims.ClaimError, match="metric 'dataset size' is not a score column"):
         claims.check_claims([{**shipped[0], "metric": "dataset size"}], config["tables"])
+
+
+def test_a_file_claim_reads_the_dfn_quality_points(tmp_path):
+    """The DFN finding over dfn_data_quality.csv rows (as the dfn_data_quality rule writes them)."""
+    from clipcurate import dfn
+
+    points = [{"name": "dfn_q000_s0", "label": "0% of HQ replaced", "kind": "replaced", "replaced": 0.0, "seed": 0,
+               "model": "a", "recipe": "a_top30"},
+              {"name": "dfn_noisy_s0", "label": "noisy, longer", "kind": "variant", "replaced": 0.5, "seed": 0,
+               "model": "b", "recipe": "b_top30"}]
+    rows = dfn.quality_points(points, {"a": 0.20, "b": 0.35}, {"a_top30": 0.40, "b_top30": 0.30},
+                              {"a": 0.02, "b": 0.02}, {"a_top30": 0.007, "b_top30": 0.007})
+    d = tmp_path / "run" / "results" / "figures"
+    d.mkdir(parents=True)
+    with open(d / "dfn_data_quality.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    base = {"file": "results/figures/dfn_data_quality.csv"}
+    reads_better = {**base, "claim": "x", "better": "noisy, longer (seed 0)", "worse": "0% of HQ replaced (seed 0)",
+                    "metric": "dfn_imagenet"}
+    filters_worse = {**base, "claim": "y", "better": "0% of HQ replaced (seed 0)", "worse": "noisy, longer (seed 0)",
+                     "metric": "subset_imagenet"}
+    claims.check_claims([reads_better, filters_worse], {})  # file claims are checked when read
+    got = claims.decide_claims([reads_better, filters_worse], [tmp_path / "run"])
+    # 0.15 > 2 * sqrt(2) * 0.02 = 0.0566; 0.10 > 2 * sqrt(2) * 0.007 = 0.0198
+    assert [r["verdict"] for r in got] == [claims.HOLDS, claims.HOLDS]
+    assert got[0]["table"] == "results/figures/dfn_data_quality.csv"
