@@ -45,10 +45,14 @@ def test_table1_end_to_end(micro_workdir):
     rows = list(csv.DictReader(open(tmp_path / "results/tables/table1.csv")))
     assert [r["method"] for r in rows] == ["No filtering", "CLIP score (top 30%)", "Ground-truth clean"]
     cols = ["ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average", "dataset size"]
-    assert list(rows[0].keys()) == ["method", *cols]
+    assert list(rows[0].keys()) == ["method", *cols, *[f"{c}_se" for c in cols[:-1]]]
+    n_test = yaml.safe_load((REPO / "tests/workflow/micro.yaml").read_text())["world"]["sizes"]["eval_per_task"]
     for r in rows:
         for c in cols[:-1]:
             assert 0.0 <= float(r[c]) <= 1.0
+        # the ImageNet analogue's binomial standard error on the micro world's test images
+        p = float(r["ImageNet"])
+        assert float(r["ImageNet_se"]) == pytest.approx((p * (1 - p) / n_test) ** 0.5, abs=2e-4)
     by = {r["method"]: r for r in rows}
     n_index = int(by["No filtering"]["dataset size"])
     assert int(by["CLIP score (top 30%)"]["dataset size"]) == int(0.3 * n_index)
