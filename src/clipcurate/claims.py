@@ -124,7 +124,7 @@ def read_table_csv(path: str | Path) -> dict[str, dict[str, str]]:
     """{row label (column ``method``): {column: cell}} of a table CSV."""
     path = Path(path)
     if not path.exists():
-        raise ClaimError(f"{path}: table not found (build it with `snakemake {path.name}` in that run)")
+        raise ClaimError(f"{path}: table not found; build it in that run's directory first (snakemake ... --directory RUN)")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and "method" not in rows[0]:
@@ -219,5 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _cli() -> int:
+    try:
+        return main()
+    except ClaimError as e:
+        print(e, file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_cli())
