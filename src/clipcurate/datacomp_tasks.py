@@ -111,15 +111,22 @@ def winogavil_scores(instances: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict
     def mean(mask):
         return float(scores[mask].mean()) if mask.any() else float("nan")
 
-    return {
-        "avg_jaccard_score": mean(np.ones_like(sizes, dtype=bool)),
-        "jaccard_score_5": mean(sizes == 5),
-        "jaccard_score_6": mean(sizes == 6),
-        "jaccard_score_10": mean(sizes == 10),
-        "jaccard_score_12": mean(sizes == 12),
-        "jaccard_score_5-6": mean(sizes <= 6),
-        "jaccard_score_10-12": mean(sizes >= 10),
+    def se(mask):  # standard error of that mean: sample std / sqrt(instances) (clipcurate.uncertainty)
+        m = int(mask.sum())
+        return float(scores[mask].std(ddof=1) / np.sqrt(m)) if m > 1 else float("nan")
+
+    masks = {
+        "avg_jaccard_score": np.ones_like(sizes, dtype=bool),
+        "jaccard_score_5": sizes == 5,
+        "jaccard_score_6": sizes == 6,
+        "jaccard_score_10": sizes == 10,
+        "jaccard_score_12": sizes == 12,
+        "jaccard_score_5-6": sizes <= 6,
+        "jaccard_score_10-12": sizes >= 10,
     }
+    out = {name: mean(mask) for name, mask in masks.items()}
+    out.update({f"{name}_se": se(mask) for name, mask in masks.items()})
+    return out
 
 
 def clip_prompt(cue: str) -> str:

@@ -8,13 +8,15 @@ DFN filtering is CLIP-score filtering with the DFN's embeddings (the ``clip_scor
 - :func:`reference_train_data`: the training data of an auxiliary CLIP: one or several reference
   sets (DFN-FT fine-tunes on the downstream-train set plus the retrieval-train set, FLYT Table 6),
   optionally with a fraction of the set replaced by pool samples (the DFN paper's data-quality
-  experiment: the HQ set is gradually replaced by unfiltered pool data).
+  experiment: the HQ set is gradually replaced by unfiltered pool data), only a seeded share of the
+  set kept (clean DFNs of different sizes) or pool samples added to it (a larger but noisier set).
 - :func:`train_binary_classifier` / :func:`classifier_logits`: the DFN paper's binary-classifier
   backbone (Table 1): a linear model over frozen CLIP embeddings, HQ samples positive, pool samples
   negative; the logit is the score (as FLYT's CC2M classifier, over concatenated image and text
   embeddings).
 - :func:`expand_quality_experiment`: the experiment's models, scores and recipes from one config
-  block, and :func:`quality_points` / :func:`plot_quality` for its CSV and figure.
+  block (the replacement series and variants whose own accuracy differs for other reasons), and
+  :func:`quality_points` / :func:`plot_quality` for its CSV and figure (uncertainties both ways).
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ def replace_with_pool(
     seed: int,
     out_dir: str | os.PathLike,
     shard_size: int = 1000,
+    *,
+    keep: float = 1.0,
+    add: float = 0.0,
 ) -> dict:
     """Write a copy of a reference set with ``round(fraction * n)`` of its samples replaced by pool samples.
 
@@ -89,20 +94,34 @@ def replace_with_pool(
     replacement by a generator seeded with ``seed``, so a fraction and a seed name one dataset; the
     set keeps its size. The samples are written in a seeded random order (webdataset shards of
     ``shard_size``) so that no shard holds only one source. Returns the meta (also ``meta.json``).
+
+    ``keep`` < 1 first keeps only ``round(keep * n)`` of the set's samples (drawn by the same
+    generator; n is then that smaller count): a clean set of another size. ``add`` > 0 adds
+    ``round(add * n)`` pool samples besides the replaced ones: a larger, noisier set. With the
+    defaults the draws are exactly those of a plain replacement.
     """
     if not 0.0 <= fraction <= 1.0:
         raise DFNError(f"train.replace_with_pool: expected a fraction in [0, 1], got {fraction}")
+    if not 0.0 < keep <= 1.0:
+        raise DFNError(f"train.subsample: expected a fraction in (0, 1], got {keep}")
+    if add < 0:
+        raise DFNError(f"train.add_from_pool: expected a multiple of the set's size >= 0, got {add}")
     samples = [(f"ref-{k}", {e: files[e] for e in ("jpg", "txt") if e in files}) for s in ref_shards for k, files in _iter_samples(Path(s))]
+    rng = np.random.default_rng(seed)
+    if keep < 1.0:
+        kept_rows = np.sort(rng.choice(len(samples), size=max(1, int(round(keep * len(samples)))), replace=False))
+        samples = [samples[i] for i in kept_rows]
     n = len(samples)
     k = int(round(fraction * n))
-    rng = np.random.default_rng(seed)
+    k_add = int(round(add * n))
     drop = set(rng.choice(n, size=k, replace=False).tolist()) if k else set()
-    n_pool = io.index_num_rows(pool_index)
-    if k > n_pool:
-        raise DFNError(f"train.replace_with_pool={fraction}: needs {k} pool samples but the pool index {pool_index} has {n_pool}")
-    rows = np.sort(rng.choice(n_pool, size=k, replace=False)) if k else np.zeros(0, np.int64)
+    n_pool = io.index_num_rows(pool_index) if k + k_add else 0
+    if k + k_add > n_pool:
+        raise DFNError(f"train.replace_with_pool={fraction}, add_from_pool={add}: needs {k + k_add} pool samples "
+                       f"but the pool index {pool_index} has {n_pool}")
+    rows = np.sort(rng.choice(n_pool, size=k + k_add, replace=False)) if k + k_add else np.zeros(0, np.int64)
     kept = [s for i, s in enumerate(samples) if i not in drop]
-    added = [(f"pool-{u}", files) for u, files in _read_pool_samples(pool_index, pool_shards, rows)]
+    added = [(f"pool-{u}", files) for u, files in _read_pool_samples(pool_index, pool_shards, rows)] if len(rows) else []
     mixed = kept + added
     order = rng.permutation(len(mixed))
     out_dir = Path(out_dir)
@@ -113,12 +132,35 @@ def replace_with_pool(
     for i in order:
         writer.write(*mixed[i])
     writer.close()
-    meta = {"num_samples": len(mixed), "reference": n - k, "pool": k, "fraction": fraction, "seed": seed,
+    meta = {"num_samples": len(mixed), "reference": n - k, "pool": k + k_add, "fraction": fraction, "seed": seed,
             "shards": writer.shard}
+    if keep < 1.0 or add:
+        meta.update(subsample=keep, add_from_pool=add)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return meta
+
+
+#: keys of a model's ``train`` section that describe its data, not its optimisation
+DATA_KEYS = ("dataset", "replace_with_pool", "add_from_pool", "subsample", "seed")
+
+
+def uses_pool(train: Mapping) -> bool:
+    """Whether a model's training data takes samples from the pool (then the pool is an input)."""
+    return bool(train.get("replace_with_pool") or train.get("add_from_pool"))
+
+
+def train_data(train: Mapping, world_dir, work_dir, pool_index=None, pool_shards=None, seed: int = 0):
+    """:func:`reference_train_data` for a model's ``train`` section (dataset, replace_with_pool,
+    subsample, add_from_pool)."""
+    return reference_train_data(
+        world_dir, train["dataset"], work_dir,
+        replace_fraction=float(train.get("replace_with_pool") or 0.0),
+        keep_fraction=float(train.get("subsample") or 1.0),
+        add_fraction=float(train.get("add_from_pool") or 0.0),
+        pool_index=pool_index, pool_shards=pool_shards, seed=seed,
+    )
 
 
 def reference_train_data(
@@ -130,25 +172,32 @@ def reference_train_data(
     pool_index=None,
     pool_shards=None,
     seed: int = 0,
+    keep_fraction: float = 1.0,
+    add_fraction: float = 0.0,
 ) -> tuple[list[Path], int, dict]:
     """Shards, sample count and a description of an auxiliary model's training data.
 
     ``datasets`` is one reference set or a list of them (their union). With ``replace_fraction``
-    > 0 (a single set only) a mixed copy is written under ``work_dir`` first.
+    > 0, ``keep_fraction`` < 1 or ``add_fraction`` > 0 (a single set only) a mixed copy is written
+    under ``work_dir`` first (:func:`replace_with_pool`).
     """
     names = [datasets] if isinstance(datasets, str) else list(datasets)
     if not names:
         raise DFNError("train.dataset: expected a reference set name or a non-empty list of them")
-    if replace_fraction:
+    if replace_fraction or add_fraction or keep_fraction < 1.0:
         if len(names) != 1:
-            raise DFNError(f"train.replace_with_pool needs a single train.dataset, got {names}")
-        if pool_index is None or pool_shards is None:
-            raise DFNError("train.replace_with_pool needs the pool index and shards")
+            raise DFNError(f"train.replace_with_pool, subsample and add_from_pool need a single train.dataset, got {names}")
+        if (replace_fraction or add_fraction) and (pool_index is None or pool_shards is None):
+            raise DFNError("train.replace_with_pool and add_from_pool need the pool index and shards")
         shards, _ = reference_shards(world_dir, names[0])
         # the fraction and seed name the folder, so that the training command line (which resumes a
         # run only when it is unchanged) differs whenever the data does
-        out = Path(work_dir) / f"replaced{replace_fraction:g}_seed{seed}"
-        meta = replace_with_pool(shards, pool_index, pool_shards, replace_fraction, seed, out)
+        name = f"replaced{replace_fraction:g}_seed{seed}"
+        name += f"_keep{keep_fraction:g}" if keep_fraction < 1.0 else ""
+        name += f"_add{add_fraction:g}" if add_fraction else ""
+        out = Path(work_dir) / name
+        meta = replace_with_pool(shards, pool_index, pool_shards, replace_fraction, seed, out,
+                                 keep=keep_fraction, add=add_fraction)
         return sorted(out.glob("*.tar")), meta["num_samples"], {"datasets": names, **meta}
     shards, total = [], 0
     for name in names:
@@ -275,6 +324,11 @@ def quality_name(replaced: float, seed: int) -> str:
     return f"dfn_q{int(round(replaced * 100)):03d}_s{int(seed)}"
 
 
+def variant_name(name: str, seed: int) -> str:
+    """Model/score name of a variant point: ``dfn_clean_half_s0``."""
+    return f"dfn_{name}_s{int(seed)}"
+
+
 def expand_quality_experiment(block: Mapping, models: Mapping, default_seed: int, recipes: Mapping | None = None) -> dict:
     """Models, scores and recipes of the data-quality experiment, from its config block.
 
@@ -284,8 +338,18 @@ def expand_quality_experiment(block: Mapping, models: Mapping, default_seed: int
     Each (replaced, seed) point is a copy of the base model's spec whose training replaces that
     fraction of its set by pool data, drawn with that seed (the seed also seeds the training); the
     point's score is the CLIP score of its embeddings and its recipe keeps the top ``fraction``.
+
+    The DFN paper's finding is that a DFN's own ImageNet accuracy does not predict the quality of
+    the data it induces; to show it, DFNs must differ in their own accuracy for other reasons than
+    their data's quality. ``train`` overrides the base's training for every point (e.g. a longer
+    ``samples_seen``, so that the DFNs are well above chance; then ``base_recipe`` cannot stand for the
+    0 % point), and ``variants`` adds DFNs that differ in another way, each
+    ``{name, label, replaced (default 0), train: {overrides}}``: e.g. clean sets of other sizes
+    (``train.subsample``), a DFN trained longer on noisier data, or a larger but noisier set
+    (``train.add_from_pool``), which read better on ImageNet and may filter worse.
+
     Returns ``{"models", "scores", "recipes", "points"}``; ``points`` lists
-    ``{name, replaced, seed, model, recipe}``.
+    ``{name, label, kind (replaced | variant), replaced, seed, model, recipe}``.
     """
     base_name = block["base"]
     if base_name not in models:
@@ -296,56 +360,102 @@ def expand_quality_experiment(block: Mapping, models: Mapping, default_seed: int
     base_recipe = block.get("base_recipe")
     if base_recipe is not None and base_recipe not in (recipes or {}):
         raise DFNError(f"config: dfn_quality.base_recipe: unknown recipe {base_recipe!r}")
+    common = dict(block.get("train") or {})
+    if base_recipe and common:
+        raise DFNError("config: dfn_quality: base_recipe reuses the base DFN as the 0% point, but dfn_quality.train "
+                       f"changes every point's training ({sorted(common)}): drop base_recipe")
+    keep_pct = int(round(block["fraction"] * 100))
     out = {"models": {}, "scores": {}, "recipes": {}, "points": []}
+
+    def add(name, label, kind, replaced, seed, overrides):
+        train = {**base["train"], **common, **overrides, "replace_with_pool": float(replaced), "seed": int(seed)}
+        out["models"][name] = {**base, "train": train}
+        out["scores"][name] = {"method": "clip_score", "model": name}
+        recipe = f"{name}_top{keep_pct}"
+        out["recipes"][recipe] = {
+            "label": f"DFN, {label} (seed {seed})",
+            "score": name,
+            "sample": {"method": "threshold", "fraction": float(block["fraction"])},
+        }
+        out["points"].append({"name": name, "label": label, "kind": kind, "replaced": float(replaced), "seed": int(seed),
+                              "model": name, "recipe": recipe})
+
+    names = set()
+    for v in block.get("variants") or []:
+        if v["name"] in names:
+            raise DFNError(f"config: dfn_quality.variants: name {v['name']!r} appears twice")
+        names.add(v["name"])
     for seed in block.get("seeds") or [default_seed]:
         for r in block["replaced"]:
             name = quality_name(r, seed)
+            label = f"{int(round(r * 100))}% of HQ replaced"
             if base_recipe and r == 0 and int(seed) == int(base["train"].get("seed", default_seed)):
                 # the base DFN itself: the same data, seed and training; reuse it and its recipe
-                out["points"].append({"name": name, "replaced": 0.0, "seed": int(seed), "model": base_name, "recipe": base_recipe})
+                out["points"].append({"name": name, "label": label, "kind": "replaced", "replaced": 0.0,
+                                      "seed": int(seed), "model": base_name, "recipe": base_recipe})
                 continue
-            train = {**base["train"], "replace_with_pool": float(r), "seed": int(seed)}
-            out["models"][name] = {**base, "train": train}
-            out["scores"][name] = {"method": "clip_score", "model": name}
-            recipe = f"{name}_top{int(round(block['fraction'] * 100))}"
-            out["recipes"][recipe] = {
-                "label": f"DFN, {int(round(r * 100))}% of HQ replaced (seed {seed})",
-                "score": name,
-                "sample": {"method": "threshold", "fraction": float(block["fraction"])},
-            }
-            out["points"].append({"name": name, "replaced": float(r), "seed": int(seed), "model": name, "recipe": recipe})
+            add(name, label, "replaced", r, seed, {})
+        for v in block.get("variants") or []:
+            add(variant_name(v["name"], seed), v["label"], "variant", v.get("replaced", 0.0), seed, dict(v.get("train") or {}))
     return out
 
 
-def quality_points(points: Sequence[Mapping], dfn_acc: Mapping[str, float], subset_acc: Mapping[str, float]) -> list[dict]:
-    """One CSV row per point: replaced fraction, seed, the DFN's own and its subset's ImageNet accuracy."""
+def quality_points(points: Sequence[Mapping], dfn_acc: Mapping[str, float], subset_acc: Mapping[str, float],
+                   dfn_se: Mapping[str, float] | None = None, subset_se: Mapping[str, float] | None = None) -> list[dict]:
+    """One CSV row per point: its label (``method``, as table rows name theirs, so that
+    :mod:`clipcurate.claims` can compare points), replaced fraction, seed, the DFN's own and its
+    subset's ImageNet accuracy, each with its standard error (NaN when not given)."""
+    dfn_se, subset_se = dfn_se or {}, subset_se or {}
     return [
-        {"name": p["name"], "replaced": p["replaced"], "seed": p["seed"],
-         "dfn_imagenet": dfn_acc[p["model"]], "subset_imagenet": subset_acc[p["recipe"]], "recipe": p["recipe"]}
+        {"method": f"{p.get('label', p['name'])} (seed {p['seed']})", "name": p["name"], "kind": p.get("kind", "replaced"),
+         "replaced": p["replaced"], "seed": p["seed"],
+         "dfn_imagenet": dfn_acc[p["model"]], "dfn_imagenet_se": dfn_se.get(p["model"], math.nan),
+         "subset_imagenet": subset_acc[p["recipe"]], "subset_imagenet_se": subset_se.get(p["recipe"], math.nan),
+         "recipe": p["recipe"]}
         for p in points
     ]
 
 
-def plot_quality(rows: Sequence[Mapping], path) -> None:
-    """Scatter: x = the DFN's own ImageNet-analogue accuracy, y = its induced subset's; labelled by % replaced."""
-    import matplotlib
+def plot_quality(rows: Sequence[Mapping], path):
+    """Scatter with error bars both ways (± 1 standard error): x = the DFN's own ImageNet-analogue
+    accuracy, y = its induced subset's. Points of the replacement series are coloured by the share
+    replaced; variants (other sizes, longer training, added pool data) get their own markers and
+    labels. Returns the Figure (saved to ``path``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib import colormaps
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=(7.5, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    fracs = sorted({r["replaced"] for r in rows})
-    cmap = plt.get_cmap("viridis")
+    def err(pts, key):
+        v = [r.get(key, math.nan) for r in pts]
+        return None if all(x is None or math.isnan(x) for x in v) else [0.0 if x is None or math.isnan(x) else x for x in v]
+
+    replaced = [r for r in rows if r.get("kind", "replaced") == "replaced"]
+    fracs = sorted({r["replaced"] for r in replaced})
+    cmap = colormaps["viridis"]
     for i, f in enumerate(fracs):
-        pts = [r for r in rows if r["replaced"] == f]
-        ax.scatter([r["dfn_imagenet"] for r in pts], [r["subset_imagenet"] for r in pts], s=50,
-                   color=cmap(i / max(1, len(fracs) - 1)), label=f"{int(round(f * 100))}% replaced", zorder=3)
-    ax.set_xlabel("DFN's own ImageNet-analogue accuracy (zero-shot)")
-    ax.set_ylabel("ImageNet-analogue accuracy of the model\ntrained on the DFN-filtered subset")
-    ax.set_title("DFN data quality: HQ set replaced by pool data")
+        pts = [r for r in replaced if r["replaced"] == f]
+        ax.errorbar([r["dfn_imagenet"] for r in pts], [r["subset_imagenet"] for r in pts],
+                    xerr=err(pts, "dfn_imagenet_se"), yerr=err(pts, "subset_imagenet_se"), fmt="o", markersize=7,
+                    color=cmap(i / max(1, len(fracs) - 1)), capsize=2, elinewidth=0.8,
+                    label=f"{int(round(f * 100))}% of HQ replaced", zorder=3)
+    markers = "sD^vP*X<>"
+    variants = list(dict.fromkeys(r["name"].rsplit("_s", 1)[0] for r in rows if r.get("kind") == "variant"))
+    for j, v in enumerate(variants):
+        pts = [r for r in rows if r.get("kind") == "variant" and r["name"].rsplit("_s", 1)[0] == v]
+        label = pts[0]["method"].rsplit(" (seed", 1)[0]
+        ax.errorbar([r["dfn_imagenet"] for r in pts], [r["subset_imagenet"] for r in pts],
+                    xerr=err(pts, "dfn_imagenet_se"), yerr=err(pts, "subset_imagenet_se"),
+                    fmt=markers[j % len(markers)], markersize=7, color="#333333", mfc="white", capsize=2,
+                    elinewidth=0.8, label=label, zorder=3)
+    ax.set_xlabel("DFN's own ImageNet-analogue accuracy (zero-shot; bars ± 1 SE)")
+    ax.set_ylabel("ImageNet-analogue accuracy of the model\ntrained on the DFN-filtered subset (± 1 SE)")
+    ax.set_title("DFN data quality: a DFN's own accuracy against the data it induces", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="DFN training data", title_fontsize=7)
     with io.atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+        fig.savefig(tmp, dpi=120, format="png")
+    return fig

@@ -102,8 +102,12 @@ def run_clip_benchmark(
     return json.loads(Path(out_json).read_text())["metrics"]
 
 
-def datacomp_line(task: Mapping, metrics: Mapping) -> dict:
-    """One ``eval_results.jsonl`` line: key, dataset, metrics (+ main_metric), as DataComp writes it."""
+def datacomp_line(task: Mapping, metrics: Mapping, num_samples: int | None = None) -> dict:
+    """One ``eval_results.jsonl`` line: key, dataset, metrics (+ main_metric), as DataComp writes it,
+    plus ``num_samples`` (the test images) and ``metrics.main_metric_se`` (its standard error,
+    :mod:`clipcurate.uncertainty`), which DataComp's own aggregation ignores."""
+    from clipcurate.uncertainty import task_se
+
     metrics = dict(metrics)
     if task["task"] == "zeroshot_retrieval":
         metrics["mean_recall@1"] = 0.5 * (metrics["image_retrieval_recall@1"] + metrics["text_retrieval_recall@1"])
@@ -115,7 +119,9 @@ def datacomp_line(task: Mapping, metrics: Mapping) -> dict:
         metrics["main_metric"] = metrics[key]
     else:
         metrics["main_metric"] = None
-    return {"key": task["key"], "dataset": task["name"], "metrics": metrics}
+    se = task_se(task, metrics, num_samples)
+    metrics["main_metric_se"] = None if math.isnan(se) else se
+    return {"key": task["key"], "dataset": task["name"], "metrics": metrics, "num_samples": num_samples}
 
 
 def evaluate_model(
@@ -152,8 +158,9 @@ def evaluate_model(
                 metrics = evaluate_special_task(model_spec, task, root, batch_size)
             else:
                 metrics = run_clip_benchmark(model_spec, task, root, batch_size, os.path.join(tmp, "out.json"))
-            line = datacomp_line(task, metrics)
-            log(f"{task['key']}: main_metric={line['metrics']['main_metric']}")
+            line = datacomp_line(task, metrics, _num_samples(root))
+            log(f"{task['key']}: main_metric={line['metrics']['main_metric']} "
+                f"(se {line['metrics']['main_metric_se']}, {line['num_samples']} test samples)")
             lines.append(line)
             with open(partial, "a") as f:
                 f.write(json.dumps(line) + "\n")
@@ -166,6 +173,16 @@ def evaluate_model(
 def _task_root(task: Mapping, root_template: str) -> str:
     dataset = task.get("dataset", f"wds/{task['key']}").removeprefix("wds/")
     return root_template.format(dataset=dataset)
+
+
+def _num_samples(root: str) -> int | None:
+    """The task's test images, counted in its webdataset shards (None for another layout: WinoGAViL's
+    Hugging Face cache, whose evaluator writes its own standard error)."""
+    from clipcurate.uncertainty import count_test_samples
+
+    if not (Path(root) / "test" / "nshards.txt").exists():
+        return None
+    return count_test_samples(root)
 
 
 def _model_stamp(model_spec: Mapping) -> dict:

@@ -5,7 +5,8 @@ writes its PNG atomically. Readability rules kept throughout: labelled axes with
 whenever colours carry meaning, long labels on the y axis of horizontal bars (they never collide),
 and titles wrapped to the figure width.
 
-* :func:`table_chart` -- a paper table: the aggregates per row as horizontal bars, the paper's
+* :func:`table_chart` -- a paper table: the aggregates per row as horizontal bars with error bars of
+  one standard error (the table's ``<column>_se`` columns), the paper's
   reported numbers (when the table config has them) as hatched bars beside the reproduced ones;
   a ``plot: {kind: lines}`` table (FLYT Figures 3 and 4) is drawn by :func:`sampler_lines`.
 * :func:`sampler_lines` -- FLYT Figure 3: two panels (ImageNet, average), x = dataset size (or
@@ -83,9 +84,20 @@ def _num(v) -> float:
 
 
 def _split_columns(header: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(accuracy columns, count columns) of a table header, without 'method' and '(paper)' columns."""
-    cols = [c for c in header[1:] if not c.endswith(" (paper)")]
+    """(accuracy columns, count columns) of a table header, without 'method', '(paper)' and the
+    standard-error columns ('<column>_se')."""
+    cols = [c for c in header[1:] if not c.endswith(" (paper)") and not (c.endswith("_se") and c[:-3] in header)]
     return [c for c in cols if c not in COUNT_COLUMNS], [c for c in cols if c in COUNT_COLUMNS]
+
+
+def _se_values(header: Sequence[str], body: Sequence[Sequence], column: str) -> list[float] | None:
+    """The standard errors of a column per row (its '<column>_se' column, clipcurate.tables), NaN
+    where unknown; None when the table has no such column or no finite value in it."""
+    col = {c: i for i, c in enumerate(header)}
+    if f"{column}_se" not in col:
+        return None
+    ses = [_num(r[col[f"{column}_se"]]) for r in body]
+    return ses if any(not math.isnan(v) for v in ses) else None
 
 
 def _reported(table_cfg: Mapping, label: str, column: str) -> float:
@@ -98,7 +110,10 @@ def _reported(table_cfg: Mapping, label: str, column: str) -> float:
 
 def table_chart(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequence], out_png,
                 recipes: Mapping[str, Mapping] | None = None, name: str = "") -> None:
-    """Draw a paper table as a chart (see the module docstring); ``body`` rows follow ``header``."""
+    """Draw a paper table as a chart (see the module docstring); ``body`` rows follow ``header``.
+
+    A score column with a ``<column>_se`` column gets error bars of one standard error each way
+    (rows without one get none). Returns the matplotlib Figure (already saved to ``out_png``)."""
     plot = table_cfg.get("plot") or {}
     if plot.get("kind", "bars") == "lines":
         return sampler_lines(table_cfg, header, body, out_png, recipes or {}, name=name)
@@ -119,7 +134,10 @@ def table_chart(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequen
     for j, m in enumerate(metrics):
         color = COLORS[j % len(COLORS)]
         vals = [_num(r[col[m]]) for r in body]
-        ax.barh(y + 0.4 - (k + 0.5) * bar_h, vals, height=bar_h, color=color, label=m)
+        ses = _se_values(header, body, m)
+        ax.barh(y + 0.4 - (k + 0.5) * bar_h, vals, height=bar_h, color=color, label=m,
+                xerr=None if ses is None else [0.0 if math.isnan(v) else v for v in ses],
+                error_kw={"ecolor": "#333333", "elinewidth": 1, "capsize": 2})
         k += 1
         if m in with_reported:
             rep = [_reported(table_cfg, l, m) for l in labels]
@@ -127,8 +145,10 @@ def table_chart(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequen
                     hatch="///", label=f"{m} (paper)")
             k += 1
     ax.set_yticks(y, [_wrap(l, 28) for l in labels])
-    ax.set_xlabel("zero-shot score (accuracy; retrieval: mean recall@1; 0–1)")
-    finite = [_num(r[col[m]]) for r in body for m in metrics] + [
+    ax.set_xlabel("zero-shot score (accuracy; retrieval: mean recall@1; 0–1)"
+                  + ("; bars: ± 1 standard error" if any(_se_values(header, body, m) for m in metrics) else ""))
+    finite = [_num(r[col[m]]) + max(0.0, _num(r[col[f"{m}_se"]]) if f"{m}_se" in col else 0.0)
+              for r in body for m in metrics] + [
         _reported(table_cfg, l, m) for l in labels for m in with_reported]
     finite = [v for v in finite if not math.isnan(v)]
     ax.set_xlim(0, min(1.0, max(finite + [0.05]) * 1.15))
@@ -146,6 +166,7 @@ def table_chart(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequen
         cax.grid(axis="x", alpha=0.3)
     fig.suptitle(_wrap(f"{name}: {table_cfg.get('title', '')}" if name else table_cfg.get("title", ""), 90), fontsize=10)
     _save(fig, out_png)
+    return fig
 
 
 def _sampler_of(recipe: Mapping) -> tuple[str, float | None]:
@@ -166,8 +187,9 @@ def _param_text(method: str, value: float | None) -> str:
 
 def sampler_series(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequence],
                    recipes: Mapping[str, Mapping], name: str = "") -> tuple[str, list[str], dict]:
-    """(x column, panel columns, {sampler: [(x, {panel: y}, parameter text)] sorted by x}) of a
-    ``plot: lines`` table; rows are grouped by their recipe's ``sample.method``."""
+    """(x column, panel columns, {sampler: [(x, {panel: y}, parameter text, {panel: se})] sorted by x})
+    of a ``plot: lines`` table; rows are grouped by their recipe's ``sample.method``; se is NaN where
+    the table has no standard error."""
     plot = table_cfg.get("plot") or {}
     x_col = plot.get("x", "dataset size")
     panels = list(plot.get("panels") or ["ImageNet", "Average"])
@@ -182,13 +204,15 @@ def sampler_series(table_cfg: Mapping, header: Sequence[str], body: Sequence[Seq
     for row, line in zip(rows, body):
         method, value = _sampler_of(recipes.get(row["recipe"], {}))
         series.setdefault(method, []).append(
-            (_num(line[col[x_col]]), {p: _num(line[col[p]]) for p in panels}, _param_text(method, value)))
+            (_num(line[col[x_col]]), {p: _num(line[col[p]]) for p in panels}, _param_text(method, value),
+             {p: _num(line[col[f"{p}_se"]]) if f"{p}_se" in col else math.nan for p in panels}))
     return x_col, panels, {m: sorted(pts, key=lambda t: t[0]) for m, pts in series.items()}
 
 
 def sampler_lines(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequence], out_png,
                   recipes: Mapping[str, Mapping], name: str = "") -> None:
-    """FLYT Figure 3/4: one panel per metric, x = ``plot.x`` column, one line per sampler."""
+    """FLYT Figure 3/4: one panel per metric, x = ``plot.x`` column, one line per sampler, with
+    error bars of one standard error where the table has them. Returns the Figure (saved)."""
     x_col, panels, series = sampler_series(table_cfg, header, body, recipes, name)
     fig = _figure(5.2 * len(panels), 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -197,14 +221,18 @@ def sampler_lines(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequ
         for j, (method, pts) in enumerate(series.items()):
             xs = [t[0] for t in pts]
             ys = [t[1][p] for t in pts]
-            ax.plot(xs, ys, marker=markers[j % len(markers)], color=COLORS[j % len(COLORS)],
-                    label=SAMPLER_NAMES.get(method, method), linewidth=1.5, markersize=5)
+            ses = [t[3][p] for t in pts]
+            has_se = any(not math.isnan(v) for v in ses)
+            ax.errorbar(xs, ys, yerr=[0.0 if math.isnan(v) else v for v in ses] if has_se else None,
+                        marker=markers[j % len(markers)], color=COLORS[j % len(COLORS)], capsize=2 if has_se else 0,
+                        label=SAMPLER_NAMES.get(method, method), linewidth=1.5, markersize=5, elinewidth=0.8)
             for t, xv, yv in zip(pts, xs, ys):  # the parameter beside each point, alternately above/below
                 if t[2] and not (math.isnan(xv) or math.isnan(yv)):
                     ax.annotate(t[2], (xv, yv), textcoords="offset points", xytext=(4, 5 if j % 2 == 0 else -11),
                                 fontsize=7, color=COLORS[j % len(COLORS)])
         ax.set_xlabel(f"{x_col} (samples)" if x_col in COUNT_COLUMNS else x_col)
-        ax.set_ylabel(f"{p} accuracy (fraction)")
+        ax.set_ylabel(f"{p} accuracy (fraction; bars ± 1 SE)" if any(
+            not math.isnan(t[3][p]) for pts in series.values() for t in pts) else f"{p} accuracy (fraction)")
         ax.set_title(p, fontsize=10)
         if x_col in COUNT_COLUMNS:
             _count_axis(ax.xaxis)
@@ -213,6 +241,7 @@ def sampler_lines(table_cfg: Mapping, header: Sequence[str], body: Sequence[Sequ
     axes[-1].legend(title="sampler", fontsize=8, title_fontsize=8, loc="best")
     fig.suptitle(_wrap(f"{name}: {table_cfg.get('title', '')}" if name else table_cfg.get("title", ""), 100), fontsize=10)
     _save(fig, out_png)
+    return fig
 
 
 # ---- training curves --------------------------------------------------------------------------
@@ -390,8 +419,9 @@ def score_chart(scores: Mapping[str, np.ndarray], out_png, kinds: np.ndarray | N
 def eval_chart(rows: Sequence[Sequence], aggregates: Mapping[str, float], out_png, title: str = "") -> None:
     """Per-task main metric as horizontal bars coloured by task group, aggregates as dashed lines.
 
-    ``rows`` are ``[task key, group, dataset name, main metric]``; tasks without a main metric
-    (DataComp's unscored ones) are left out.
+    ``rows`` are ``[task key, group, dataset name, main metric]``, optionally with the metric's
+    standard error fifth (drawn as an error bar); tasks without a main metric (DataComp's unscored
+    ones) are left out.
     """
     rows = [r for r in rows if not math.isnan(_num(r[3]))]
     groups = list(dict.fromkeys(r[1] for r in rows))
@@ -399,7 +429,11 @@ def eval_chart(rows: Sequence[Sequence], aggregates: Mapping[str, float], out_pn
     fig = _figure(8, max(3.0, 1.4 + 0.26 * len(rows)))
     ax = fig.add_subplot()
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, [_num(r[3]) for r in rows], color=[gcolor[r[1]] for r in rows], height=0.7)
+    ses = [_num(r[4]) if len(r) > 4 else math.nan for r in rows]
+    has_se = any(not math.isnan(v) for v in ses)
+    ax.barh(y, [_num(r[3]) for r in rows], color=[gcolor[r[1]] for r in rows], height=0.7,
+            xerr=[0.0 if math.isnan(v) else v for v in ses] if has_se else None,
+            error_kw={"ecolor": "#333333", "elinewidth": 1, "capsize": 2})
     ax.set_yticks(y, [_wrap(str(r[2] or r[0]), 40) for r in rows], fontsize=8)
     for g in groups:  # one legend entry per group
         ax.barh([np.nan], [np.nan], color=gcolor[g], label=g or "(no group)")
@@ -407,12 +441,13 @@ def eval_chart(rows: Sequence[Sequence], aggregates: Mapping[str, float], out_pn
         v = _num(aggregates.get(key))
         if not math.isnan(v):
             ax.axvline(v, color="#333333", linestyle="--" if j else ":", linewidth=1, label=f"{key} = {v:.3f}")
-    ax.set_xlabel("main metric (accuracy or mean recall@1, 0–1)")
+    ax.set_xlabel("main metric (accuracy or mean recall@1, 0–1)" + ("; bars ± 1 standard error" if has_se else ""))
     ax.set_xlim(0, 1)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, title="task group", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(_wrap(title, 80), fontsize=10)
     _save(fig, out_png)
+    return fig
 
 
 # ---- filter quality ---------------------------------------------------------------------------

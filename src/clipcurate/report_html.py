@@ -36,7 +36,8 @@ def _cell(v) -> str:
 
 
 def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A number, or a value with its standard error (``0.268 ± 0.022``, clipcurate.tables.fold_se)."""
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or (isinstance(v, str) and " ± " in v)
 
 
 def table_html(header: Sequence[str], body: Sequence[Sequence], title: str = "", notes: Sequence[str] = (),

@@ -3,6 +3,7 @@ and the data-quality experiment's config expansion."""
 
 import io as _io
 import json
+import math
 import tarfile
 from collections import Counter
 
@@ -165,7 +166,8 @@ def test_expand_quality_experiment():
     # with the base's own recipe, the 0% point at the base's seed is the base itself (no duplicate training)
     out = dfn.expand_quality_experiment({"base": "base", "replaced": [0.0, 0.5], "seeds": [0, 1], "fraction": 0.3,
                                          "base_recipe": "base_top30"}, models, 0, {"base_top30": {}})
-    assert out["points"][0] == {"name": "dfn_q000_s0", "replaced": 0.0, "seed": 0, "model": "base", "recipe": "base_top30"}
+    assert out["points"][0] == {"name": "dfn_q000_s0", "label": "0% of HQ replaced", "kind": "replaced", "replaced": 0.0,
+                                "seed": 0, "model": "base", "recipe": "base_top30"}
     assert sorted(out["models"]) == ["dfn_q000_s1", "dfn_q050_s0", "dfn_q050_s1"]
     with pytest.raises(dfn.DFNError, match="base_recipe: unknown recipe 'x'"):
         dfn.expand_quality_experiment({"base": "base", "replaced": [0.0], "fraction": 0.3, "base_recipe": "x"}, models, 0, {})
@@ -177,12 +179,67 @@ def test_quality_points_and_plot(tmp_path, drawn):
     points = [{"name": "a", "replaced": 0.0, "seed": 0, "model": "a", "recipe": "a_top30"},
               {"name": "b", "replaced": 1.0, "seed": 0, "model": "b", "recipe": "b_top30"}]
     rows = dfn.quality_points(points, {"a": 0.3, "b": 0.5}, {"a_top30": 0.4, "b_top30": 0.2})
-    assert rows[1] == {"name": "b", "replaced": 1.0, "seed": 0, "dfn_imagenet": 0.5, "subset_imagenet": 0.2, "recipe": "b_top30"}
-    dfn.plot_quality(rows, tmp_path / "f.png")
+    assert {k: rows[1][k] for k in ("name", "replaced", "seed", "dfn_imagenet", "subset_imagenet", "recipe")} == \
+        {"name": "b", "replaced": 1.0, "seed": 0, "dfn_imagenet": 0.5, "subset_imagenet": 0.2, "recipe": "b_top30"}
+    assert rows[1]["method"] == "b (seed 0)" and math.isnan(rows[1]["dfn_imagenet_se"])
+    fig = dfn.plot_quality(rows, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
-    (ax,) = drawn[0][0].axes  # one point per DFN: (its own accuracy, its subset's), labelled by % replaced
-    points = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
-    assert points == {"0% replaced": [[0.3, 0.4]], "100% replaced": [[0.5, 0.2]]}
+    assert all(c.has_xerr is False and c.has_yerr is False for c in fig.axes[0].containers)  # no SE: no bars
+
+
+def test_quality_experiment_train_overrides_and_variants():
+    models = {"base": {"arch": "tiny-clip", "pretrained": None, "train": {"dataset": "hq", "samples_seen": 10}}}
+    block = {"base": "base", "replaced": [0.0, 1.0], "seeds": [0], "fraction": 0.3, "train": {"samples_seen": 40},
+             "variants": [{"name": "small", "label": "clean, half", "train": {"subsample": 0.5}},
+                          {"name": "long", "label": "noisy, longer", "replaced": 0.5, "train": {"samples_seen": 120}}]}
+    out = dfn.expand_quality_experiment(block, models, 0)
+    assert [p["name"] for p in out["points"]] == ["dfn_q000_s0", "dfn_q100_s0", "dfn_small_s0", "dfn_long_s0"]
+    assert [p["kind"] for p in out["points"]] == ["replaced", "replaced", "variant", "variant"]
+    assert out["models"]["dfn_q000_s0"]["train"] == {"dataset": "hq", "samples_seen": 40, "replace_with_pool": 0.0, "seed": 0}
+    assert out["models"]["dfn_small_s0"]["train"] == {"dataset": "hq", "samples_seen": 40, "subsample": 0.5,
+                                                      "replace_with_pool": 0.0, "seed": 0}
+    assert out["models"]["dfn_long_s0"]["train"]["samples_seen"] == 120
+    assert out["models"]["dfn_long_s0"]["train"]["replace_with_pool"] == 0.5
+    assert out["recipes"]["dfn_long_s0_top30"]["label"] == "DFN, noisy, longer (seed 0)"
+    assert dfn.uses_pool(out["models"]["dfn_long_s0"]["train"]) and not dfn.uses_pool(out["models"]["dfn_small_s0"]["train"])
+    with pytest.raises(dfn.DFNError, match="drop base_recipe"):
+        dfn.expand_quality_experiment({**block, "base_recipe": "r"}, models, 0, {"r": {}})
+    with pytest.raises(dfn.DFNError, match="'small' appears twice"):
+        dfn.expand_quality_experiment({**block, "variants": block["variants"][:1] * 2}, models, 0)
+
+
+def test_subsample_and_add_from_pool(world, tmp_path):
+    w, shards, index = world
+    ref, _ = dfn.reference_shards(w, "hq")
+    meta = dfn.replace_with_pool(ref, None, None, 0.0, seed=1, out_dir=tmp_path / "half", keep=0.5)
+    caps = _captions(tmp_path / "half")
+    assert meta["num_samples"] == len(caps) == 10 and all(c.startswith("hq") for c in caps) and len(set(caps)) == 10
+    meta = dfn.replace_with_pool(ref, index, shards, 0.25, seed=1, out_dir=tmp_path / "big", add=0.5)
+    kinds = Counter(c.split()[0] for c in _captions(tmp_path / "big"))
+    assert kinds == {"hq": 15, "pool": 5 + 10} and meta["num_samples"] == 30 and meta["pool"] == 15
+    with pytest.raises(dfn.DFNError, match="needs 40 pool samples"):
+        dfn.replace_with_pool(ref, index, shards, 0.5, seed=1, out_dir=tmp_path / "x", add=1.5)
+    files, n, info = dfn.train_data({"dataset": "hq", "subsample": 0.5, "add_from_pool": 1.0}, w, tmp_path / "work",
+                                    index, shards, seed=2)
+    assert n == 20 and info["pool"] == 10 and "keep0.5_add1" in str(files[0])
+
+
+def test_quality_plot_has_error_bars_both_ways(tmp_path):
+    rows = [
+        {"method": "0% of HQ replaced (seed 0)", "name": "dfn_q000_s0", "kind": "replaced", "replaced": 0.0, "seed": 0,
+         "dfn_imagenet": 0.3, "dfn_imagenet_se": 0.02, "subset_imagenet": 0.4, "subset_imagenet_se": 0.03, "recipe": "a"},
+        {"method": "noisy (seed 0)", "name": "dfn_noisy_s0", "kind": "variant", "replaced": 0.5, "seed": 0,
+         "dfn_imagenet": 0.5, "dfn_imagenet_se": 0.01, "subset_imagenet": 0.2, "subset_imagenet_se": 0.04, "recipe": "b"},
+    ]
+    fig = dfn.plot_quality(rows, tmp_path / "f.png")
+    ax = fig.axes[0]
+    got = {}
+    for c in ax.containers:
+        (x, y), = c.lines[0].get_xydata()
+        xseg, yseg = [lc.get_segments()[0] for lc in c.lines[2]]  # x error bar, then y error bar
+        got[c.get_label()] = (x, y, (xseg[1][0] - xseg[0][0]) / 2, (yseg[1][1] - yseg[0][1]) / 2)
+    assert got["0% of HQ replaced"] == pytest.approx((0.3, 0.4, 0.02, 0.03))
+    assert got["noisy"] == pytest.approx((0.5, 0.2, 0.01, 0.04))
 
 
 def test_binary_classifier_method_is_planned_from_its_declaration(tmp_path):

@@ -46,10 +46,14 @@ def test_table1_end_to_end(micro_workdir):
     rows = list(csv.DictReader(open(tmp_path / "results/tables/table1.csv")))
     assert [r["method"] for r in rows] == ["No filtering", "CLIP score (top 30%)", "Ground-truth clean"]
     cols = ["ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average", "dataset size"]
-    assert list(rows[0].keys()) == ["method", *cols]
+    assert list(rows[0].keys()) == ["method", *cols, *[f"{c}_se" for c in cols[:-1]]]
+    n_test = yaml.safe_load((REPO / "tests/workflow/micro.yaml").read_text())["world"]["sizes"]["eval_per_task"]
     for r in rows:
         for c in cols[:-1]:
             assert 0.0 <= float(r[c]) <= 1.0
+        # the ImageNet analogue's binomial standard error on the micro world's test images
+        p = float(r["ImageNet"])
+        assert float(r["ImageNet_se"]) == pytest.approx((p * (1 - p) / n_test) ** 0.5, abs=2e-4)
     by = {r["method"]: r for r in rows}
     n_index = int(by["No filtering"]["dataset size"])
     assert int(by["CLIP score (top 30%)"]["dataset size"]) == int(0.3 * n_index)
@@ -334,12 +338,12 @@ def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
 def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_path):
     """The quality report over the micro run's scores and the HQ-vs-pool classifier (the DFN scores
     left out: they need seven more trainings), judged by the ground-truth oracle; and the DFN chain's plan."""
-    from clipcurate.dfn import quality_name
+    from clipcurate.dfn import expand_quality_experiment
 
     workdir = micro_workdir
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
     dfn_scores = [s for s in cfg["scores"] if s.startswith("dfn")]
-    dfn_scores += [quality_name(r, 0) for r in cfg["dfn_quality"]["replaced"] if r]
+    dfn_scores += list(expand_quality_experiment(cfg["dfn_quality"], cfg["models"], cfg["seed"])["scores"])
     over = tmp_path / "quality.yaml"
     over.write_text(yaml.safe_dump({"reports": {"score_quality": {"exclude": dfn_scores,
                                                                   "expectations": cfg["reports"]["score_quality"]["expectations"]}}}))
@@ -359,6 +363,7 @@ def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_
     plan = run_smk(workdir, "results/figures/dfn_data_quality.png", "results/tables/dfn_finetune.csv",
                    *micro_args(workdir), "-n", "--quiet", "rules")
     out = plan.stdout + plan.stderr
-    # dfn_scratch, dfn, dfn_ft and four partly-replaced DFNs (the 0% point is dfn_scratch itself)
-    assert re.search(r"train_reference_model\s+7\b", out), out[-3000:]
-    assert re.search(r"evaluate_reference_model\s+5\b", out), out[-3000:]
+    # dfn, dfn_ft, the five points of the replacement series and the four variants (each point is
+    # trained longer than dfn_scratch, so none is dfn_scratch itself)
+    assert re.search(r"train_reference_model\s+11\b", out), out[-3000:]
+    assert re.search(r"evaluate_reference_model\s+9\b", out), out[-3000:]

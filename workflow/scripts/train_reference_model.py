@@ -1,10 +1,11 @@
 """Train an auxiliary CLIP on the world's reference sets (rules/models.smk): the OpenAI-CLIP
-analogue, a DFN (HQ set, optionally partly replaced by pool data) or a fine-tuned DFN."""
+analogue, a DFN (HQ set, optionally partly replaced by pool data, subsampled or enlarged with pool
+data) or a fine-tuned DFN."""
 
 import shutil
 from pathlib import Path
 
-from clipcurate.dfn import reference_train_data
+from clipcurate.dfn import DATA_KEYS, train_data
 from clipcurate.io import write_json
 from clipcurate.runlog import start
 from clipcurate.train import brace_pattern, run_training
@@ -13,14 +14,13 @@ log = start(snakemake)
 train = snakemake.params.train
 out_dir = Path(snakemake.output.weights).parent
 work = out_dir / "train_data"
-shards, size, data = reference_train_data(
-    snakemake.input.world, train["dataset"], work,
-    replace_fraction=float(train.get("replace_with_pool") or 0.0),
+shards, size, data = train_data(
+    train, snakemake.input.world, work,
     pool_index=snakemake.input.get("index"), pool_shards=snakemake.input.get("shards"),
     seed=snakemake.params.seed,
 )
 log.info("training data: %s", data)
-scale = {**snakemake.params.scale, **{k: v for k, v in train.items() if k not in ("dataset", "replace_with_pool", "seed")}}
+scale = {**snakemake.params.scale, **{k: v for k, v in train.items() if k not in DATA_KEYS}}
 info = run_training(
     brace_pattern(shards), size, snakemake.params.spec, scale,
     out_dir=out_dir, seed=snakemake.params.seed,

@@ -8,6 +8,14 @@ name published weights and have no ``train`` section. Script: workflow/scripts/t
 from clipcurate.trainers import Trainer, register, register_schema
 from clipcurate.trainers.inputs import InitWeights, PoolShards, WorldSets
 
+
+
+def _uses_pool(train) -> bool:
+    from clipcurate.dfn import uses_pool
+
+    return uses_pool(train)
+
+
 register_schema(
     ("$defs", "model_spec", "properties", "train"),
     {
@@ -21,6 +29,10 @@ register_schema(
             },
             "replace_with_pool": {"type": "number", "minimum": 0, "maximum": 1,
                                   "description": "fraction of the set replaced by pool samples (DFN data-quality experiment)"},
+            "subsample": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+                          "description": "share of the set kept, drawn by seed (a clean set of another size)"},
+            "add_from_pool": {"type": "number", "minimum": 0,
+                              "description": "pool samples added to the set, as a multiple of its size (a larger, noisier set)"},
             "seed": {"type": "integer", "minimum": 0, "description": "seeds this model's training and data (default: the global seed)"},
             "samples_seen": {"type": "integer", "minimum": 1},
             "batch_size": {"type": "integer", "minimum": 1},
@@ -41,8 +53,8 @@ register(Trainer(
         "world": WorldSets("train.dataset"),
         # the weights it starts from when made here (a DFN-FT starts from the DFN)
         "init": InitWeights("pretrained"),
-        # the pool, when part of its set is replaced by pool data
-        "pool": PoolShards(when=lambda entry: entry["train"].get("replace_with_pool")),
+        # the pool, when pool data replaces part of its set or is added to it
+        "pool": PoolShards(when=lambda entry: _uses_pool(entry["train"])),
     },
     outputs={
         "weights": "results/models/{model}/open_clip_pytorch_model.bin",

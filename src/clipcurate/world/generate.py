@@ -84,6 +84,9 @@ DEFAULT_CFG: dict = {
         "retrieval_train": 2000,
         "eval_per_task": 400,
     },
+    # test images of single evaluation tasks, over sizes.eval_per_task: {task name: n}; a claims
+    # configuration (config/claims.yaml) raises the tasks whose rows it compares
+    "eval_task_sizes": {},
     "pretrain_text_fraction": 0.15,  # scene-text images (caption = the rendered words) in `pretrain`
     "digit_fraction": 0.06,  # digit scenes among generic scenes (pool, pretrain, hq)
     "shard_size": 1000,  # samples per reference / eval shard
@@ -98,6 +101,19 @@ def default_cfg() -> dict:
     return copy.deepcopy(DEFAULT_CFG)
 
 
+def _eval_task_sizes(value) -> dict:
+    """``eval_task_sizes`` checked: a mapping of the world's task names to positive integers."""
+    if not isinstance(value, dict):
+        raise WorldError(f"world cfg: 'eval_task_sizes' must be a mapping of task name to test images, got {value!r}")
+    known = eval_task_names()
+    for task, n in value.items():
+        if task not in known:
+            raise WorldError(f"world cfg: eval_task_sizes: unknown task {task!r}; the world's tasks: {', '.join(known)}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise WorldError(f"world cfg: eval_task_sizes.{task} must be a positive integer, got {n!r}")
+    return {str(k): int(v) for k, v in value.items()}
+
+
 def resolve_cfg(cfg: dict | None) -> dict:
     """``cfg`` merged over the defaults and validated; unknown keys are an error (typos)."""
     cfg = dict(cfg or {})
@@ -105,7 +121,9 @@ def resolve_cfg(cfg: dict | None) -> dict:
     for key, value in cfg.items():
         if key not in out:
             raise WorldError(f"world cfg: unknown key {key!r}; known keys: {sorted(out)}")
-        if isinstance(out[key], dict):
+        if key == "eval_task_sizes":
+            out[key] = _eval_task_sizes(value)
+        elif isinstance(out[key], dict):
             if not isinstance(value, dict):
                 raise WorldError(f"world cfg: {key!r} must be a mapping, got {value!r}")
             for sub, v in value.items():
@@ -667,7 +685,7 @@ def _eval_sample(spec: dict, rng: np.random.Generator, label: int | None):
 
 def write_eval_task(out: Path, spec: dict, cfg: dict, seed: int, threads: int, files: dict,
                     train_hashes: set) -> tuple[dict, int]:
-    n = int(cfg["sizes"]["eval_per_task"])
+    n = int(cfg.get("eval_task_sizes", {}).get(spec["name"], cfg["sizes"]["eval_per_task"]))
     size = int(cfg["native_size"])
     rng = stream(seed, f"eval/{spec['name']}")
     if spec["type"] == "classification":
