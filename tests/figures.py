@@ -30,8 +30,23 @@ def lefts(ax, label: str) -> list[float]:
 
 
 def lines(ax) -> dict[str, tuple[list[float], list[float]]]:
-    """Lines of ``ax`` by label: (x data, y data)."""
-    return {ln.get_label(): ([float(v) for v in ln.get_xdata()], [float(v) for v in ln.get_ydata()]) for ln in ax.get_lines()}
+    """Lines of ``ax`` by label: (x data, y data); a line drawn with error bars (``errorbar``, whose
+    container carries the label) counts as its data line."""
+    from matplotlib.container import ErrorbarContainer
+
+    def xy(ln):
+        return [float(v) for v in ln.get_xdata()], [float(v) for v in ln.get_ydata()]
+
+    out = {}
+    in_errorbars = set()
+    for c in ax.containers:
+        if isinstance(c, ErrorbarContainer) and c.lines[0] is not None:
+            out[c.get_label()] = xy(c.lines[0])
+            in_errorbars.add(id(c.lines[0]))
+    for ln in ax.get_lines():
+        if id(ln) not in in_errorbars and not ln.get_label().startswith("_"):
+            out[ln.get_label()] = xy(ln)
+    return out
 
 
 def texts(ax) -> list[str]:

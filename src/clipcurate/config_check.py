@@ -258,13 +258,25 @@ def suite_task_keys(config: Mapping, repo: str | Path) -> list[str]:
     return [str(t["key"]) for t in tasks]
 
 
+def _some(name: str, known, limit: int = 30) -> str:
+    """The known names for an error message: all of them when few, else the closest ones and a count
+    (a config with an expanded experiment has hundreds of recipes)."""
+    import difflib
+
+    known = sorted(known)
+    if len(known) <= limit:
+        return str(known)
+    close = difflib.get_close_matches(name, known, n=10, cutoff=0.3)
+    return f"{len(known)} names, the closest {close}" if close else f"{len(known)} names, e.g. {known[:10]}"
+
+
 def check_tables(config: Mapping, repo: str | Path | None = None) -> None:
     """Each table row names a recipe; each column is an aggregate, a size column or a task of the suite."""
     for name, table in config["tables"].items():
         for i, row in enumerate(table["rows"]):
             if row["recipe"] not in config["recipes"]:
                 raise ConfigError(
-                    f"config: tables.{name}.rows[{i}].recipe: unknown recipe {row['recipe']!r}; known: {sorted(config['recipes'])}"
+                    f"config: tables.{name}.rows[{i}].recipe: unknown recipe {row['recipe']!r}; known: {_some(row['recipe'], config['recipes'])}"
                 )
     if repo is None:
         return
