@@ -1,5 +1,5 @@
 # Report wiring shared by rules/tables.smk (and the report(...) flags of other rules): the report's
-# categories, one-line descriptions of recipes and scores for captions, and the figures a table requests.
+# categories, one-line descriptions of recipes and scores for captions, and the figures of a table.
 
 REPORT_CAT = {
     "pool": "1. Pool and download",
@@ -110,8 +110,10 @@ def table_figures(table_name):
     }
 
 
-def table_report_inputs(wildcards):
-    return {**table_inputs(wildcards), **{f"fig_{k}": v for k, v in table_figures(wildcards.table).items()}}
+def table_figure_inputs(wildcards):
+    """The figures of a table as named inputs (fig_pool, fig_scores, ...) of rule table_figures;
+    the table itself does not wait for them."""
+    return {f"fig_{k}": v for k, v in table_figures(wildcards.table).items()}
 
 
 def check_table_plots():
