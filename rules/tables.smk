@@ -1,8 +1,8 @@
 # Paper tables as targets: results/tables/{table}.csv and .md, plus an HTML rendering and a chart
-# (.html, .png) for the report; a table waits only for what its numbers need (its evaluations).
+# (.html, .png) for the report; a table waits only for what its numbers need (its evaluations and subsets).
 # The figures of everything a table's rows depend on (pool, scores, training curves, per-task
 # evaluations) are their own targets: results/figures/{table}.txt lists them (rule table_figures)
-# and `snakemake figures` draws those of the default tables, so that
+# and `snakemake figures` (Snakefile) draws those of the default tables, so that
 # `snakemake --report report.html results/tables/T.csv results/figures/T.txt` shows them. Every
 # output meant for the report is flagged with report(...) in the rule that writes it; categories,
 # subcategories and labels come from wildcards and config, so a table or method added in config
@@ -21,7 +21,6 @@ localrules:
     flyt_figure,
     eval_figure,
     table_figures,
-    figures,
 
 
 rule table:
@@ -89,12 +88,6 @@ rule table_figures:
         "../envs/data.yaml"
     script:
         "../workflow/scripts/figure_list.py"
-
-
-# `snakemake figures`: the figures of the default tables (rule all builds them with the tables)
-rule figures:
-    input:
-        expand("results/figures/{table}.txt", table=DEFAULT_TABLES),
 
 
 rule pool_figure:

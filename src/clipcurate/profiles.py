@@ -130,7 +130,7 @@ def plan_without_conda(workflow, log=None) -> bool:
     for, in which conda would run inside the image): a real run still needs and uses conda, and
     fails as Snakemake always does where it is missing. Returns whether the method was dropped.
     """
-    from snakemake_interface_executor_plugins.settings import DeploymentMethod
+    from snakemake.settings.types import DeploymentMethod
 
     settings = workflow.deployment_settings
     methods = settings.deployment_method

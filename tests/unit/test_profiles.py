@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from snakemake_interface_executor_plugins.settings import DeploymentMethod
+from snakemake.settings.types import DeploymentMethod
 
 from clipcurate import profiles
 
