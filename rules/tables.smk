@@ -80,7 +80,7 @@ rule table_figures:
     params:
         code=code_version("figure_list"),
     log:
-        "logs/figures/{table}.log",
+        "logs/figures/lists/{table}.log",
     threads: 1
     resources:
         **cpu_resources(mem_mb=1000, runtime=5),
