@@ -2,7 +2,7 @@
 # DataComp-style training -> zero-shot evaluation -> paper tables.
 #
 #   snakemake results/tables/table1.csv --cores 2                 # tiny world, one CPU machine
-#   snakemake results/tables/table1.csv --profile profiles/slurm \
+#   snakemake results/tables/table1.csv --profile slurm \
 #       --configfile config/scales/medium.yaml site.yaml --directory /scratch/medium   # site.yaml: config/site.example.yaml
 #
 # The rules are thin: all logic lives in src/clipcurate (the `clipcurate` package, imported from src/).
@@ -23,7 +23,11 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in dict.fromkeys([SRC_DIR, *os.getenv("PYTHONPATH", "").split(os.pathsep)]) if p)
 )
 
-from clipcurate import config_check  # noqa: E402  (from the src/ just put on the path)
+from clipcurate import config_check, profiles  # noqa: E402  (from the src/ just put on the path)
+
+# `-n` with `--profile slurm` (conda deployment) where conda is absent, e.g. a login node: plan
+# without the conda envs instead of failing on `conda info`; real runs and jobs still use conda.
+profiles.plan_without_conda(workflow, logger.warning)
 
 # Paths relative to this file, so that --directory <workdir> runs the same workflow elsewhere.
 # The shipped config files are parsed first so that a YAML error names file and line (Snakemake's own
@@ -74,7 +78,15 @@ include: "rules/tables.smk"
 include: "rules/reports.smk"
 
 
+# `snakemake figures`: the figures behind the default tables (rules/tables.smk: table_figures); the
+# tables themselves do not wait for them
+rule figures:
+    input:
+        expand("results/figures/{table}.txt", table=DEFAULT_TABLES),
+
+
 rule all:
     default_target: True
     input:
         expand("results/tables/{table}.csv", table=DEFAULT_TABLES),
+        rules.figures.input,

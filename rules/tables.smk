@@ -1,9 +1,12 @@
 # Paper tables as targets: results/tables/{table}.csv and .md, plus an HTML rendering and a chart
-# (.html, .png) for the report; and the figures of everything a table's rows depend on (pool, scores,
-# training curves, per-task evaluations), which the table rule requests so that
-# `snakemake --report report.html <tables>` shows them. Every output meant for the report is flagged
-# with report(...) in the rule that writes it; categories, subcategories and labels come from
-# wildcards and config, so a table or method added in config appears with no edit here.
+# (.html, .png) for the report; a table waits only for what its numbers need (its evaluations and subsets).
+# The figures of everything a table's rows depend on (pool, scores, training curves, per-task
+# evaluations) are their own targets: results/figures/{table}.txt lists them (rule table_figures)
+# and `snakemake figures` (Snakefile) draws those of the default tables, so that
+# `snakemake --report report.html results/tables/T.csv results/figures/T.txt` shows them. Every
+# output meant for the report is flagged with report(...) in the rule that writes it; categories,
+# subcategories and labels come from wildcards and config, so a table or method added in config
+# appears with no edit here.
 
 
 # small plotting jobs run where Snakemake runs, not as cluster jobs (score_figure reads a whole score file)
@@ -14,11 +17,12 @@ localrules:
     model_figure,
     flyt_figure,
     eval_figure,
+    table_figures,
 
 
 rule table:
     input:
-        unpack(table_report_inputs),
+        unpack(table_inputs),
     output:
         csv=report(
             "results/tables/{table}.csv",
@@ -62,6 +66,25 @@ rule table:
         "../envs/torch.yaml"
     script:
         "../workflow/scripts/table.py"
+
+
+# the figures of one table (the report's items beside the table), listed one per line
+rule table_figures:
+    input:
+        unpack(table_figure_inputs),
+    output:
+        txt="results/figures/{table}.txt",
+    params:
+        code=code_version("figure_list"),
+    log:
+        "logs/figures/lists/{table}.log",
+    threads: 1
+    resources:
+        **cpu_resources(mem_mb=1000, runtime=5),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/figure_list.py"
 
 
 rule pool_figure:

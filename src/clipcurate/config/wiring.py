@@ -633,8 +633,10 @@ class Wiring:
             "quality": [f"results/figures/quality/{table_name}.png"] if not self.real_scale else [],
         }
 
-    def table_report_inputs(self, wildcards) -> dict:
-        return {**self.table_inputs(wildcards), **{f"fig_{k}": v for k, v in self.table_figures(wildcards.table).items()}}
+    def table_figure_inputs(self, wildcards) -> dict:
+        """The figures of a table as named inputs (fig_pool, fig_scores, ...) of rule table_figures;
+        the table itself does not wait for them."""
+        return {f"fig_{k}": v for k, v in self.table_figures(wildcards.table).items()}
 
 
 def parse_time_check(config: Mapping, repo: str | Path) -> Wiring:
