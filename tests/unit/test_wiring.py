@@ -132,9 +132,12 @@ def test_oracle_rows_are_dropped_at_real_scale(tiny):
 def test_the_quality_experiment_expands_before_the_checks_and_its_points_are_stable():
     cfg = _config()
     points = quality_points(cfg)
-    # replaced [0, .25, .5, .75, 1] at seed 0; 0 % at the base's seed is the base itself
-    assert [p["replaced"] for p in points] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert points[0]["model"] == cfg["dfn_quality"]["base"] and points[0]["recipe"] == cfg["dfn_quality"]["base_recipe"]
+    # replaced [0, .25, .5, .75, 1] at seed 0, each trained as dfn_quality.train says (so the 0 % point is
+    # trained anew, not the base itself), then the variants
+    replaced = [p for p in points if p["kind"] == "replaced"]
+    assert [p["replaced"] for p in replaced] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert replaced[0]["model"] == "dfn_q000_s0" and replaced[0]["model"] != cfg["dfn_quality"]["base"]
+    assert [p["name"] for p in points if p["kind"] == "variant"] == [f"dfn_{v['name']}_s0" for v in cfg["dfn_quality"]["variants"]]
     assert points[1]["model"] == "dfn_q025_s0" and cfg["models"]["dfn_q025_s0"]["train"]["replace_with_pool"] == 0.25
     assert expand_config(cfg) == points  # expanding again changes nothing
     assert Wiring(cfg, REPO).dfn_quality_inputs(None)["dfn_evals"][1] == "results/eval/models/dfn_q025_s0.jsonl"
