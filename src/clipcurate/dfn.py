@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from clipcurate import io
+from clipcurate.lr_schedule import cosine_lr
 from clipcurate.pool import shard_path
 from clipcurate.reshard import _iter_samples, _ShardWriter
 
@@ -200,17 +200,11 @@ def train_binary_classifier(
     lin = torch.nn.Linear(P.shape[1], 1)
     opt = torch.optim.AdamW(lin.parameters(), lr=lr, weight_decay=wd)
 
-    def lr_at(step):
-        if step < warmup:
-            return lr * (step + 1) / warmup
-        t = (step - warmup) / max(1, steps - warmup)
-        return 0.5 * lr * (1 + math.cos(math.pi * t))
-
     half = max(1, batch_size // 2)
     y = torch.cat([torch.ones(half), torch.zeros(half)])
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = cosine_lr(step, lr, warmup, steps)
         x = torch.cat([P[torch.randint(len(P), (half,), generator=g)], N[torch.randint(len(N), (half,), generator=g)]])
         loss = torch.nn.functional.binary_cross_entropy_with_logits(lin(x).squeeze(1), y)
         opt.zero_grad()
