@@ -322,14 +322,14 @@ def quality_points(points: Sequence[Mapping], dfn_acc: Mapping[str, float], subs
 
 def plot_quality(rows: Sequence[Mapping], path) -> None:
     """Scatter: x = the DFN's own ImageNet-analogue accuracy, y = its induced subset's; labelled by % replaced."""
-    import matplotlib
+    from matplotlib import colormaps
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from clipcurate.plots import new_figure, save_figure
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = new_figure(6, 4.5, layout=None)
+    ax = fig.add_subplot()
     fracs = sorted({r["replaced"] for r in rows})
-    cmap = plt.get_cmap("viridis")
+    cmap = colormaps["viridis"]
     for i, f in enumerate(fracs):
         pts = [r for r in rows if r["replaced"] == f]
         ax.scatter([r["dfn_imagenet"] for r in pts], [r["subset_imagenet"] for r in pts], s=50,
@@ -340,6 +340,4 @@ def plot_quality(rows: Sequence[Mapping], path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with io.atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
