@@ -62,7 +62,7 @@ rule table:
     resources:
         **cpu_resources(mem_mb=2000, runtime=10),
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow/scripts/table.py"
 
@@ -226,7 +226,7 @@ rule eval_figure:
     resources:
         **cpu_resources(mem_mb=2000, runtime=10),
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow/scripts/figure_eval.py"
 

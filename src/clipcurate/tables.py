@@ -13,7 +13,7 @@ import math
 from typing import Mapping, Sequence
 
 from clipcurate import io
-from clipcurate.evaluate import aggregate, read_jsonl
+from clipcurate.eval_results import aggregate, read_jsonl
 
 SIZE_COLUMNS = {
     "dataset size": "unique",  # distinct samples in the subset

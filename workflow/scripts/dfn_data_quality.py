@@ -4,7 +4,7 @@ of the model trained on the subset it induces (rules/reports.smk)."""
 import csv
 
 from clipcurate import dfn
-from clipcurate.evaluate import imagenet_accuracy, load_suite
+from clipcurate.eval_results import imagenet_accuracy, load_suite
 from clipcurate.io import atomic_path
 from clipcurate.runlog import start
 

@@ -6,7 +6,7 @@ an HTML rendering for the report and a chart (bars, or Figure 3's lines for a ``
 """
 
 from clipcurate import io
-from clipcurate.evaluate import load_suite
+from clipcurate.eval_results import load_suite
 from clipcurate.plots import table_chart
 from clipcurate.report_html import table_html
 from clipcurate.runlog import start
