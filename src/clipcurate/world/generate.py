@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
+from io import BytesIO
 import json
 import multiprocessing
 import os
@@ -47,7 +47,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from ..io import atomic_path, uid_fingerprint, write_json, write_table
+from clipcurate.io import atomic_path, uid_fingerprint, write_json, write_table
 from . import concepts as C
 from . import render as R
 from .verify import MANIFEST, WorldError
@@ -450,7 +450,7 @@ def write_shards(out: Path, rel_dir: str, samples: Iterable[dict], shard_size: i
             key = s["key"]
             for ext, data in s.items():
                 if ext != "key":
-                    tf.addfile(_tar_member(f"{key}.{ext}", len(data)), io.BytesIO(data))
+                    tf.addfile(_tar_member(f"{key}.{ext}", len(data)), BytesIO(data))
             in_shard += 1
         close()
     except BaseException:
