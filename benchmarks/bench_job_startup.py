@@ -37,7 +37,7 @@ TABLE1_JOBS = {
 }
 
 PROBE = """
-import sys, time, types, json
+import sys, types, json
 sys.path.insert(0, {src!r})
 {imports}
 from clipcurate.runlog import start
