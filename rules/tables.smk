@@ -63,7 +63,7 @@ rule table:
     resources:
         **cpu_resources(mem_mb=2000, runtime=10),
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow/scripts/table.py"
 
@@ -247,7 +247,7 @@ rule eval_figure:
     resources:
         **cpu_resources(mem_mb=2000, runtime=10),
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow/scripts/figure_eval.py"
 

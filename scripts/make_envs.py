@@ -10,8 +10,8 @@ packages an env holds are derived, never hand-listed:
 2. the third-party import names of that closure, mapped to distributions with the installed
    metadata (``importlib.metadata.packages_distributions``), plus ``IMPORTED_BY_DEPENDENCIES``.
    An import guarded by ``except ImportError`` is optional, and left out, when the handler goes
-   on without it (``torch`` in ``clipcurate.runlog`` only sets the thread count where torch is
-   present); it counts when the handler raises (a clearer error for a needed package, as for
+   on without it (e.g. a speed-up used only where its package is present); it counts when the
+   handler raises (a clearer error for a needed package, as for
    ``datasets`` in ``clipcurate.datacomp_tasks``);
 3. every distribution those depend on, from the lock's ``# via`` annotations (the dependency graph
    pip-compile resolved), each pinned at the lock's version.

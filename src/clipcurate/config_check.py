@@ -46,7 +46,7 @@ from clipcurate.config.errors import ConfigError  # re-exported: config_check.Co
 
 #: world settings that are the download's, not the generator's (rules/world.smk drops them too)
 WORLD_RULE_KEYS = ("seed", "serve_port")
-#: table columns besides the suite's task keys: :data:`clipcurate.evaluate.AGGREGATES` and
+#: table columns besides the suite's task keys: :data:`clipcurate.eval_results.AGGREGATES` and
 #: :data:`clipcurate.tables.SIZE_COLUMNS` (repeated so that parsing the workflow does not import
 #: torch; a unit test checks that they agree)
 TABLE_AGGREGATES = ("ImageNet", "ImageNet dist. shifts", "VTAB", "Retrieval", "Average")

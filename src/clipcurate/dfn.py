@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from clipcurate import io
+from clipcurate.lr_schedule import cosine_lr
 from clipcurate.pool import shard_path
 from clipcurate.reshard import _iter_samples, _ShardWriter
 
@@ -249,17 +249,11 @@ def train_binary_classifier(
     lin = torch.nn.Linear(P.shape[1], 1)
     opt = torch.optim.AdamW(lin.parameters(), lr=lr, weight_decay=wd)
 
-    def lr_at(step):
-        if step < warmup:
-            return lr * (step + 1) / warmup
-        t = (step - warmup) / max(1, steps - warmup)
-        return 0.5 * lr * (1 + math.cos(math.pi * t))
-
     half = max(1, batch_size // 2)
     y = torch.cat([torch.ones(half), torch.zeros(half)])
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = cosine_lr(step, lr, warmup, steps)
         x = torch.cat([P[torch.randint(len(P), (half,), generator=g)], N[torch.randint(len(N), (half,), generator=g)]])
         loss = torch.nn.functional.binary_cross_entropy_with_logits(lin(x).squeeze(1), y)
         opt.zero_grad()
@@ -421,12 +415,11 @@ def plot_quality(rows: Sequence[Mapping], path):
     accuracy, y = its induced subset's. Points of the replacement series are coloured by the share
     replaced; variants (other sizes, longer training, added pool data) get their own markers and
     labels. Returns the Figure (saved to ``path``)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib import colormaps
 
-    fig = Figure(figsize=(7.5, 5), layout="constrained")
-    FigureCanvasAgg(fig)
+    from clipcurate.plots import new_figure, save_figure
+
+    fig = new_figure(7.5, 5, layout="constrained")
     ax = fig.add_subplot()
 
     def err(pts, key):
@@ -456,6 +449,5 @@ def plot_quality(rows: Sequence[Mapping], path):
     ax.set_title("DFN data quality: a DFN's own accuracy against the data it induces", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="DFN training data", title_fontsize=7)
-    with io.atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+    save_figure(fig, path, dpi=120)
     return fig

@@ -273,24 +273,6 @@ def _check_weights(weights, k: int, key: str = "weights") -> list[float]:
     return weights
 
 
-def sum_scores(cols, *, names: Sequence[str] | None = None) -> np.ndarray:
-    """Plain sum of the raw scores (FLYT Table 2, "Sum"; HYPE's original mixing, Table 10). float32."""
-    arrays, names = _columns(cols, names)
-    return _linear(arrays, names, [1.0] * len(arrays), standardized=False).score
-
-
-def standardized_sum(cols, *, names: Sequence[str] | None = None) -> np.ndarray:
-    """Sum of the z-scored inputs (FLYT §4.2 and Table 2, "Standardized Sum"). float32."""
-    arrays, names = _columns(cols, names)
-    return _linear(arrays, names, [1.0] * len(arrays), standardized=True).score
-
-
-def weighted_standardized_sum(cols, weights: Sequence[float], *, names: Sequence[str] | None = None) -> np.ndarray:
-    """sum_k w_k z_k over z-scored inputs (FLYT Appendix C.5; also a trained M-FLYT mixer's a . z). float32."""
-    arrays, names = _columns(cols, names)
-    return _linear(arrays, names, _check_weights(weights, len(arrays)), standardized=True).score
-
-
 def imagenet_weights(in_accuracies: Sequence[float], r: float) -> np.ndarray:
     """ImageNet-accuracy weights of FLYT Appendix C.5 with max-to-min ratio ``r``.
 
@@ -312,15 +294,6 @@ def imagenet_weights(in_accuracies: Sequence[float], r: float) -> np.ndarray:
             f"in_accuracy: needs at least 2 distinct ImageNet accuracies to normalise, got {acc.tolist()}"
         )
     return (acc - lo) / (hi - lo) + 1.0 / (r - 1.0)
-
-
-def in_weighted_sum(cols, in_accuracies: Sequence[float], r: float, *, names: Sequence[str] | None = None) -> np.ndarray:
-    """ImageNet-weighted standardized sum sum_i w_i z_i (FLYT Appendix C.5, Table 2 "IN-weighted r"). float32."""
-    arrays, names = _columns(cols, names)
-    if len(in_accuracies) != len(arrays):
-        raise MixingError(f"in_accuracy: {len(in_accuracies)} accuracies for {len(arrays)} columns")
-    w = imagenet_weights(in_accuracies, r)
-    return _linear(arrays, names, w, standardized=True).score
 
 
 # --------------------------------------------------------------------------------------------

@@ -156,9 +156,3 @@ def export_checkpoint(train_checkpoint: str | os.PathLike, arch: str, out_dir: s
         torch.save(state, tmp)
     return target
 
-
-def set_threads(threads: int) -> None:
-    """Obey the rule's thread count: oversubscribed threads on a small machine run 10x slower."""
-    threads = max(1, int(threads))
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch.set_num_threads(threads)

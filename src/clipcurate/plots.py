@@ -41,18 +41,27 @@ SAMPLER_NAMES = {"scs": "SCS", "hcs": "HCS", "threshold": "Threshold", "nocap": 
 SAMPLER_PARAMS = {"scs": ("alpha", "α"), "hcs": ("beta", "β"), "threshold": ("fraction", "")}
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float, layout: str | None = "constrained"):
+    """A matplotlib ``Figure`` of ``width`` x ``height`` inches on the Agg canvas, without pyplot:
+    no global figure state shared between plots (nothing to close), and no display needed. Every
+    figure of the project is made here (``clipcurate.quality``, ``clipcurate.dfn`` and
+    ``clipcurate.sample.histogram`` too) and written with :func:`save_figure`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig, path) -> None:
+def save_figure(fig, path, dpi: int = 100) -> None:
+    """Write ``fig`` as a PNG through :func:`clipcurate.io.atomic_path`, so an interrupted job never
+    leaves a truncated image that looks complete."""
     with io.atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+        fig.savefig(tmp, dpi=dpi, format="png")
+
+
+_figure, _save = new_figure, save_figure  # the names the charts below use
 
 
 def _human(v: float, _pos=None) -> str:

@@ -176,15 +176,13 @@ def notes_text(results: Sequence[Mapping]) -> str:
 
 def plot_heatmap(rows: Sequence[Mapping], path, title: str = "Clean vs bad kind: ROC AUC (ground truth)") -> None:
     """Heatmap of the AUC rows (scores and filters x bad kinds), each cell annotated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from clipcurate.plots import new_figure, save_figure
 
     rows = [r for r in rows if r["type"] != "recipe"]
     cols = [k for k in rows[0] if k.startswith("auc_")] if rows else []
     data = np.array([[r[c] for c in cols] for r in rows], dtype=float) if rows else np.zeros((0, 0))
-    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3, 0.45 * len(rows) + 2))
+    fig = new_figure(1.2 * len(cols) + 3, 0.45 * len(rows) + 2, layout=None)
+    ax = fig.add_subplot()
     im = ax.imshow(data, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(cols)), [c.removeprefix("auc_") for c in cols], rotation=35, ha="right")
     ax.set_yticks(range(len(rows)), [r["entry"] for r in rows])
@@ -195,9 +193,7 @@ def plot_heatmap(rows: Sequence[Mapping], path, title: str = "Clean vs bad kind:
     fig.colorbar(im, ax=ax, label="AUC (0.5 = chance)")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    with io.atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def build_report(

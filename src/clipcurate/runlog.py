@@ -21,10 +21,10 @@ def start(smk) -> logging.Logger:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
     )
-    try:
-        import torch
-
+    # torch reads OMP_NUM_THREADS when it is first imported; only a torch the script imported
+    # before this call needs telling. Importing it here would cost every job 2 s of CPU, also the
+    # many that never use it.
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is always installed in the project env
-        pass
     return logging.getLogger(f"rule.{smk.rule}")

@@ -18,7 +18,7 @@ import math
 from typing import Mapping, Sequence
 
 from clipcurate import io
-from clipcurate.evaluate import aggregate, read_jsonl
+from clipcurate.eval_results import aggregate, read_jsonl
 from clipcurate.uncertainty import aggregate_se, missing_counts, per_task_se
 
 SIZE_COLUMNS = {

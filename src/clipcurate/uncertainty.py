@@ -133,9 +133,9 @@ def line_se(line: Mapping, task: Mapping) -> float:
 
 
 def aggregate_se(lines: Iterable[Mapping], suite: Mapping) -> dict:
-    """Standard errors of DataComp's aggregates (the keys of :func:`clipcurate.evaluate.aggregate`),
+    """Standard errors of DataComp's aggregates (the keys of :func:`clipcurate.eval_results.aggregate`),
     with :func:`mean_se` over each aggregate's tasks; ``lines`` must have passed ``aggregate``."""
-    from clipcurate.evaluate import scored_tasks
+    from clipcurate.eval_results import scored_tasks
 
     tasks = {t["key"]: t for t in scored_tasks(suite)}
     se = {l["key"]: line_se(l, tasks[l["key"]]) for l in lines
@@ -155,14 +155,14 @@ def aggregate_se(lines: Iterable[Mapping], suite: Mapping) -> dict:
 
 def imagenet_se(eval_path, suite: Mapping) -> float:
     """SE of the ImageNet aggregate of one evaluation file (NaN for a file without test-set sizes)."""
-    from clipcurate.evaluate import read_jsonl
+    from clipcurate.eval_results import read_jsonl
 
     return aggregate_se(read_jsonl(eval_path), suite)["ImageNet"]
 
 
 def per_task_se(lines: Iterable[Mapping], suite: Mapping) -> dict:
     """{task key: SE of its main metric} for the suite's scored tasks among ``lines``."""
-    from clipcurate.evaluate import scored_tasks
+    from clipcurate.eval_results import scored_tasks
 
     tasks = {t["key"]: t for t in scored_tasks(suite)}
     return {l["key"]: line_se(l, tasks[l["key"]]) for l in lines if l["key"] in tasks}
@@ -171,7 +171,7 @@ def per_task_se(lines: Iterable[Mapping], suite: Mapping) -> dict:
 def missing_counts(lines: Iterable[Mapping], suite: Mapping) -> list[str]:
     """Keys of scored tasks whose line has no ``num_samples`` key: a file written before evaluations
     recorded it (a new line always has the key; null where the test set is not webdataset shards)."""
-    from clipcurate.evaluate import scored_tasks
+    from clipcurate.eval_results import scored_tasks
 
     scored = {t["key"] for t in scored_tasks(suite)}
     return [l["key"] for l in lines if l["key"] in scored and "num_samples" not in l]

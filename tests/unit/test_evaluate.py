@@ -2,11 +2,14 @@
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from clipcurate.evaluate import SuiteError, aggregate, datacomp_line, load_suite, resolve_recipe_accuracies, scored_tasks
+from clipcurate.eval_results import SuiteError, aggregate, load_suite, resolve_recipe_accuracies, scored_tasks
+from clipcurate.evaluate import datacomp_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,3 +117,27 @@ def test_recipe_accuracies_resolve_to_the_imagenet_aggregate(tmp_path):
     assert got == {"a": 0.25, "b": 0.1}
     with pytest.raises(SuiteError, match=r"mixes\.m\.params\.in_accuracy\['a'\]: expected a number or 'recipe:<name>'"):
         resolve_recipe_accuracies({"a": "recipe:other"}, {"r": tmp_path / "r.jsonl"}, suite, "mixes.m.params.in_accuracy")
+
+
+def test_aggregation_imports_no_model_code():
+    """Table, mix and figure jobs aggregate without torch (they run in the data environment)."""
+    code = (
+        "import sys\n"
+        "import clipcurate.eval_results, clipcurate.tables, clipcurate.plots\n"
+        "print(sorted(m for m in ('torch', 'open_clip', 'clip_benchmark', 'webdataset') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO / "src")})
+    assert out.stdout.strip() == "[]"
+    # the runner does load the model code, so the check above can see it
+    code = "import sys, clipcurate.evaluate; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO / "src")})
+    assert out.stdout.strip() == "True"
+
+
+def test_evaluate_reexports_the_aggregation():
+    from clipcurate import eval_results, evaluate
+
+    for name in ("aggregate", "load_suite", "read_jsonl", "SuiteError", "AGGREGATES", "imagenet_accuracy"):
+        assert getattr(evaluate, name) is getattr(eval_results, name)

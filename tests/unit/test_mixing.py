@@ -109,24 +109,23 @@ def test_imagenet_weights_errors(acc, r, match):
         mixing.imagenet_weights(acc, r)
 
 
-def test_sum_scores(chunked):
-    np.testing.assert_array_equal(mixing.sum_scores([A, B]), [11, 2, 3, 14])
-    # a (K, M) array works the same as a list of columns
-    np.testing.assert_array_equal(mixing.sum_scores(np.stack([A, B])), [11, 2, 3, 14])
+def test_sum(chunked):
+    out = mixing.mix("sum", {"a": A, "b": B})["score"]
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [11, 2, 3, 14])
 
 
 def test_standardized_sum_hand_values(chunked):
     # z_a + z_b = [-3/sqrt5 + 1, -1/sqrt5 - 1, 1/sqrt5 - 1, 3/sqrt5 + 1]
     expected = [-0.3416408, -1.4472136, -0.5527864, 2.3416408]
-    out = mixing.standardized_sum([A, B])
+    out = mixing.mix("standardized_sum", {"a": A, "b": B})["score"]
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, expected, rtol=1e-6)
-    np.testing.assert_allclose(mixing.mix("standardized_sum", {"a": A, "b": B})["score"], expected, rtol=1e-6)
 
 
 def test_weighted_standardized_sum_hand_values(chunked):
     # 2 z_a - z_b = [-6/sqrt5 - 1, -2/sqrt5 + 1, 2/sqrt5 + 1, 6/sqrt5 - 1]
-    out = mixing.weighted_standardized_sum([A, B], [2.0, -1.0])
+    out = mixing.mix("weighted_sum", {"a": A, "b": B}, {"weights": {"a": 2.0, "b": -1.0}})["score"]
     np.testing.assert_allclose(out, [-3.6832816, 0.1055728, 1.8944272, 1.6832816], rtol=1e-6)
 
 
@@ -134,7 +133,6 @@ def test_in_weighted_hand_values(chunked):
     # IN: a 0.3, b 0.5, r = 4 -> w_hat = [0, 1], w = [1/3, 4/3]
     # score = z_a / 3 + 4 z_b / 3 = [-1/sqrt5 + 4/3, -1/(3 sqrt5) - 4/3, 1/(3 sqrt5) - 4/3, 1/sqrt5 + 4/3]
     expected = [0.8861198, -1.4824045, -1.1842621, 1.7805469]
-    np.testing.assert_allclose(mixing.in_weighted_sum([A, B], [0.3, 0.5], 4), expected, rtol=1e-6)
     res = mixing.mix_details("in_weighted", {"a": A, "b": B}, {"in_accuracy": {"b": 0.5, "a": 0.3}, "r": 4})
     np.testing.assert_allclose(res.columns["score"], expected, rtol=1e-6)
     assert res.weights == pytest.approx({"a": 1 / 3, "b": 4 / 3})
@@ -158,7 +156,9 @@ def test_linear_mix_is_float32_and_exact_order_on_larger_pool(chunked):
     cols = [rng.normal(m, s, 500).astype(np.float32) for m, s in [(0.3, 0.05), (-2, 3), (100, 0.1)]]
     w = [0.5, 1.0, 2.0]
     ref = sum(wi * (c.astype(np.float64) - c.astype(np.float64).mean()) / c.astype(np.float64).std() for wi, c in zip(w, cols))
-    np.testing.assert_allclose(mixing.weighted_standardized_sum(cols, w), ref, rtol=1e-5, atol=1e-5)
+    out = mixing.mix("weighted_sum", dict(zip("abc", cols)), {"weights": dict(zip("abc", w))})["score"]
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,10 +281,8 @@ def test_dispatcher_input_errors():
         mixing.mix("sum", {}, {})
     with pytest.raises(MixingError, match="'b' has 3 rows"):
         mixing.mix("sum", {"a": A, "b": B[:3]}, {})
-    with pytest.raises(MixingError, match="empty"):
-        mixing.sum_scores([])
     with pytest.raises(MixingError, match="weights"):
-        mixing.weighted_standardized_sum([A, B], [1.0])
+        mixing.mix("weighted_sum", {"a": A, "b": B}, {"weights": {"a": 1.0}})
 
 
 def test_mixing_error_is_value_error():

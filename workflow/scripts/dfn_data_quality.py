@@ -5,7 +5,7 @@ of the model trained on the subset it induces (rules/reports.smk), each with its
 import csv
 
 from clipcurate import dfn
-from clipcurate.evaluate import imagenet_accuracy, load_suite
+from clipcurate.eval_results import imagenet_accuracy, load_suite
 from clipcurate.io import atomic_path
 from clipcurate.runlog import start
 from clipcurate.uncertainty import imagenet_se

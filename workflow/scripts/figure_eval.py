@@ -1,7 +1,7 @@
 """Per-task zero-shot results of one recipe's model: an HTML table and a bar chart (rules/tables.smk)."""
 
 from clipcurate import io
-from clipcurate.evaluate import aggregate, load_suite, read_jsonl
+from clipcurate.eval_results import aggregate, load_suite, read_jsonl
 from clipcurate.plots import eval_chart
 from clipcurate.report_html import table_html
 from clipcurate.runlog import start

@@ -1,7 +1,7 @@
 """Aggregate score files into one mix (rules/mix.smk); a declared mix (M-FLYT) applies its artifacts."""
 
 from clipcurate import io
-from clipcurate.evaluate import load_suite, resolve_recipe_accuracies
+from clipcurate.eval_results import load_suite, resolve_recipe_accuracies
 from clipcurate.mixing import mix_files, resolve_declared
 from clipcurate.runlog import start
 

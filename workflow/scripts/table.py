@@ -7,7 +7,7 @@ each score with its standard error (CSV: ``<column>_se`` columns; .md/HTML: ``va
 """
 
 from clipcurate import io
-from clipcurate.evaluate import load_suite
+from clipcurate.eval_results import load_suite
 from clipcurate.plots import table_chart
 from clipcurate.report_html import table_html
 from clipcurate.runlog import start

@@ -204,7 +204,3 @@ def adamw_grad_vjp(
         out[name] = d.mul_(u).mul_(-lr).masked_fill_(zero, 0.0)
     return out
 
-
-def adamw_bias_corrections(t: int, betas: tuple[float, float] = BETAS) -> tuple[float, float]:
-    """(1 - beta1^t, 1 - beta2^t), exposed for logging/tests."""
-    return 1.0 - betas[0] ** t, 1.0 - betas[1] ** t

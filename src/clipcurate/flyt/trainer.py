@@ -21,6 +21,7 @@ from .adamw import BETAS, EPS, WEIGHT_DECAY, weight_decay_param_groups
 from .downstream import INIT_DOWNSTREAM_LOG_TAU, sample_downstream_texts, uses_learnable_temperature
 from .meta import ReferenceState, flyt_step
 from .scorers import LinearMixer
+from ..lr_schedule import cosine_lr
 from ..progress import progress
 
 __all__ = ["FlytConfig", "cosine_lr", "train_flyt", "score_pool", "mixer_weights_table"]
@@ -46,17 +47,6 @@ class FlytConfig:
     jvp_mode: str = "jvp"  # "jvp" | "double_backward"
     init_log_tau: float = INIT_DOWNSTREAM_LOG_TAU
     log_every: int = 1
-
-
-def cosine_lr(step: int, base_lr: float, warmup: int, steps: int) -> float:
-    """open_clip's schedule: linear warm-up ``base_lr*(step+1)/warmup``, then half-cosine to 0 at ``steps``."""
-    if warmup > 0 and step < warmup:
-        return base_lr * (step + 1) / warmup
-    decay_steps = steps - warmup
-    if decay_steps <= 0:
-        return base_lr
-    e = step - warmup
-    return 0.5 * (1.0 + math.cos(math.pi * e / decay_steps)) * base_lr
 
 
 def train_flyt(

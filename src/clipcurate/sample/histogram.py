@@ -11,20 +11,15 @@ def repetition_histogram(counts, path_png, title: str = "") -> dict:
     """Histogram of repetitions among the selected examples (FLYT Figure 2), saved as a PNG.
 
     The x axis is the number of times an example appears (1, 2, ...), the y axis (log scale) how many
-    examples appear that many times. Returns :func:`repetition_stats`. The figure is drawn on
-    matplotlib's Agg canvas without pyplot (no global figure state, no display needed) and written
-    through :func:`clipcurate.io.atomic_path`, so an interrupted job never leaves a truncated PNG.
+    examples appear that many times. Returns :func:`repetition_stats`. Drawn and written with
+    :func:`clipcurate.plots.new_figure` and :func:`~clipcurate.plots.save_figure`.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from clipcurate import io
+    from clipcurate.plots import new_figure, save_figure
 
     stats = repetition_stats(counts)
     reps = np.array(list(stats["histogram"]), dtype=np.int64)
     n_examples = np.array(list(stats["histogram"].values()), dtype=np.int64)
-    fig = Figure(figsize=(6, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure(6, 4, layout=None)
     ax = fig.add_subplot()
     ax.bar(reps, n_examples, width=max(0.9, stats["max_count"] / 200), color="#4477aa")
     if stats["n_unique"]:
@@ -38,6 +33,5 @@ def repetition_histogram(counts, path_png, title: str = "") -> dict:
         transform=ax.transAxes, ha="right", va="top", fontsize=8,
     )
     fig.tight_layout()
-    with io.atomic_path(path_png, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+    save_figure(fig, path_png, dpi=120)
     return stats
