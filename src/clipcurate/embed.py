@@ -18,7 +18,6 @@ from __future__ import annotations
 import io as _io
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Mapping

@@ -22,7 +22,7 @@ import io as _io
 import logging
 import random
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch

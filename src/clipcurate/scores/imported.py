@@ -49,7 +49,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from clipcurate import io
 from clipcurate.scores import register

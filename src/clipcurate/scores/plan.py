@@ -18,15 +18,12 @@ Paths are relative to the Snakemake working directory (the workflow's file layou
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import string
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from clipcurate.config.errors import ConfigError
-from clipcurate.scores import REGISTRY, Method, UnknownMethodError, get
+from clipcurate.scores import Method, UnknownMethodError, get
 from clipcurate.scores.inputs import MODALITIES, Artifact, Embeddings, Metadata, Reference, Scores, Truth
 
 POOL_INDEX = "results/pool/index.parquet"
