@@ -89,7 +89,7 @@ def pool(tmp_path, monkeypatch):
                              "image": pa.FixedSizeListArray.from_arrays(pa.array(ref.reshape(-1)), D),
                              "text": pa.FixedSizeListArray.from_arrays(pa.array(ref.reshape(-1)), D)}),
                    "results/reference_embeddings/m/downstream.parquet")
-    return {"img": img, "texts": texts, "uids": uids, "chunk": chunk, "ref": ref}
+    return {"img": img, "txt": txt, "texts": texts, "uids": uids, "chunk": chunk, "ref": ref}
 
 
 CONFIG = {"pool": {"source": "world"}, "models": {"m": {"arch": "x"}}, "scores": {}, "mixes": {}}
@@ -398,3 +398,30 @@ def test_chunk_embeddings_read_row_group_by_row_group(pool):
     assert emb.take([1, 30], "image").shape == (2, D)  # the first two row groups are fine
     with pytest.raises(io.ContractError, match=r"00001\.parquet \(rows 50\.\.74\): row 0 has uid e0"):
         emb.take([60], "image")
+
+
+def test_a_variants_chunk_embeddings_pair_its_images_with_the_plain_text(pool):
+    """A staged method on an image variant reads the variant's image-only file and the plain file's
+    text vectors, both lazily and both uid-checked (runner.PairedChunkEmbeddings)."""
+    from clipcurate.scores.runner import PairedChunkEmbeddings, Rows
+
+    plain = "results/embeddings/m/00001.parquet"
+    t = pq.read_table(plain)
+    flipped = "results/embeddings/m/hflip/00001.parquet"
+    Path(flipped).parent.mkdir(parents=True)
+    neg = -np.asarray(t.column("image").combine_chunks().flatten()).reshape(-1, D)  # a stand-in variant: -image
+    pq.write_table(pa.table({"uid": t.column("uid"), "image": pa.FixedSizeListArray.from_arrays(pa.array(neg.reshape(-1)), D)}),
+                   flipped, row_group_size=25)
+    rows = np.flatnonzero(pool["chunk"] == 1)
+    emb = PairedChunkEmbeddings(flipped, plain, Rows("results/pool/index.parquet", 1))
+    assert list(emb) == ["uid", "image", "text"] and len(emb) == len(rows)
+    np.testing.assert_array_equal(emb["image"], -pool["img"][rows].astype(np.float32))
+    np.testing.assert_array_equal(emb["text"], pool["txt"][rows].astype(np.float32))
+    got = list(emb.batches())
+    assert [(lo, hi) for lo, hi, _ in got] == [(0, 25), (25, 50), (50, 75), (75, 80)]
+    np.testing.assert_array_equal(np.concatenate([b["text"] for *_, b in got]), pool["txt"][rows].astype(np.float32))
+    np.testing.assert_array_equal(emb.take([5, 0], "image"), -pool["img"][rows[[5, 0]]].astype(np.float32))
+    images_only = PairedChunkEmbeddings(flipped, None, Rows("results/pool/index.parquet", 1), ("image",))
+    assert list(images_only) == ["uid", "image"]
+    with pytest.raises(KeyError, match="declares modalities"):
+        images_only["text"]

@@ -138,7 +138,23 @@ def load_embeddings(path, rows: Rows, modalities: Sequence[str] = ("image", "tex
     return out
 
 
-class ChunkEmbeddings:
+class _Modalities:
+    """The read-only mapping protocol of lazily read embeddings: keys ``uid`` and the declared
+    ``modalities`` (subclasses set ``self.modalities`` and define ``__getitem__``)."""
+
+    modalities: tuple = ()
+
+    def __contains__(self, key) -> bool:
+        return key == "uid" or key in self.modalities
+
+    def keys(self):
+        return ("uid", *self.modalities)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+
+class ChunkEmbeddings(_Modalities):
     """One chunk's embeddings for a staged method, read lazily so that a job holds a batch of rows,
     not the chunk (at xlarge a chunk is 25M rows: 77 GB of 768-d float32 images).
 
@@ -164,15 +180,6 @@ class ChunkEmbeddings:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    def __contains__(self, key) -> bool:
-        return key == "uid" or key in self.modalities
-
-    def keys(self):
-        return ("uid", *self.modalities)
-
-    def __iter__(self):
-        return iter(self.keys())
 
     def _group(self, rg: int, columns) -> pa.Table:
         t = self.pf.read_row_group(rg, columns=["uid", *columns])
@@ -278,7 +285,7 @@ def load_variant_embeddings(path, text_path, rows: Rows, modalities: Sequence[st
     return out
 
 
-class PairedChunkEmbeddings:
+class PairedChunkEmbeddings(_Modalities):
     """:class:`ChunkEmbeddings` of an image variant: image rows from the variant's file, text rows
     from the plain file (each read lazily, uids checked in both)."""
 
@@ -291,15 +298,6 @@ class PairedChunkEmbeddings:
 
     def __len__(self) -> int:
         return len(self._first)
-
-    def __contains__(self, key) -> bool:
-        return key == "uid" or key in self.modalities
-
-    def keys(self):
-        return ("uid", *self.modalities)
-
-    def __iter__(self):
-        return iter(self.keys())
 
     def __getitem__(self, key):
         if key == "uid":
