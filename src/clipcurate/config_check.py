@@ -179,9 +179,9 @@ def validate_schema(config: Mapping, schema_path: str | Path, sources: Sequence[
 
 
 def mix_inputs(config: Mapping, name: str) -> list[str]:
-    """A mix's inputs, as planned (:func:`clipcurate.scores.plan.plan_mix`: a declared method such as
+    """A mix's inputs, as planned (:func:`clipcurate.scores.mixplan.plan_mix`: a declared method such as
     M-FLYT takes the inputs its trained artifact was trained on)."""
-    from clipcurate.scores.plan import plan_mix
+    from clipcurate.scores.mixplan import plan_mix
 
     return list(plan_mix(config, name).inputs)
 
@@ -221,12 +221,12 @@ def check_samplers(config: Mapping) -> None:
 
 
 def check_mixes(config: Mapping) -> None:
-    """Each mix planned (:func:`clipcurate.scores.plan.plan_mix`: its method, inputs, trained
+    """Each mix planned (:func:`clipcurate.scores.mixplan.plan_mix`: its method, inputs, trained
     artifacts and recipe references), then its parameters checked by :func:`clipcurate.mixing.check_params`
     against its input names. ``in_accuracy: recipe:<name>`` values are resolved only when the mix job
     runs (from that recipe's evaluation); they stand in as distinct numbers here."""
     from clipcurate import mixing
-    from clipcurate.scores.plan import plan_mix
+    from clipcurate.scores.mixplan import plan_mix
 
     for name, mix in config["mixes"].items():
         plan = plan_mix(config, name)
@@ -346,7 +346,7 @@ def check_config(config: Mapping, repo: str | Path | None = None) -> None:
 
 def check_score_refs(config: Mapping) -> None:
     """Checks that depend on the score methods: every score a recipe names exists, every score and
-    mix entry resolves against its method's declared inputs (:func:`clipcurate.scores.plan.check_scores`:
+    mix entry resolves against its method's declared inputs (:func:`clipcurate.scores.mixplan.check_scores`:
     a trained artifact it reads is one its trainer makes, e.g. an E-FLYT score names an E-FLYT run),
     and the column a recipe's sampler reads (``keep``, ``count``, ``score``) is one its score or mix gives."""
     scores = config["scores"]
@@ -358,7 +358,7 @@ def check_score_refs(config: Mapping) -> None:
             raise ConfigError(f"config: recipes.{name}.mix: unknown mix {recipe['mix']!r}; known: {sorted(config['mixes'])}")
     # every score and mix entry against its method's declared inputs (clipcurate.scores.plan):
     # names exist, keys are used, trained artifacts are of the right trainer, no cycles; errors name the key
-    from clipcurate.scores.plan import check_scores
+    from clipcurate.scores.mixplan import check_scores
 
     check_scores(config)
     _check_keep_sources(config)

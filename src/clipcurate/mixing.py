@@ -688,7 +688,7 @@ class MixDeclaration:
     computes it; ``check(entry, config, key)`` may refuse cross-references, naming ``key`` (that an
     artifact comes from an entry its trainer trains is checked by the planner, from
     :mod:`clipcurate.trainers`). A declared mix takes no ``params``.
-    The planner (:func:`clipcurate.scores.plan.plan_mix`) and the mix rule use only this.
+    The planner (:func:`clipcurate.scores.mixplan.plan_mix`) and the mix rule use only this.
     """
 
     artifacts: Mapping[str, Any]

@@ -108,7 +108,7 @@ def check_score_columns(config: Mapping) -> None:
     """Each score reference reads a column its score declares (mixes, score inputs, FLYT runs)."""
     from clipcurate.scores import UnknownMethodError, get
     from clipcurate.scores.inputs import Scores
-    from clipcurate.scores.plan import plan_mix
+    from clipcurate.scores.mixplan import plan_mix
 
     for name, entry in (config.get("scores") or {}).items():
         try:

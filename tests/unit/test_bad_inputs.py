@@ -306,7 +306,8 @@ def test_an_import_below_the_coverage_passes_with_a_lower_minimum_and_repeats_wi
 
 @pytest.mark.parametrize("kind, ext, message", IMPORT_PLAN_CASES, ids=[c[0] for c in IMPORT_PLAN_CASES])
 def test_bad_import_form_is_refused_at_planning_and_by_the_job(earlier_import, kind, ext, message):
-    from clipcurate.scores.plan import PlanError, check_scores
+    from clipcurate.scores.mixplan import check_scores
+    from clipcurate.scores.plan import PlanError
 
     out, rep, before, rep_before = earlier_import
     path = Path(f"bad_{kind}.{ext}")

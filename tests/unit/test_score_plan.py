@@ -7,7 +7,8 @@ from pathlib import Path
 
 from clipcurate.scores import REGISTRY, register
 from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
-from clipcurate.scores.plan import PlanError, check_scores, code_version, mix_files, plan_mix, plan_score, score_files
+from clipcurate.scores.mixplan import check_scores, mix_files, plan_mix
+from clipcurate.scores.plan import PlanError, code_version, plan_score, score_files
 
 
 @register("_plan_ref", level="pool",

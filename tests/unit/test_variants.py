@@ -7,7 +7,8 @@ from PIL import Image
 
 from clipcurate import variants
 from clipcurate.scores import inputs
-from clipcurate.scores.plan import PlanError, check_scores, plan_score, score_files
+from clipcurate.scores.mixplan import check_scores
+from clipcurate.scores.plan import PlanError, plan_score, score_files
 
 
 def _vt_shift(image, params, artifacts):

@@ -356,12 +356,12 @@ class Wiring:
     # ---- mixes (clipcurate.scores.plan) ---------------------------------------------------
 
     def _mix_plan(self, name: str):
-        from clipcurate.scores.plan import plan_mix
+        from clipcurate.scores.mixplan import plan_mix
 
         return plan_mix(self.config, name)
 
     def mix_inputs(self, wildcards) -> dict:
-        from clipcurate.scores.plan import mix_files
+        from clipcurate.scores.mixplan import mix_files
 
         return mix_files(self.mix_plan(wildcards.mix))
 

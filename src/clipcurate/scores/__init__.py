@@ -107,7 +107,7 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
 
 def _load_all() -> None:
     for mod in pkgutil.iter_modules(__path__):
-        if mod.name not in ("inputs", "plan", "runner", "stages", "groups"):
+        if mod.name not in ("inputs", "plan", "mixplan", "runner", "stages", "groups"):
             importlib.import_module(f"{__name__}.{mod.name}")
 
 
