@@ -14,7 +14,7 @@ The Snakefile calls, in order:
   and column; files given with ``--configfile`` are parsed by Snakemake's command line before the
   Snakefile runs, so for those ``python -m clipcurate.config_check FILE...`` gives the same message,
   and runs every check below without Snakemake);
-* :func:`prepare`: merges ``config/recipes/*.yaml`` and ``config/tables/*.yaml``, validates the merged
+* :func:`prepare`: merges ``config/{scores,mixes,recipes,tables}/*.yaml``, validates the merged
   config against ``config/schema.yaml`` with short errors (an unknown top-level key is named with
   the file that sets it, never by printing the whole merged config), expands the blocks that stand
   for entries (:mod:`clipcurate.config.expand`) and validates again, then runs :func:`check_config`
@@ -86,10 +86,24 @@ def check_yaml_files(paths: Iterable[str | Path]) -> None:
                 raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got {type(data).__name__}")
 
 
-def merge_named_files(config: dict, repo: str | Path, kind: str) -> None:
-    """Merge ``config/<kind>/*.yaml`` (recipes, tables) under ``config[kind]``; config entries win.
+#: The config sections that may also be split into ``config/<section>/*.yaml`` files (one file per
+#: paper or stage), merged under ``config[<section>]`` before validation.
+NAMED_SECTIONS = ("scores", "mixes", "recipes", "tables")
 
-    A name defined in two files is an error naming the file that repeats it.
+
+def _deep_merge(base: Mapping, over: Mapping) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+    return out
+
+
+def merge_named_files(config: dict, repo: str | Path, kind: str) -> None:
+    """Merge ``config/<kind>/*.yaml`` (scores, mixes, recipes, tables) under ``config[kind]``.
+
+    A name defined in two files is an error naming the file that repeats it. An entry the config
+    itself also sets (config.yaml, a scale file, ``--config``) is deep-merged over the file's entry,
+    so that a scale file may change one parameter of an entry defined in a file.
     """
     merged: dict = {}
     for path in sorted((Path(repo) / "config" / kind).glob("*.yaml")):
@@ -103,7 +117,9 @@ def merge_named_files(config: dict, repo: str | Path, kind: str) -> None:
     own = config.get(kind)
     if own is not None and not isinstance(own, dict):
         raise ConfigError(f"config key {kind}: expected a mapping of {kind[:-1]} names to entries, got {own!r}")
-    merged.update(own or {})
+    for name, entry in (own or {}).items():
+        base = merged.get(name)
+        merged[name] = _deep_merge(base, entry) if isinstance(base, Mapping) and isinstance(entry, Mapping) else entry
     config[kind] = merged
 
 
@@ -440,8 +456,8 @@ def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping
     data-quality experiment's points) and run every cross-check. ``sources`` lists the (name, parsed content) of each config file and
     of ``--config`` in load order, so that errors can name the file that sets a key."""
     repo = Path(repo)
-    merge_named_files(config, repo, "recipes")
-    merge_named_files(config, repo, "tables")
+    for section in NAMED_SECTIONS:
+        merge_named_files(config, repo, section)
     validate_schema(config, repo / "config" / "schema.yaml", sources)
     # blocks that stand for entries (dfn_quality) expand first; the schema then checks what they added
     from clipcurate.config.expand import expand_config

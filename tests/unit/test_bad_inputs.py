@@ -782,6 +782,16 @@ def test_a_name_defined_twice_is_named(tmp_path):
         config_check.merge_named_files({}, tmp_path, "recipes")
 
 
+def test_a_config_entry_deep_merges_over_a_file_entry(tmp_path):
+    """config/scores/*.yaml defines an entry; a scale file (config) changes one parameter of it."""
+    (tmp_path / "config" / "scores").mkdir(parents=True)
+    (tmp_path / "config" / "scores" / "a.yaml").write_text("s: {method: m, model: openai, params: {k: 1, t: 2}}\nu: {method: n}\n")
+    config = {"scores": {"s": {"params": {"k": 5}}, "v": {"method": "o"}}}
+    config_check.merge_named_files(config, tmp_path, "scores")
+    assert config["scores"] == {"s": {"method": "m", "model": "openai", "params": {"k": 5, "t": 2}},
+                                "u": {"method": "n"}, "v": {"method": "o"}}
+
+
 # --------------------------------------------------------------------------------------------
 # the schema and the library agree
 
