@@ -23,7 +23,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in dict.fromkeys([SRC_DIR, *os.getenv("PYTHONPATH", "").split(os.pathsep)]) if p)
 )
 
-from clipcurate import config_check, profiles  # noqa: E402  (from the src/ just put on the path)
+from clipcurate.config import check as config_check, profiles  # noqa: E402  (from the src/ just put on the path)
 
 # `-n` with `--profile slurm` (conda deployment) where conda is absent, e.g. a login node: plan
 # without the conda envs instead of failing on `conda info`; real runs and jobs still use conda.
@@ -63,6 +63,7 @@ wildcard_constraints:
     score=r"[A-Za-z0-9_.\-]+",
     mix=r"[A-Za-z0-9_.\-]+",
     chunk=r"\d{5}",
+    seed=r"\d+",
 
 
 include: "rules/world.smk"

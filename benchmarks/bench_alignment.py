@@ -1,4 +1,4 @@
-"""Benchmark the score-file alignment check (:func:`clipcurate.io.same_uids`).
+"""Benchmark the score-file alignment check (:func:`clipcurate.core.io.same_uids`).
 
 Every read of a score file compares its uid column with the pool index's, row by row, streamed in
 blocks of ``io.ALIGN_BLOCK`` rows. This writes an index and an aligned score file of N random
@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from clipcurate import io
+    from clipcurate.core import io
 
     with tempfile.TemporaryDirectory() as tmp:
         uids = _uids(args.rows, 0)

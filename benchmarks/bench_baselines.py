@@ -51,8 +51,8 @@ def make_metadata(rows: int, seed: int = 0, distinct: int = 20000):
 
 
 def bench_basic(args) -> int:
-    from clipcurate import datacomp_filters as F
-    from clipcurate import langid
+    from clipcurate.scores.helpers import datacomp_filters as F
+    from clipcurate.scores.helpers import langid
 
     t0 = time.perf_counter()
     texts, width, height = make_metadata(args.rows, args.seed)
@@ -81,7 +81,7 @@ def bench_basic(args) -> int:
 def bench_kmeans(args) -> int:
     import faiss
 
-    from clipcurate import datacomp_filters as F
+    from clipcurate.scores.helpers import datacomp_filters as F
 
     if args.threads:
         faiss.omp_set_num_threads(args.threads)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from clipcurate.dfn import reference_train_data
-from clipcurate.train import brace_pattern, run_training
+from clipcurate.train.dfn import reference_train_data
+from clipcurate.train.run import brace_pattern, run_training
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ Usage::
     .venv/bin/python benchmarks/bench_embed_variant.py --samples 256 --arch ViT-B-32 --repeats 3
 
 Writes ``--samples`` random 64 px JPEGs with captions as img2dataset-style webdataset shards and a
-one-chunk pool index under a temporary folder, then runs :func:`clipcurate.embed.embed_chunk` for
+one-chunk pool index under a temporary folder, then runs :func:`clipcurate.embed.encode.embed_chunk` for
 ``plain`` and for ``hflip`` (random weights: the cost does not depend on them) and prints the medians
 over ``--repeats`` runs, on CPU with one torch thread unless ``--threads`` says otherwise.
 """
@@ -30,7 +30,7 @@ from PIL import Image
 
 
 def write_pool(root: Path, n: int, per_shard: int = 100, seed: int = 0) -> Path:
-    from clipcurate import io
+    from clipcurate.core import io
 
     rng = np.random.default_rng(seed)
     shards = root / "shards"
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from clipcurate.embed import embed_chunk
+    from clipcurate.embed.encode import embed_chunk
 
     spec = {"arch": args.arch, "pretrained": None}
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,10 +42,10 @@ def worker(kind: str, batch: int, threads: int, repeats: int, warmup: int, downs
     torch.set_num_threads(threads)
     import open_clip
 
-    from clipcurate.flyt import GLUHead, LinearMixer, embedding_features, sample_downstream_texts
-    from clipcurate.flyt.adamw import weight_decay_param_groups
-    from clipcurate.flyt.downstream import uses_learnable_temperature
-    from clipcurate.flyt.meta import ReferenceState, flyt_step
+    from clipcurate.train.flyt import GLUHead, LinearMixer, embedding_features, sample_downstream_texts
+    from clipcurate.train.flyt.adamw import weight_decay_param_groups
+    from clipcurate.train.flyt.downstream import uses_learnable_temperature
+    from clipcurate.train.flyt.meta import ReferenceState, flyt_step
 
     open_clip.add_model_config(str(CONFIG))
     torch.manual_seed(0)

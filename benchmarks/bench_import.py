@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from clipcurate import io
-from clipcurate.scores.imported import match, unique_pairs
+from clipcurate.core import io
+from clipcurate.scores.methods.imported import match, unique_pairs
 
 
 def peak_rss_gb() -> float:

@@ -2,7 +2,7 @@
 
 Most jobs of the main job (table1 on the tiny world) work for a second or less, so what they import
 decides their cost. For each workflow script this runs, in a fresh interpreter, the script's
-module-level imports and ``clipcurate.runlog.start`` with a stand-in ``snakemake`` object (what a
+module-level imports and ``clipcurate.core.runlog.start`` with a stand-in ``snakemake`` object (what a
 job does before it reads its inputs), and prints the median CPU time (user + sys of the process)
 over ``--repeats`` runs, with the heavy packages the start-up loaded. ``--src`` times another
 checkout's ``src/`` and ``workflow/scripts/`` (e.g. an export of an older commit) for comparison.
@@ -40,7 +40,7 @@ PROBE = """
 import sys, types, json
 sys.path.insert(0, {src!r})
 {imports}
-from clipcurate.runlog import start
+from clipcurate.core.runlog import start
 start(types.SimpleNamespace(threads=1, log=[{log!r}], rule="probe"))
 sys.__stdout__.write(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """

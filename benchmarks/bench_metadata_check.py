@@ -1,8 +1,8 @@
-"""Benchmark: the DataComp metadata check that runs before a download (clipcurate.metadata_check).
+"""Benchmark: the DataComp metadata check that runs before a download (clipcurate.pool.metadata_check).
 
 Writes one metadata parquet of ``--rows`` synthetic rows with DataComp's columns (uid, url, text,
 sha256, face_bboxes: about one box per three rows, as in DataComp's pools) and times
-:func:`clipcurate.metadata_check.check_file` over the columns the download uses; prints the median
+:func:`clipcurate.pool.metadata_check.check_file` over the columns the download uses; prints the median
 wall time, rows per second and peak RSS. The check runs batch by batch (1M rows), so memory does not
 grow with the file.
 
@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clipcurate import metadata_check
+from clipcurate.pool import metadata_check
 
 COLUMNS = ["uid", "url", "text", "sha256", "face_bboxes"]
 

@@ -3,7 +3,7 @@
 DataComp medium is 128M rows; FLYT's M-FLYT and its baselines mix 12 scores (FLYT §4.2, Table 2).
 The targets are at most 60 s (median over repeats, per method) and at most 12 GB peak RSS on a
 2-core machine. The random inputs alone take K * M * 4 bytes (6 GB at full size), so the mixing
-itself must work in place or in chunks: ``clipcurate.mixing`` computes each column's mean/std in one
+itself must work in place or in chunks: ``clipcurate.mix.aggregate`` computes each column's mean/std in one
 chunked pass and the weighted sum of z-scores in a second fused pass, allocating only the float32
 output (M * 4 bytes) beyond small chunk buffers.
 
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from clipcurate import mixing
+from clipcurate.mix import aggregate as mixing
 
 
 def peak_rss_gb() -> float:

@@ -108,7 +108,7 @@ def make_files(root: Path, n: int, chunk_rows: int, group_shards: int, member_di
     """Synthetic index, chunk score files, grouped chunk files, group results and a pool score file."""
     import pyarrow as pa
 
-    from clipcurate import io
+    from clipcurate.core import io
     from clipcurate.scores import groups as G
 
     rng = np.random.default_rng(0)

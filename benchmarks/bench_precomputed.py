@@ -10,8 +10,8 @@ columns, DataComp's storage), and a pool index holding 90 % of the uids (the dow
 another order, in chunks of ``--chunk-rows`` rows. It then times, each in a fresh subprocess so that
 its peak memory (``ru_maxrss``) is its own:
 
-- ``row_map``: :func:`clipcurate.precomputed.build_row_map` (the one pool-level job);
-- ``chunk``: :func:`clipcurate.precomputed.write_chunk_embeddings` for one chunk (the per-chunk job).
+- ``row_map``: :func:`clipcurate.pool.precomputed.build_row_map` (the one pool-level job);
+- ``chunk``: :func:`clipcurate.pool.precomputed.write_chunk_embeddings` for one chunk (the per-chunk job).
 
 Medians over ``--repeats`` runs are printed. At DataComp medium (128M rows) the row map's memory is
 dominated by the uid pairs (16 bytes per row, twice) and the sort order (8 bytes per row).
@@ -56,7 +56,7 @@ def _write_pool(root: Path, rows: int, files: int, dim: int, chunk_rows: int, se
 
 
 def _child(step: str, root: str, repeats: int) -> None:
-    from clipcurate import precomputed
+    from clipcurate.pool import precomputed
 
     root = Path(root)
     times = []

@@ -58,7 +58,7 @@ def job_counts(workdir, targets, config_args) -> Counter:
 
 
 def flyt_curve_bytes() -> int:
-    from clipcurate.plots import flyt_curves
+    from clipcurate.report.plots import flyt_curves
 
     hist = [{"step": s, "upstream_loss": 3 - s / 60, "downstream_loss": 2 - s / 90, "mixer_weights": [s / 60, -s / 90]}
             for s in range(60)]

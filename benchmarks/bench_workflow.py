@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from clipcurate.pool import free_port
+from clipcurate.pool.download import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]

@@ -1,6 +1,6 @@
 # Config access, path helpers and resource helpers shared by all rules: every name here is an
 # attribute of one clipcurate.config.wiring.Wiring, built from the config that
-# clipcurate.config_check.prepare merged, expanded, validated and cross-checked (the Snakefile calls
+# clipcurate.config.check.prepare merged, expanded, validated and cross-checked (the Snakefile calls
 # it before this file). The logic and its tests live in src/clipcurate; this file only binds names.
 # Everything here runs at parse time, which the Slurm executor repeats in every job: keep it cheap.
 
@@ -52,7 +52,7 @@ reference_set_input = W.reference_set_input
 score_specs = W.score_specs
 mix_plan = W.mix_plan
 mix_inputs = W.mix_inputs
-# trained artifacts (clipcurate.trainers; their rules: rules/models.smk)
+# trained artifacts (clipcurate.train.trainers; their rules: rules/models.smk)
 flyt_run = W.flyt_run
 flyt_train = W.flyt_train
 trained_label = W.trained_label
@@ -80,3 +80,9 @@ score_quality_inputs = W.score_quality_inputs
 quality_scores = W.quality_scores
 quality_recipes = W.quality_recipes
 dfn_quality_inputs = W.dfn_quality_inputs
+CLAIMS = W.claims
+CLAIMS_RUNS = W.claims_runs
+claims_targets = W.claims_targets
+claims_run_files = W.claims_run_files
+claims_run_dirs = W.claims_run_dirs
+CALLER_CONFIGFILES, CALLER_OVERRIDES = W.caller_config(workflow.overwrite_configfiles, workflow.config_settings.config)

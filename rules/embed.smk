@@ -1,5 +1,5 @@
 # Image and text embeddings of the pool, per model and chunk of contiguous shards; image variants
-# (clipcurate.variants, one module each: flipped, text-masked ...) of the same chunks, images only
+# (clipcurate.embed.variants, one module each: flipped, text-masked ...) of the same chunks, images only
 # (their scores reuse the plain text vectors); and whole reference sets (downstream, HQ, ...) per model.
 # Score methods ask for them through their declared inputs (clipcurate.scores.inputs). A model with
 # `precomputed: b32|l14` takes DataComp's npz embeddings instead (no images, no GPU).

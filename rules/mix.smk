@@ -1,5 +1,5 @@
 # Aggregations of score files into one score per sample (sums, intersections, M-FLYT ...). A mix
-# method that reads a trained artifact (M-FLYT's mixer) declares it in clipcurate.mixing.DECLARED;
+# method that reads a trained artifact (M-FLYT's mixer) declares it in clipcurate.mix.declared.DECLARED;
 # inputs and params derive from clipcurate.scores.plan.plan_mix.
 
 

@@ -2,7 +2,7 @@
 # "pretrained" models are trained here, with open_clip_train, on the world's reference sets; at real
 # scale the same spec names published weights instead.
 #
-# One rule per trainer plug-in (clipcurate.trainers: train_reference_model for models with `train:`,
+# One rule per trainer plug-in (clipcurate.train.trainers: train_reference_model for models with `train:`,
 # train_classifier, train_mflyt and train_eflyt for FLYT runs, ...), defined in a loop: its inputs,
 # outputs, wildcard constraint, params, resources and environment all come from the trainer's
 # declaration (clipcurate.config.wiring.Wiring.trainer_*). A new trainer is one module there.

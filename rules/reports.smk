@@ -68,6 +68,65 @@ rule dfn_data_quality:
     resources:
         **cpu_resources(mem_mb=2000, runtime=10),
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow/scripts/dfn_data_quality.py"
+
+
+# The claims target: every claim of reports.claims decided over runs with other seeds
+# (clipcurate.report.claims_runs). Each run is a nested snakemake in results/claims/seed{seed}/ that
+# builds only the files the claims read; it runs where this Snakemake runs (with
+# reports.claims_runs.snakemake_args, e.g. [--profile, slurm], its own jobs go to the cluster).
+# `--forcerun claims_run` asks the runs again after an edit; each reruns only what changed in it.
+localrules:
+    claims_run,
+    claims,
+
+
+rule claims_run:
+    output:
+        "results/claims/seed{seed}/claims_run.json",
+    params:
+        seed=lambda w: int(w.seed),
+        targets=claims_targets(),
+        configfiles=[*CALLER_CONFIGFILES, *CLAIMS_RUNS["configfiles"]],
+        overrides=CALLER_OVERRIDES,
+        snakemake_args=CLAIMS_RUNS["snakemake_args"],
+        code=code_version("claims_run"),
+    log:
+        "logs/claims/seed{seed}.log",
+    threads: workflow.cores
+    resources:
+        **cpu_resources(mem_mb=2000, runtime=7 * 24 * 60),
+    conda:
+        "../envs/workflow.yaml"
+    script:
+        "../workflow/scripts/claims_run.py"
+
+
+rule claims:
+    input:
+        claims_run_files(),
+    output:
+        csv=report(
+            "results/reports/claims.csv",
+            caption="../report/claims.rst",
+            category=REPORT_CAT["tables"],
+            subcategory="claims",
+            labels={"item": "CSV"},
+        ),
+        md="results/reports/claims.md",
+    params:
+        claims=CLAIMS,
+        runs=claims_run_dirs(),
+        z=CLAIMS_RUNS["z"],
+        code=code_version("claims"),
+    log:
+        "logs/reports/claims.log",
+    threads: 1
+    resources:
+        **cpu_resources(mem_mb=1000, runtime=10),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/claims.py"

@@ -11,7 +11,7 @@ it makes outside the repository (plus creating that folder if it was missing)::
 
 An existing ``slurm`` profile of yours is never replaced (choose another name with ``--name``); a
 link to another checkout's profile is replaced only with ``--force``. ``--profile profiles/slurm``
-works with or without it. The logic is in ``clipcurate.profiles``.
+works with or without it. The logic is in ``clipcurate.config.profiles``.
 """
 
 import sys
@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's clipcurate, as the Snakefile does
 
-from clipcurate.profiles import main  # noqa: E402
+from clipcurate.config.profiles import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(repo=REPO))

@@ -12,7 +12,7 @@ packages an env holds are derived, never hand-listed:
    An import guarded by ``except ImportError`` is optional, and left out, when the handler goes
    on without it (e.g. a speed-up used only where its package is present); it counts when the
    handler raises (a clearer error for a needed package, as for
-   ``datasets`` in ``clipcurate.datacomp_tasks``);
+   ``datasets`` in ``clipcurate.evaluate.datacomp_tasks``);
 3. every distribution those depend on, from the lock's ``# via`` annotations (the dependency graph
    pip-compile resolved), each pinned at the lock's version.
 
@@ -141,12 +141,12 @@ def read_rules(rules_dir: Path = ROOT / "rules") -> list[Rule]:
 
 
 def trainer_rules(rules_dir: Path = ROOT / "rules") -> list[Rule]:
-    """The rules rules/models.smk defines in a loop, one per trainer plug-in (clipcurate.trainers):
+    """The rules rules/models.smk defines in a loop, one per trainer plug-in (clipcurate.train.trainers):
     each declares its env (envs/<env>.yaml) and script (workflow/scripts/<script>.py)."""
     root = rules_dir.parent
     sys.path.insert(0, str(root / "src"))
     try:
-        from clipcurate import trainers
+        from clipcurate.train import trainers
     finally:
         sys.path.pop(0)
     return [Rule(t.name, (root / "envs" / f"{t.env}.yaml").resolve(), (root / "workflow" / "scripts" / f"{t.script}.py").resolve(),
@@ -200,7 +200,7 @@ def imported_names(path: Path, module: str | None) -> set[str]:
             names.add(base)
             names |= {f"{base}.{a.name}" for a in node.names}  # a submodule, if it is one
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _MODULE_STRING.fullmatch(node.value):
-            names.add(node.value)  # e.g. [sys.executable, "-m", "clipcurate.train_entry"]
+            names.add(node.value)  # e.g. [sys.executable, "-m", "clipcurate.train.entry"]
         elif isinstance(node, ast.Attribute) and node.attr == "iter_modules" and module:
             # a package that imports all its submodules (a plug-in registry)
             names |= {f"{package}.{p.stem}" for p in path.parent.glob("*.py") if p.stem != "__init__"}

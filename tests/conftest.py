@@ -7,7 +7,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import pyarrow as pa
 import pytest
 
-from clipcurate import io
+from clipcurate.core import io
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Each case feeds one bad input to the function a workflow job (or the Snakefile, for config errors)
 runs, asserts the message, and checks that an output written earlier is byte-identical afterwards.
-Config errors are raised by :func:`clipcurate.config_check.prepare`, which the Snakefile runs on the
+Config errors are raised by :func:`clipcurate.config.check.prepare`, which the Snakefile runs on the
 merged config before any job starts (tests/workflow/test_bad_config.py checks that wiring).
 """
 
@@ -24,10 +24,16 @@ import yaml
 from PIL import Image
 from snakemake.utils import update_config
 
-from clipcurate import config_check, evaluate, io, mixing, subset, tables
+from clipcurate.config import check as config_check
+from clipcurate.evaluate import run as evaluate
+from clipcurate.core import io
+from clipcurate.mix import aggregate as mixing
+from clipcurate.mix.files import mix_files
+from clipcurate.sample import subset
+from clipcurate.report import tables
 from clipcurate.sample import validate as sampling
-from clipcurate.config_check import ConfigError
-from clipcurate.evaluate import SuiteError
+from clipcurate.config.check import ConfigError
+from clipcurate.evaluate.run import SuiteError
 from tests.conftest import hex_uid
 from tests.unit.test_score_runner import CONFIG as RUN_CONFIG, UIDS as POOL_UIDS, world  # noqa: F401 - a crafted pool
 
@@ -127,11 +133,11 @@ def test_bad_score_file_stops_the_sample_job_and_keeps_the_subset(tmp_path, pool
 def test_bad_score_file_stops_the_mix_job_and_keeps_the_mix(tmp_path, pool, kind):
     out = tmp_path / "mix.parquet"
     specs = [("a", str(pool["good"]), "score"), ("b", str(pool["good"]), "score")]
-    mixing.mix_files(specs, pool["index"], "sum", {}, out)
+    mix_files(specs, pool["index"], "sum", {}, out)
     before = out.read_bytes()
     bad = _bad_score_file(kind, tmp_path / "bad.parquet", pool["index"])
     with pytest.raises(io.ContractError, match=rf"^{tmp_path}/bad\.parquet: "):
-        mixing.mix_files([("a", str(pool["good"]), "score"), ("b", str(bad), "score")], pool["index"], "sum", {}, out)
+        mix_files([("a", str(pool["good"]), "score"), ("b", str(bad), "score")], pool["index"], "sum", {}, out)
     assert out.read_bytes() == before
 
 
@@ -177,7 +183,7 @@ def test_keep_column_of_floats_is_refused_by_the_sampler_too():
 
 
 def test_truncated_subset_is_named(tmp_path, pool):
-    from clipcurate.reshard import reshard
+    from clipcurate.pool.reshard import reshard
 
     bad = tmp_path / "cut.parquet"
     bad.write_bytes(pool["out"].read_bytes()[:-20])
@@ -306,7 +312,7 @@ def test_an_import_below_the_coverage_passes_with_a_lower_minimum_and_repeats_wi
 
 @pytest.mark.parametrize("kind, ext, message", IMPORT_PLAN_CASES, ids=[c[0] for c in IMPORT_PLAN_CASES])
 def test_bad_import_form_is_refused_at_planning_and_by_the_job(earlier_import, kind, ext, message):
-    from clipcurate.scores.mixplan import check_scores
+    from clipcurate.mix.plan import check_scores
     from clipcurate.scores.plan import PlanError
 
     out, rep, before, rep_before = earlier_import
@@ -364,7 +370,7 @@ METADATA_CASES = [
 
 @pytest.mark.parametrize("kind, override, message", METADATA_CASES, ids=[c[0] for c in METADATA_CASES])
 def test_bad_metadata_stops_the_download_before_it_starts(tmp_path, kind, override, message):
-    from clipcurate import pool as pool_mod
+    from clipcurate.pool import download as pool_mod
 
     meta = tmp_path / "metadata"
     meta.mkdir()
@@ -383,7 +389,7 @@ def test_bad_metadata_stops_the_download_before_it_starts(tmp_path, kind, overri
 def test_good_metadata_passes_row_by_row(tmp_path, monkeypatch):
     """Empty box lists, null captions and batches that split the file are fine; a bad row in a later
     batch is named by its row in the file."""
-    from clipcurate import metadata_check
+    from clipcurate.pool import metadata_check
 
     monkeypatch.setattr(metadata_check, "BATCH_ROWS", 2)
     path = tmp_path / "m.parquet"
@@ -395,7 +401,7 @@ def test_good_metadata_passes_row_by_row(tmp_path, monkeypatch):
 
 
 def test_a_bad_uid_in_metadata_names_file_and_row_when_mapping_precomputed_rows(tmp_path, make_index):
-    from clipcurate import precomputed
+    from clipcurate.pool import precomputed
 
     meta = tmp_path / "metadata"
     meta.mkdir()
@@ -450,7 +456,7 @@ def _cut_tar(path: Path, keep_bytes: int):
      (512 * 12, r"shard is truncated \(no end-of-archive marker\)")],  # between samples: tarfile ends silently
 )
 def test_truncated_shard_tar_names_the_shard_in_embedding(shards, cut, message):
-    from clipcurate.embed import iter_chunk_samples
+    from clipcurate.embed.encode import iter_chunk_samples
 
     d, index = shards
     shard = d / "00000001.tar"
@@ -461,7 +467,7 @@ def test_truncated_shard_tar_names_the_shard_in_embedding(shards, cut, message):
 
 def test_corrupt_tar_header_names_the_shard_and_the_lost_sample(shards):
     """tarfile stops without an error at a damaged member header; the index says what is missing."""
-    from clipcurate.embed import iter_chunk_samples
+    from clipcurate.embed.encode import iter_chunk_samples
 
     d, index = shards
     shard = d / "00000001.tar"
@@ -473,7 +479,7 @@ def test_corrupt_tar_header_names_the_shard_and_the_lost_sample(shards):
 
 
 def test_truncated_shard_tar_names_the_shard_in_resharding(tmp_path, shards):
-    from clipcurate.reshard import reshard
+    from clipcurate.pool.reshard import reshard
 
     d, index = shards
     sub = tmp_path / "sub.parquet"
@@ -490,7 +496,7 @@ def test_truncated_shard_tar_names_the_shard_in_resharding(tmp_path, shards):
 
 def test_unreadable_tar_member_names_the_shard_and_sample(tmp_path):
     """A member whose data cannot be read (here: a size beyond the file) names the shard and sample."""
-    from clipcurate.reshard import _iter_samples
+    from clipcurate.pool.reshard import _iter_samples
 
     shard = tmp_path / "00000000.tar"
     _write_shard(shard, [(f"k{k}", _jpeg(k), UIDS[k]) for k in range(2)])
@@ -506,7 +512,7 @@ def test_unreadable_tar_member_names_the_shard_and_sample(tmp_path):
 
 
 def test_sample_missing_from_a_shard_is_named(tmp_path, shards):
-    from clipcurate.reshard import reshard
+    from clipcurate.pool.reshard import reshard
 
     d, index = shards
     _write_shard(d / "00000001.tar", [(f"0001{k:05d}", _jpeg(k), UIDS[5 + k]) for k in range(4)])  # key 000100004 gone
@@ -519,7 +525,7 @@ def test_sample_missing_from_a_shard_is_named(tmp_path, shards):
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_corrupt_image_is_skipped_and_counted_by_embedding(tmp_path, shards, caplog, damage):
     """Not fatal: the sample keeps its row (index order) with a zero image embedding, and is counted."""
-    from clipcurate.embed import embed_chunk, read_embeddings
+    from clipcurate.embed.encode import embed_chunk, read_embeddings
 
     d, index = shards
     bad_jpg = b"not a jpeg at all" if damage == "garbage" else _jpeg(3)[:200]
@@ -527,7 +533,7 @@ def test_corrupt_image_is_skipped_and_counted_by_embedding(tmp_path, shards, cap
     samples[3] = (samples[3][0], bad_jpg, samples[3][2])
     _write_shard(d / "00000000.tar", samples)
     out = tmp_path / "emb.parquet"
-    with caplog.at_level(logging.WARNING, logger="clipcurate.embed"):
+    with caplog.at_level(logging.WARNING, logger="clipcurate.embed.encode"):
         stats = embed_chunk(index, d, 0, {"arch": "tiny-clip", "pretrained": None}, out, batch_size=4)
     assert stats["samples"] == N and stats["corrupt_images"] == 1
     emb = read_embeddings(out)
@@ -539,11 +545,11 @@ def test_corrupt_image_is_skipped_and_counted_by_embedding(tmp_path, shards, cap
 
 
 def test_corrupt_image_is_skipped_and_counted_by_the_flyt_stream(caplog):
-    from clipcurate.flyt.data import SkipCounter, _decode_images
+    from clipcurate.train.flyt.data import SkipCounter, _decode_images
 
     counter = SkipCounter()
     samples = [{"__key__": f"k{i}", "__url__": "shard/00000007.tar", "jpg": _jpeg(i) if i != 1 else _jpeg(1)[:150]} for i in range(3)]
-    with caplog.at_level(logging.WARNING, logger="clipcurate.flyt.data"):
+    with caplog.at_level(logging.WARNING, logger="clipcurate.train.flyt.data"):
         out = list(_decode_images(iter(samples), counter))
     assert [s["__key__"] for s in out] == ["k0", "k2"] and isinstance(out[0]["jpg"], Image.Image)
     assert counter.images == 1
@@ -554,7 +560,7 @@ def test_corrupt_image_is_skipped_and_counted_by_the_flyt_stream(caplog):
 def test_truncated_shard_is_named_before_the_flyt_stream_starts(tmp_path, cut):
     """webdataset reads a tar as a stream, which ends silently where the file was cut: the FLYT
     streams check each shard's end first (inside a sample, at a sample boundary, in the marker)."""
-    from clipcurate.flyt.data import _shard_urls
+    from clipcurate.train.flyt.data import _shard_urls
 
     good, shard = tmp_path / "00000000.tar", tmp_path / "00000001.tar"
     for p in (good, shard):
@@ -713,7 +719,7 @@ CONFIG_CASES = [
     ({"models": {"nofilter": {"arch": "ViT-B-32"}}}, r"config: models\.nofilter\.arch: 'ViT-B-32', but its weights results/train/no_filter/.* scale\.model \('tiny-clip'\); expected the same architecture"),
     ({"models": {"openai": {"train": {"dataset": "imagenet"}}}}, r"config: models\.openai\.train\.dataset: unknown reference set 'imagenet'; expected one of the world's: pretrain, hq"),
     ({"flyt": {"runs": {"eflyt": {"embed_model": "clip-b32"}}}}, r"config: flyt\.runs\.eflyt\.embed_model: unknown model 'clip-b32'"),
-    # planning-time checks joining sections (clipcurate.plan_checks): found before any job runs
+    # planning-time checks joining sections (clipcurate.config.plan_checks): found before any job runs
     ({"evaluation": {"data_root": "/no/such/eval"}}, r"config: evaluation\.data_root: '/no/such/eval' has no effect with pool\.source: world \(the tiny world evaluates its own generated tasks"),
     (_recipe({"method": "scs", "alpha": float("inf"), "n": 30000}), r"config: recipes\.x\.sample\.n: 30000 examples without replacement \(alpha = inf\) from a pool of 20000 \(scale\.pool_size\); expected n <= 20000"),
     (_recipe({"method": "scs", "alpha": 0.5, "group_size": 30000, "n": 25000}), r"config: recipes\.x\.sample\.group_size: a round draws min\(group_size, n\) = 25000 distinct examples, more than the pool's 20000"),
@@ -759,15 +765,15 @@ def test_the_command_line_check_runs_every_check(tmp_path, capsys):
 
 
 def test_the_command_line_check_gives_one_line_for_a_planning_check(tmp_path):
-    """``python -m clipcurate.config_check`` runs as __main__: an error raised by another module
-    (clipcurate.plan_checks) is still its ConfigError, printed as one line, not a traceback."""
+    """``python -m clipcurate.config.check`` runs as __main__: an error raised by another module
+    (clipcurate.config.plan_checks) is still its ConfigError, printed as one line, not a traceback."""
     import os
     import subprocess
     import sys
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("evaluation:\n  data_root: /no/such/eval\n")
-    proc = subprocess.run([sys.executable, "-m", "clipcurate.config_check", "--repo", str(REPO), str(bad)],
+    proc = subprocess.run([sys.executable, "-m", "clipcurate.config.check", "--repo", str(REPO), str(bad)],
                           capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == ("config: evaluation.data_root: '/no/such/eval' has no effect with pool.source: world (the tiny "

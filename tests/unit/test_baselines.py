@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clipcurate import datacomp_filters as F
-from clipcurate import langid
-from clipcurate import wordnet as W
+from clipcurate.scores.helpers import datacomp_filters as F
+from clipcurate.scores.helpers import langid
+from clipcurate.scores.helpers import wordnet as W
 from tests.required import needs
 
 # ----------------------------------------------------------------------------------------------

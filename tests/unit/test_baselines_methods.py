@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from clipcurate import io
-from clipcurate import wordnet as W
+from clipcurate.core import io
+from clipcurate.scores.helpers import wordnet as W
 from tests.required import needs
 from clipcurate.scores import get
 from clipcurate.scores.inputs import Embeddings, Metadata, Reference, Scores
@@ -84,7 +84,7 @@ def test_image_based_method_against_brute_force():
     prep = m.stages.prepare(p, StageContext("prepare", chunk=0), emb=emb, meta=meta(texts))
     fitted = m.stages.fit(p, StageContext("fit"), Prepared([prep]), ref={"image": ref, "text": ref, "label": None})
     out = m.func(p, StageContext("apply", chunk=0), fitted=fitted, prepared=prep, emb=emb)
-    from clipcurate import datacomp_filters as F
+    from clipcurate.scores.helpers import datacomp_filters as F
 
     pre = np.array([i % 7 != 0 and i != 1 for i in range(n)])
     c = F.train_centroids(img[pre], 20, niter=10, seed=0)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from clipcurate import claims
-from clipcurate.tables import build_table, to_csv
+from clipcurate.report import claims
+from clipcurate.report.tables import build_table, to_csv
 
 
 def run(better, worse, se=0.01):
@@ -86,12 +86,12 @@ def test_shipped_claims_name_configured_tables_rows_and_columns():
 
     import yaml
 
-    from clipcurate.config_check import merge_named_files
+    from clipcurate.config.check import merge_named_files
 
     repo = Path(__file__).resolve().parents[2]
     config = {}
     merge_named_files(config, repo, "tables")
-    shipped = yaml.safe_load((repo / "config/claims.yaml").read_text())["reports"]["claims"]
+    shipped = yaml.safe_load((repo / "config/config.yaml").read_text())["reports"]["claims"]
     assert shipped
     claims.check_claims(shipped, config["tables"])
     with pytest.raises(claims.ClaimError, match=r"reports.claims\[0\].*better 'M-FLIT' is not a row of table 'table2'"):
@@ -102,7 +102,7 @@ def test_shipped_claims_name_configured_tables_rows_and_columns():
 
 def test_a_file_claim_reads_the_dfn_quality_points(tmp_path):
     """The DFN finding over dfn_data_quality.csv rows (as the dfn_data_quality rule writes them)."""
-    from clipcurate import dfn
+    from clipcurate.train import dfn
 
     points = [{"name": "dfn_q000_s0", "label": "0% of HQ replaced", "kind": "replaced", "replaced": 0.0, "seed": 0,
                "model": "a", "recipe": "a_top30"},

@@ -1,4 +1,4 @@
-"""Code versions from the import closure of each workflow script (clipcurate.codeversion)."""
+"""Code versions from the import closure of each workflow script (clipcurate.core.codeversion)."""
 
 import shutil
 from modulefinder import ModuleFinder
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clipcurate.codeversion import code_version, import_closure
+from clipcurate.core.codeversion import code_version, import_closure
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((REPO / "workflow" / "scripts").glob("*.py"))
@@ -37,20 +37,20 @@ def test_closure_agrees_with_modulefinder(script):
     theirs = finder_closure(src, script=script)
     assert theirs <= mine
     # what ModuleFinder cannot see: the plug-in registries' importlib.import_module (score methods,
-    # image variants), and open_clip_train's entry point run in a subprocess (`-m clipcurate.train_entry`)
+    # image variants), and open_clip_train's entry point run in a subprocess (`-m clipcurate.train.entry`)
     explained = set()
-    for registry in ("scores", "variants"):
+    for registry in ("scores.methods", "embed.variants"):
         if f"clipcurate.{registry}" in mine:
-            for m in (src / "clipcurate" / registry).glob("*.py"):
+            for m in (src / "clipcurate" / registry.replace(".", "/")).glob("*.py"):
                 explained |= finder_closure(src, module=f"clipcurate.{registry}.{m.stem}")
-    if "clipcurate.train_entry" in mine:
-        explained |= finder_closure(src, module="clipcurate.train_entry")
+    if "clipcurate.train.entry" in mine:
+        explained |= finder_closure(src, module="clipcurate.train.entry")
     assert mine - theirs <= explained
 
 
 @pytest.mark.parametrize(("script", "module"), [
-    ("train", "train_entry"), ("train_reference_model", "train_entry"), ("evaluate", "datacomp_tasks"),
-    ("train_flyt", "flyt/adamw"), ("train_flyt", "flyt/loss"), ("train_flyt", "flyt/downstream"),
+    ("train", "train/entry"), ("train_reference_model", "train/entry"), ("evaluate", "evaluate/datacomp_tasks"),
+    ("train_flyt", "train/flyt/adamw"), ("train_flyt", "train/flyt/loss"), ("train_flyt", "train/flyt/downstream"),
 ])
 def test_the_issues_missing_modules_are_in_the_closure(script, module):
     src = REPO / "src"
@@ -132,7 +132,7 @@ def test_repository_edit_changes_exactly_the_rules_that_reach_it(tmp_path):
     shutil.copytree(REPO / "workflow" / "scripts", tmp_path / "scripts")
     scripts = sorted((tmp_path / "scripts").glob("*.py"))
     before = {s.stem: code_version(s, tmp_path / "src") for s in scripts}
-    loss = tmp_path / "src" / "clipcurate" / "flyt" / "loss.py"
+    loss = tmp_path / "src" / "clipcurate" / "train" / "flyt" / "loss.py"
     loss.write_text(loss.read_text() + "\n# edited\n")
     after = {s.stem: code_version(s, tmp_path / "src") for s in scripts}
     assert {n for n in before if after[n] != before[n]} == {"train_flyt", "mix"}
@@ -147,18 +147,18 @@ def test_adding_a_method_or_a_variant_changes_no_rule_that_does_not_run_it(tmp_p
     scripts = sorted((REPO / "workflow" / "scripts").glob("*.py"))
     src = tmp_path / "src" / "clipcurate"
     jobs = {s.stem: () for s in scripts}
-    jobs.update({"score:clip_score": ("clipcurate.scores.clip_score",), "embed:plain": ("clipcurate.variants.plain",),
-                 "embed:hflip": ("clipcurate.variants.hflip",)})
+    jobs.update({"score:clip_score": ("clipcurate.scores.methods.clip_score",), "embed:plain": ("clipcurate.embed.variants.plain",),
+                 "embed:hflip": ("clipcurate.embed.variants.hflip",)})
 
     def versions():
         return {job: code_version(REPO / "workflow" / "scripts" / f"{job.split(':')[0]}.py", tmp_path / "src", plugins=plugins)
                 for job, plugins in jobs.items()}
 
     before = versions()
-    (src / "scores" / "new_method.py").write_text("from clipcurate.scores import register\n")
-    (src / "variants" / "new_variant.py").write_text("from clipcurate.variants import register\n")
+    (src / "scores" / "methods" / "new_method.py").write_text("from clipcurate.scores import register\n")
+    (src / "embed" / "variants" / "new_variant.py").write_text("from clipcurate.embed.variants import register\n")
     assert versions() == before
-    (src / "variants" / "hflip.py").write_text((src / "variants" / "hflip.py").read_text() + "\n# edited\n")
+    (src / "embed" / "variants" / "hflip.py").write_text((src / "embed" / "variants" / "hflip.py").read_text() + "\n# edited\n")
     assert {job for job, v in versions().items() if v != before[job]} == {"embed:hflip"}
 
 
@@ -173,21 +173,21 @@ def test_model_configs_count_for_the_modules_that_read_them(tmp_path):
     shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     script = REPO / "workflow" / "scripts" / "train.py"
     before = code_version(script, tmp_path / "src")
-    cfg = next((tmp_path / "src" / "clipcurate" / "model_configs").glob("*.json"))
+    cfg = next((tmp_path / "src" / "clipcurate" / "embed" / "model_configs").glob("*.json"))
     cfg.write_text(cfg.read_text() + "\n")
     assert code_version(script, tmp_path / "src") != before
 
 
 def test_score_jobs_do_not_count_the_mixing_code():
-    """Mix planning lives in clipcurate.scores.mixplan, apart from the plan module a score job's runner
-    imports: editing a mix method (clipcurate.mixing) reruns the mixes, not every score."""
-    from clipcurate.codeversion import import_closure
+    """Mix planning lives in clipcurate.mix.plan, apart from the plan module a score job's runner
+    imports: editing a mix method (clipcurate.mix.aggregate) reruns the mixes, not every score."""
+    from clipcurate.core.codeversion import import_closure
 
     repo = Path(__file__).resolve().parents[2]
     scripts = repo / "workflow" / "scripts"
     for script in ("score.py", "score_chunk.py", "score_stage.py"):
         names = {p.relative_to(repo / "src").as_posix() for p in import_closure(scripts / script, repo / "src", plugins=())}
         assert "clipcurate/scores/runner.py" in names  # the closure is found (the check can fail)
-        assert "clipcurate/mixing.py" not in names and "clipcurate/scores/mixplan.py" not in names, script
+        assert "clipcurate/mix/aggregate.py" not in names and "clipcurate/mix/plan.py" not in names, script
     mix = {p.relative_to(repo / "src").as_posix() for p in import_closure(scripts / "mix.py", repo / "src", plugins=())}
-    assert "clipcurate/mixing.py" in mix
+    assert "clipcurate/mix/aggregate.py" in mix

@@ -10,8 +10,9 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from clipcurate import datacomp_tasks as dt
-from clipcurate import evaluate, models
+from clipcurate.evaluate import datacomp_tasks as dt
+from clipcurate.evaluate import run as evaluate
+from clipcurate.embed import models
 
 
 def test_group_eval_hand_computed():

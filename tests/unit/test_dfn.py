@@ -13,8 +13,11 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from clipcurate import dfn, io, pool
-from clipcurate.reshard import extra_shards, reshard
+from clipcurate.scores.helpers import classifier
+from clipcurate.train import dfn
+from clipcurate.core import io
+from clipcurate.pool import download as pool
+from clipcurate.pool.reshard import extra_shards, reshard
 from tests.conftest import hex_uid
 
 
@@ -134,7 +137,7 @@ def test_binary_classifier_matches_sklearn_logistic_regression(tmp_path):
     direction = rng.normal(size=d)
     pos = rng.normal(size=(300, d)) + 0.6 * direction
     neg = rng.normal(size=(2000, d)) - 0.6 * direction  # unbalanced, as a small HQ set vs a pool
-    clf = dfn.train_binary_classifier(pos, neg, steps=600, batch_size=64, lr=0.05, warmup=20, seed=0)
+    clf = classifier.train_binary_classifier(pos, neg, steps=600, batch_size=64, lr=0.05, warmup=20, seed=0)
     ref = LogisticRegression(class_weight="balanced").fit(np.vstack([pos, neg]), np.r_[np.ones(300), np.zeros(2000)])
     cos = clf["weight"] @ ref.coef_[0] / np.linalg.norm(clf["weight"]) / np.linalg.norm(ref.coef_[0])
     assert cos > 0.98
@@ -145,13 +148,13 @@ def test_binary_classifier_matches_sklearn_logistic_regression(tmp_path):
     assert clf["train_accuracy"]["balanced"] > 0.85
     # saved and scored through the file: logits are x @ w + b over the configured features
     emb = {"image": test[:, :4].astype(np.float32), "text": test[:, 4:].astype(np.float32)}
-    dfn.save_classifier(tmp_path / "c.pt", clf, "image_text", {"note": "test"})
-    logits = dfn.classifier_logits(tmp_path / "c.pt", emb)
+    classifier.save_classifier(tmp_path / "c.pt", clf, "image_text", {"note": "test"})
+    logits = classifier.classifier_logits(tmp_path / "c.pt", emb)
     np.testing.assert_allclose(logits, test @ clf["weight"] + clf["bias"], rtol=1e-4, atol=1e-4)
-    out = dfn.binary_classifier_score({}, emb=emb, classifier=str(tmp_path / "c.pt"))
+    out = classifier.binary_classifier_score({}, emb=emb, classifier=str(tmp_path / "c.pt"))
     np.testing.assert_array_equal(out["score"], logits)
     with pytest.raises(io.ContractError, match="expects 8 features"):
-        dfn.classifier_logits(tmp_path / "c.pt", {"image": emb["image"], "text": emb["text"][:, :2]})
+        classifier.classifier_logits(tmp_path / "c.pt", {"image": emb["image"], "text": emb["text"][:, :2]})
 
 
 def test_expand_quality_experiment():
@@ -265,7 +268,7 @@ def test_binary_classifier_method_is_planned_from_its_declaration(tmp_path):
         plan_score(bad, "c")
     # the registered function scores through the trained file
     clf = {"weight": np.arange(4, dtype=np.float32), "bias": 0.5}
-    dfn.save_classifier(tmp_path / "c.pt", clf, "image_text", {})
+    classifier.save_classifier(tmp_path / "c.pt", clf, "image_text", {})
     emb = {"image": np.eye(2, dtype=np.float32), "text": np.ones((2, 2), np.float32)}
     out = get("binary_classifier").func({}, emb=emb, classifier=str(tmp_path / "c.pt"))
     np.testing.assert_allclose(out["score"], [0 + 2 + 3 + 0.5, 1 + 2 + 3 + 0.5])

@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from clipcurate import io, models
-from clipcurate.embed import embed_chunk, embed_reference, read_embeddings
+from clipcurate.core import io
+from clipcurate.embed import models
+from clipcurate.embed.encode import embed_chunk, embed_reference, read_embeddings
 from tests.unit.test_flyt_run import TINY, write_downstream, write_pool_shards
 
 torch.set_num_threads(1)

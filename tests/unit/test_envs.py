@@ -81,7 +81,7 @@ def rule_envs() -> dict[str, tuple[Path, Path]]:
             if script:
                 out[name] = ((smk.parent / conda.group(1)).resolve(), (smk.parent / script.group(1)).resolve())
     # the rules rules/models.smk defines in a loop, one per trainer plug-in
-    from clipcurate import trainers
+    from clipcurate.train import trainers
 
     for t in trainers.trainers():
         out[t.name] = ((ROOT / "envs" / f"{t.env}.yaml").resolve(), (ROOT / "workflow" / "scripts" / f"{t.script}.py").resolve())

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from clipcurate import config_check
-from clipcurate.uncertainty import count_test_samples
+from clipcurate.config import check as config_check
+from clipcurate.report.uncertainty import count_test_samples
 from clipcurate.world import generate as g
 from clipcurate.world.verify import WorldError
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from clipcurate.eval_results import SuiteError, aggregate, load_suite, resolve_recipe_accuracies, scored_tasks
-from clipcurate.evaluate import datacomp_line
+from clipcurate.evaluate.results import SuiteError, aggregate, load_suite, resolve_recipe_accuracies, scored_tasks
+from clipcurate.evaluate.run import datacomp_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,21 +123,21 @@ def test_aggregation_imports_no_model_code():
     """Table, mix and figure jobs aggregate without torch (they run in the data environment)."""
     code = (
         "import sys\n"
-        "import clipcurate.eval_results, clipcurate.tables, clipcurate.plots\n"
+        "import clipcurate.evaluate.results, clipcurate.report.tables, clipcurate.report.plots\n"
         "print(sorted(m for m in ('torch', 'open_clip', 'clip_benchmark', 'webdataset') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(REPO / "src")})
     assert out.stdout.strip() == "[]"
     # the runner does load the model code, so the check above can see it
-    code = "import sys, clipcurate.evaluate; print('torch' in sys.modules)"
+    code = "import sys, clipcurate.evaluate.run; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(REPO / "src")})
     assert out.stdout.strip() == "True"
 
 
 def test_evaluate_reexports_the_aggregation():
-    from clipcurate import eval_results, evaluate
+    from clipcurate.evaluate import results as eval_results, run as evaluate
 
     for name in ("aggregate", "load_suite", "read_jsonl", "SuiteError", "AGGREGATES", "imagenet_accuracy"):
         assert getattr(evaluate, name) is getattr(eval_results, name)

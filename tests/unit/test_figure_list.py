@@ -1,8 +1,8 @@
-"""The list of a table's figures (clipcurate.figure_list, rule table_figures)."""
+"""The list of a table's figures (clipcurate.report.figure_list, rule table_figures)."""
 
 import pytest
 
-from clipcurate.figure_list import figure_lines, write_figure_list
+from clipcurate.report.figure_list import figure_lines, write_figure_list
 
 
 def test_lines_keep_group_order_and_list_each_path_once():

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
-from clipcurate.flyt.loss import weight_entropy, weighted_clip_loss
+from clipcurate.train.flyt.loss import weight_entropy, weighted_clip_loss
 
 torch.set_num_threads(1)
 

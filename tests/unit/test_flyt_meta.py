@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from clipcurate.flyt.adamw import AdamWState, adamw_step, weight_decay_param_groups
-from clipcurate.flyt.downstream import model_downstream_loss
-from clipcurate.flyt.meta import meta_gradient, scorer_gradients
-from clipcurate.flyt.scorers import LinearMixer
+from clipcurate.train.flyt.adamw import AdamWState, adamw_step, weight_decay_param_groups
+from clipcurate.train.flyt.downstream import model_downstream_loss
+from clipcurate.train.flyt.meta import meta_gradient, scorer_gradients
+from clipcurate.train.flyt.scorers import LinearMixer
 from tests.unit.flyt_micro import CTX, VOCAB, micro_clip
 
 torch.set_num_threads(1)
@@ -108,7 +108,7 @@ class Problem:
         self.theta, self.m, self.r, self.t = theta, m, r, t
         self.state = AdamWState(m={k: v.clone() for k, v in m.items()}, r={k: v.clone() for k, v in r.items()}, t=t)
 
-    # L_down as an explicit function of the weights (independent of clipcurate.flyt)
+    # L_down as an explicit function of the weights (independent of clipcurate.train.flyt)
     def L_of_w(self, w, downstream_override=None):
         with sdpa_kernel(SDPBackend.MATH):
             P = {k: v.clone().requires_grad_() for k, v in self.theta.items()}
@@ -314,7 +314,7 @@ def test_adamw_matches_torch_optim():
 
 
 def test_adamw_closed_form_vjp_equals_autograd():
-    from clipcurate.flyt.adamw import adamw_grad_vjp
+    from clipcurate.train.flyt.adamw import adamw_grad_vjp
 
     g = torch.Generator().manual_seed(4)
     shapes = {"a.weight": (4, 3), "b.bias": (5,)}

@@ -11,10 +11,11 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from clipcurate import io, mixing
-from clipcurate.flyt import GLUHead, LinearMixer
-from clipcurate.flyt.data import downstream_batches, downstream_set, pool_score_features, upstream_batches
-from clipcurate.flyt.run import head_scores, load_head, mixer_mix, read_mixer, train_run, write_mixer
+from clipcurate.core import io
+from clipcurate.mix import aggregate as mixing
+from clipcurate.train.flyt import GLUHead, LinearMixer
+from clipcurate.train.flyt.data import downstream_batches, downstream_set, pool_score_features, upstream_batches
+from clipcurate.train.flyt.run import head_scores, load_head, mixer_mix, read_mixer, train_run, write_mixer
 from clipcurate.scores import get
 from tests.conftest import hex_uid
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipcurate.flyt import (
+from clipcurate.train.flyt import (
     FlytConfig,
     GLUHead,
     LinearMixer,
@@ -232,7 +232,7 @@ def test_cosine_lr():
 
 
 def test_scorer_param_groups():
-    from clipcurate.flyt.adamw import weight_decay_param_groups
+    from clipcurate.train.flyt.adamw import weight_decay_param_groups
 
     mixer = LinearMixer(3)
     groups = weight_decay_param_groups(mixer.named_parameters(), 0.2)
@@ -252,7 +252,7 @@ def test_every_scorer_parameter_gets_a_meta_gradient(kind):
     batch, so it is computed here in float64 against a generic (non-zero-sum) log-weight cotangent:
     every parameter's gradient must be far from zero, while the derivative along a common shift of
     the scores is zero (why no output bias exists)."""
-    from clipcurate.flyt.meta import scorer_gradients
+    from clipcurate.train.flyt.meta import scorer_gradients
 
     g = torch.Generator().manual_seed(3)
     if kind == "mixer":
@@ -296,7 +296,7 @@ def test_scorers_load_state_dicts_saved_with_an_output_bias():
 
 
 def test_non_finite_step_is_skipped():
-    from clipcurate.flyt.meta import ReferenceState, flyt_step
+    from clipcurate.train.flyt.meta import ReferenceState, flyt_step
 
     world = SyntheticWorld(seed=5)
     model = micro_model(5)

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import io
+from clipcurate.core import io
 from tests.conftest import hex_uid
 
 

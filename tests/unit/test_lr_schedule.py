@@ -1,4 +1,4 @@
-"""The shared cosine schedule (clipcurate.lr_schedule) against a hand-computed schedule and against
+"""The shared cosine schedule (clipcurate.train.lr_schedule) against a hand-computed schedule and against
 open_clip_train's own ``cosine_lr``, which trains every CLIP of the workflow."""
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 from open_clip_train.scheduler import cosine_lr as open_clip_cosine_lr
 
-from clipcurate.lr_schedule import cosine_lr
+from clipcurate.train.lr_schedule import cosine_lr
 
 
 def test_hand_computed_schedule():

@@ -1,4 +1,4 @@
-"""Unit tests for clipcurate.mixing: expected values are computed by hand in the comments."""
+"""Unit tests for clipcurate.mix.aggregate: expected values are computed by hand in the comments."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import io, mixing
-from clipcurate.mixing import MixingError
+from clipcurate.core import io
+from clipcurate.mix import aggregate as mixing
+from clipcurate.mix.aggregate import MixingError
+from clipcurate.mix.files import mix_files
 from clipcurate.sample import topk
 from clipcurate.sample.threshold import threshold_top_fraction
 
@@ -310,7 +312,7 @@ def test_mix_files_round_trip(pool):
     d, index = pool
     out = d / "mixes" / "in8.parquet"
     specs = [("a", str(d / "clip.parquet"), "a"), ("b", str(d / "ext.parquet"), "b")]
-    mixing.mix_files(specs, index, "in_weighted", {"in_accuracy": {"a": 0.3, "b": 0.5}, "r": 4}, out, io.index_fingerprint(index))
+    mix_files(specs, index, "in_weighted", {"in_accuracy": {"a": 0.3, "b": 0.5}, "r": 4}, out, io.index_fingerprint(index))
 
     table = pq.read_table(out)
     assert table.column_names == ["uid", "score"]
@@ -335,7 +337,7 @@ def test_mix_files_set_method_writes_keep(pool):
     d, index = pool
     out = d / "inter.parquet"
     specs = [("a", d / "clip.parquet", "a"), ("o", d / "clip.parquet", "other")]
-    mixing.mix_files(specs, index, "intersection", {"fractions": 0.5}, out)
+    mix_files(specs, index, "intersection", {"fractions": 0.5}, out)
     table = pq.read_table(out)
     assert table.column_names == ["uid", "score", "keep"]
     # top 2 of a = rows 2, 3; top 2 of other = [10, 0, 0, 10] -> rows 0, 3
@@ -380,13 +382,13 @@ def test_mix_files_filter_counts_writes_integer_counts(pool):
     io.write_scores(d / "filt.parquet", pa.array(UIDS), {"keep": np.array([True, False, True, True])}, fingerprint=None)
     out = d / "fc.parquet"
     specs = [("dup:count", d / "dup.parquet", "count"), ("filt:keep", d / "filt.parquet", "keep")]
-    mixing.mix_files(specs, index, "filter_counts", {"counts": "dup:count"}, out)
+    mix_files(specs, index, "filter_counts", {"counts": "dup:count"}, out)
     table = pq.read_table(out)
     assert table.column_names == ["uid", "score", "keep", "count"]
     assert table.schema.field("count").type == pa.uint32()
     assert io.read_scores(out, index)["count"].tolist() == [3, 0, 0, 2]
     # the counts sampler takes them unchanged
-    from clipcurate import subset
+    from clipcurate.sample import subset
 
     assert subset.select({"method": "counts"}, io.read_scores(out, index), 4, 10, 0).tolist() == [3, 0, 0, 2]
 
@@ -397,7 +399,7 @@ def test_mix_files_bad_score_file_names_it(pool):
     io.write_scores(bad, pa.array(UIDS), {"b": np.array([1, np.nan, 2, 3], dtype=np.float32)}, fingerprint=None)
     out = d / "out.parquet"
     with pytest.raises(io.ContractError, match="bad.parquet"):
-        mixing.mix_files([("a", d / "clip.parquet", "a"), ("b", bad, "b")], index, "standardized_sum", {}, out)
+        mix_files([("a", d / "clip.parquet", "a"), ("b", bad, "b")], index, "standardized_sum", {}, out)
     assert not out.exists()
 
 
@@ -406,16 +408,16 @@ def test_mix_files_misaligned_file_names_it(pool):
     shuffled = d / "shuffled.parquet"
     io.write_scores(shuffled, pa.array(UIDS[::-1]), {"b": B}, fingerprint=None)
     with pytest.raises(io.ContractError, match="shuffled.parquet.*order"):
-        mixing.mix_files([("b", shuffled, "b")], index, "identity", {}, d / "out.parquet")
+        mix_files([("b", shuffled, "b")], index, "identity", {}, d / "out.parquet")
 
 
 def test_mix_files_validates_before_reading(pool):
     d, index = pool
     with pytest.raises(MixingError, match="empty"):
-        mixing.mix_files([], index, "sum", {}, d / "out.parquet")
+        mix_files([], index, "sum", {}, d / "out.parquet")
     # params are checked before the (missing) file is opened
     with pytest.raises(MixingError, match="'zz'"):
-        mixing.mix_files([("a", d / "missing.parquet", "a")], index, "weighted_sum", {"weights": {"zz": 1}}, d / "o.parquet")
+        mix_files([("a", d / "missing.parquet", "a")], index, "weighted_sum", {"weights": {"zz": 1}}, d / "o.parquet")
 
 
 def test_in_weighted_needs_distinct_accuracies():

@@ -1,4 +1,4 @@
-"""Every weight source a model spec may name loads through clipcurate.models.load_model, offline,
+"""Every weight source a model spec may name loads through clipcurate.embed.models.load_model, offline,
 from a locally saved tiny checkpoint: an open_clip tag, hf-hub:org/repo (in the spec's `pretrained`
 or as the arch), local-dir:, and a checkpoint file. Plus export_checkpoint on a real
 open_clip_train checkpoint with the safe (weights_only) loader."""
@@ -12,7 +12,7 @@ import open_clip
 import pytest
 import torch
 
-from clipcurate import models
+from clipcurate.embed import models
 
 ARCH = "tiny-clip"
 IMAGES = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))

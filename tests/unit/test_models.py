@@ -5,7 +5,7 @@ import json
 import open_clip
 import torch
 
-from clipcurate import models
+from clipcurate.embed import models
 
 
 def test_tiny_config_registered_and_local_checkpoint_roundtrip(tmp_path):
@@ -47,7 +47,7 @@ def test_missing_checkpoint_is_named(tmp_path):
 
 
 def test_a_changed_run_does_not_resume_the_old_checkpoints(tmp_path):
-    from clipcurate.train import reset_stale_run
+    from clipcurate.train.run import reset_stale_run
 
     work = tmp_path / "open_clip_train"
     reset_stale_run(work, ["--lr", "1"], {"arch": "tiny-clip"})

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from clipcurate import io, pool
-from clipcurate.reshard import reshard
+from clipcurate.core import io
+from clipcurate.pool import download as pool
+from clipcurate.pool.reshard import reshard
 from tests.conftest import hex_uid
 
 
@@ -112,7 +113,7 @@ def test_reshard_honours_counts_and_shuffles(downloaded, tmp_path):
 def test_counts_from_a_score_method_reach_reshard_unchanged(downloaded, tmp_path):
     # A score method that outputs counts (import_subset of a DataComp .npy listing uids with repeats),
     # the 'counts' sampler, and reshard: the resharded stream holds every sample exactly count times.
-    from clipcurate import subset
+    from clipcurate.sample import subset
     from clipcurate.scores.plan import plan_score, score_files
     from clipcurate.scores.runner import run_score
 

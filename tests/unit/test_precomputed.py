@@ -5,8 +5,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import io, pool, precomputed
-from clipcurate.tables import dropped_note, to_markdown
+from clipcurate.core import io
+from clipcurate.pool import download as pool, precomputed
+from clipcurate.report.tables import dropped_note, to_markdown
 from tests.conftest import hex_uid
 
 

@@ -1,5 +1,5 @@
 """Installing profiles/slurm as the named profile `slurm` (scripts/install_profile.py,
-clipcurate.profiles), checked against Snakemake's own profile lookup; and the dry run without conda.
+clipcurate.config.profiles), checked against Snakemake's own profile lookup; and the dry run without conda.
 
 Every test points HOME and XDG_CONFIG_HOME at a temp folder: nothing here touches the real home.
 """
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from snakemake.settings.types import DeploymentMethod
 
-from clipcurate import profiles
+from clipcurate.config import profiles
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "slurm"

@@ -9,7 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import io, pool, quality
+from clipcurate.core import io
+from clipcurate.pool import download as pool
+from clipcurate.report import quality
 from tests.conftest import hex_uid
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from clipcurate.scores.mixplan import check_scores
+from clipcurate.mix.plan import check_scores
 from clipcurate.scores.plan import PlanError
 from tests.unit.test_score_runner import CAPTIONS, CONFIG, run, world  # noqa: F401 - the crafted pool fixture
 from tests.unit.test_stages import N, pool, run_staged  # noqa: F401 - a crafted 3-chunk pool and the staged jobs

@@ -12,8 +12,8 @@ import torch
 import yaml
 from PIL import Image, ImageFilter
 
-from clipcurate import models, variants
-from clipcurate.embed import embed_chunk, read_embeddings
+from clipcurate.embed import models, variants
+from clipcurate.embed.encode import embed_chunk, read_embeddings
 from clipcurate.scores.plan import plan_score, score_files
 from clipcurate.scores.runner import run_score
 from tests.unit.test_embed_variants import pool  # noqa: F401 - the 12-sample pool fixture

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipcurate import plots
-from clipcurate.progress import progress
-from clipcurate.report_html import table_html
-from clipcurate.tables import build_table, to_csv
+from clipcurate.report import plots
+from clipcurate.core.progress import progress
+from clipcurate.report.html import table_html
+from clipcurate.report.tables import build_table, to_csv
 from tests.figures import bars, lefts, legend_labels, lines, same, texts, yticklabels
 
 OPEN_CLIP_LOG = """\

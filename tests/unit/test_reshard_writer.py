@@ -7,7 +7,7 @@ from pathlib import Path
 
 import webdataset as wds
 
-from clipcurate.reshard import _ShardWriter
+from clipcurate.pool.reshard import _ShardWriter
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -31,7 +31,7 @@ def test_shards_are_webdatasets_bytes(tmp_path):
 
 
 def test_reshard_imports_no_webdataset():
-    code = "import sys, clipcurate.reshard, clipcurate.dfn; print(sorted(m for m in ('webdataset', 'torch') if m in sys.modules))"
+    code = "import sys, clipcurate.pool.reshard, clipcurate.train.dfn; print(sorted(m for m in ('webdataset', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(SRC)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

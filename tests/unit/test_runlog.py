@@ -1,4 +1,4 @@
-"""clipcurate.runlog.start: jobs obey their thread count without importing torch for it."""
+"""clipcurate.core.runlog.start: jobs obey their thread count without importing torch for it."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 SCRIPT = """
 import sys, types{pre}
-from clipcurate.runlog import start
+from clipcurate.core.runlog import start
 smk = types.SimpleNamespace(threads={threads}, log=[{log!r}], rule="r")
 start(smk)
 imported_by_start = "torch" in sys.modules

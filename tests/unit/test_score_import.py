@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import io
-from clipcurate.scores.imported import check_file, match, read_uid_pairs, unique_pairs
+from clipcurate.core import io
+from clipcurate.scores.methods.imported import check_file, match, read_uid_pairs, unique_pairs
 from clipcurate.scores.plan import PlanError, plan_score, report_path, score_files
 from clipcurate.scores.runner import run_score
 from tests.unit.test_score_runner import CONFIG, UIDS, world  # noqa: F401 - the crafted pool fixture

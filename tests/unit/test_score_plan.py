@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clipcurate.scores import REGISTRY, register
 from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
-from clipcurate.scores.mixplan import check_scores, mix_files, plan_mix
+from clipcurate.mix.plan import check_scores, mix_files, plan_mix
 from clipcurate.scores.plan import PlanError, code_version, plan_score, score_files
 
 
@@ -226,15 +226,15 @@ def test_code_version_follows_the_method_module(tmp_path):
     script = repo / "workflow" / "scripts" / "score.py"
     before = {m: code_version(m, script, src) for m in ("clip_score", "binary_classifier", "eflyt")}
     assert len(set(before.values())) == 3
-    (src / "clipcurate" / "scores" / "_new_method.py").write_text("from clipcurate.scores import register\n")
+    (src / "clipcurate" / "scores" / "methods" / "_new_method.py").write_text("from clipcurate.scores import register\n")
     assert {m: code_version(m, script, src) for m in before} == before
-    eflyt_file = src / "clipcurate" / "scores" / (REGISTRY["eflyt"].module.rpartition(".")[2] + ".py")
+    eflyt_file = src / "clipcurate" / "scores" / "methods" / (REGISTRY["eflyt"].module.rpartition(".")[2] + ".py")
     eflyt_file.write_text(eflyt_file.read_text() + "\n# edited\n")
     after = {m: code_version(m, script, src) for m in before}
     assert after["clip_score"] == before["clip_score"]
     assert after["eflyt"] != before["eflyt"]
     # a module eflyt reaches only through its imports (flyt.run) counts for it
-    run = src / "clipcurate" / "flyt" / "run.py"
+    run = src / "clipcurate" / "train" / "flyt" / "run.py"
     run.write_text(run.read_text() + "\n# edited\n")
     assert code_version("eflyt", script, src) != after["eflyt"]
 
@@ -260,7 +260,7 @@ def test_imports_plan_with_a_report_and_their_file_as_input():
 def test_declared_mix_applies_its_artifact(tmp_path):
     import json
 
-    from clipcurate.mixing import resolve_declared
+    from clipcurate.mix.declared import resolve_declared
 
     (tmp_path / "mixer.json").write_text(json.dumps({"inputs": ["clip_score", "eflyt"], "weights": [0.7, -0.2], "bias": 0.1,
                                                      "mean": [0, 0], "std": [1, 1]}))

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import io
+from clipcurate.core import io
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
 from clipcurate.scores.plan import plan_score, score_files

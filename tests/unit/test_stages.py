@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import datacomp_filters as F
-from clipcurate import io, langid
+from clipcurate.scores.helpers import datacomp_filters as F
+from clipcurate.core import io
+from clipcurate.scores.helpers import langid
 from clipcurate.scores import REGISTRY, get, register
 from clipcurate.scores import groups as G
 from clipcurate.scores.inputs import Embeddings, Metadata, Reference
@@ -277,7 +278,7 @@ def test_image_based_samples_per_chunk_as_datacomp_per_file(pool):
 def test_fit_sample_caps_at_k_times_max_points_per_centroid():
     rng = np.random.default_rng(1)
     parts = [{"sample": rng.normal(size=(n, 3)).astype(np.float32)} for n in (5, 0, 7, 4)]
-    from clipcurate.scores.image_filter import fit_sample
+    from clipcurate.scores.methods.image_filter import fit_sample
 
     full = np.concatenate([p["sample"] for p in parts])
     np.testing.assert_array_equal(fit_sample(Prepared(parts), 100, 0), full)

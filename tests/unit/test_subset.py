@@ -1,4 +1,4 @@
-"""Tests for clipcurate.subset: sampler config checks naming the recipe key, the stats JSON and the
+"""Tests for clipcurate.sample.subset: sampler config checks naming the recipe key, the stats JSON and the
 repetition histogram PNG written beside each subset, and atomic writes."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from clipcurate import io, subset
+from clipcurate.core import io
+from clipcurate.sample import subset
 from clipcurate.sample import histogram
 from clipcurate.sample.validate import SamplingError
 from tests.conftest import hex_uid

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clipcurate.evaluate import SuiteError, load_suite
+from clipcurate.evaluate.run import SuiteError, load_suite
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,9 +1,9 @@
-"""open_clip_train's sample shuffle, seeded by clipcurate.train_entry, and its fused CPU AdamW."""
+"""open_clip_train's sample shuffle, seeded by clipcurate.train.entry, and its fused CPU AdamW."""
 
 import torch
 import webdataset as wds
 
-from clipcurate import train_entry
+from clipcurate.train import entry as train_entry
 
 
 def _order():

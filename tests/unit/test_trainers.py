@@ -1,4 +1,4 @@
-"""Trainers as plug-ins (clipcurate.trainers): a new trainer is one module plus config.
+"""Trainers as plug-ins (clipcurate.train.trainers): a new trainer is one module plus config.
 
 The toy text detector below is what such a module holds: a schema fragment for its config section,
 its typed inputs, its output, params, script, env and resources. Registered (as importing its module
@@ -14,12 +14,14 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-from clipcurate import config_check, scores, trainers
+from clipcurate.config import check as config_check
+from clipcurate import scores
+from clipcurate.train import trainers
 from clipcurate.config.wiring import Wiring
 from clipcurate.scores.inputs import Artifact, Embeddings
 from clipcurate.scores.plan import plan_score, score_files
-from clipcurate.trainers import Trainer
-from clipcurate.trainers.inputs import PoolEmbeddings, ReferenceEmbeddings
+from clipcurate.train.trainers import Trainer
+from clipcurate.train.trainers.inputs import PoolEmbeddings, ReferenceEmbeddings
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_SECTION = {
@@ -127,7 +129,7 @@ def test_without_the_module_its_section_is_unknown():
 def test_register_refuses_bad_declarations(toy):
     with pytest.raises(ValueError, match="must have exactly the field"):
         trainers.register(Trainer(**{**TOY.__dict__, "name": "_t1", "outputs": {"x": "results/x/model.pt"}}))
-    with pytest.raises(ValueError, match="not a kind of clipcurate.trainers.inputs"):
+    with pytest.raises(ValueError, match="not a kind of clipcurate.train.trainers.inputs"):
         trainers.register(Trainer(**{**TOY.__dict__, "name": "_t2", "inputs": {"emb": Embeddings()}}))
     with pytest.raises(ValueError, match="already trainer train_toy_detector's"):
         trainers.register(Trainer(**{**TOY.__dict__, "name": "_t3", "module": "elsewhere"}))
@@ -152,8 +154,8 @@ def test_adding_a_trainer_module_changes_no_code_version(tmp_path):
     one changes the code version of no rule (so nothing already built reruns)."""
     import shutil
 
-    from clipcurate import codeversion
-    from clipcurate.codeversion import code_version
+    from clipcurate.core import codeversion
+    from clipcurate.core.codeversion import code_version
 
     src = tmp_path / "src"
     shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
@@ -163,11 +165,11 @@ def test_adding_a_trainer_module_changes_no_code_version(tmp_path):
         return {s.name: code_version(s, src) for s in scripts}
 
     before = versions()
-    (src / "clipcurate" / "trainers" / "toy_detector.py").write_text(
-        "from clipcurate.trainers import Trainer, register\nfrom clipcurate import io  # noqa: F401\n")
+    (src / "clipcurate" / "train" / "trainers" / "toy_detector.py").write_text(
+        "from clipcurate.train.trainers import Trainer, register\nfrom clipcurate import io  # noqa: F401\n")
     assert versions() == before
     # while an edit to a module the scripts import changes their versions (the check can fail)
-    with open(src / "clipcurate" / "io.py", "a") as f:
+    with open(src / "clipcurate" / "core" / "io.py", "a") as f:
         f.write("# edited\n")
     changed = {k for k, v in versions().items() if v != before[k]}
     assert "score.py" in changed
@@ -179,7 +181,7 @@ def test_the_readmes_trainer_example_plans(tmp_path):
 
     text = (REPO / "README.md").read_text()
     section = text[text.index("### Adding a trainer"):text.index("## FLYT, M-FLYT")]
-    code = re.findall(r"```\n(# src/clipcurate/trainers/.*?)```", section, flags=re.S)[0]
+    code = re.findall(r"```\n(# src/clipcurate/train/trainers/.*?)```", section, flags=re.S)[0]
     config = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[0])
     exec(compile(code, "README.md", "exec"), {"__name__": "readme_trainer"})
     try:

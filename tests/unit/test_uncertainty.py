@@ -11,11 +11,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from clipcurate import datacomp_tasks, io, plots, uncertainty
-from clipcurate.evaluate import datacomp_line
-from clipcurate.tables import build_table, row_values, to_csv, to_markdown
-from clipcurate.report_html import table_html
-from clipcurate.tables import fold_se
+from clipcurate.evaluate import datacomp_tasks
+from clipcurate.core import io
+from clipcurate.report import plots, uncertainty
+from clipcurate.evaluate.run import datacomp_line
+from clipcurate.report.tables import build_table, row_values, to_csv, to_markdown
+from clipcurate.report.html import table_html
+from clipcurate.report.tables import fold_se
 
 SUITE = {"tasks": [
     {"key": "in", "name": "IN", "task": "zeroshot_classification", "main_metric": "acc1", "group": "ImageNet"},

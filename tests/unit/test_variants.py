@@ -1,13 +1,13 @@
-"""The image-variant registry (clipcurate.variants): declarations, params resolved from config,
+"""The image-variant registry (clipcurate.embed.variants): declarations, params resolved from config,
 artifacts, and everything that derives from the registry."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from clipcurate import variants
+from clipcurate.embed import variants
 from clipcurate.scores import inputs
-from clipcurate.scores.mixplan import check_scores
+from clipcurate.mix.plan import check_scores
 from clipcurate.scores.plan import PlanError, plan_score, score_files
 
 
@@ -43,8 +43,8 @@ def test_the_shipped_variants_and_what_derives_from_them():
     assert "textmask" in inputs.VARIANTS and "textmask" not in inputs.AVAILABLE_VARIANTS
     assert "_vt_shift" in inputs.AVAILABLE_VARIANTS and "_vt_off" not in inputs.AVAILABLE_VARIANTS
     assert set(variants.wildcard_regex().split("|")) == set(variants.available()) - {"plain"}
-    assert variants.get("hflip").module == "clipcurate.variants.hflip"
-    assert variants.code_modules("textmask") == ("clipcurate.variants.textmask",)
+    assert variants.get("hflip").module == "clipcurate.embed.variants.hflip"
+    assert variants.code_modules("textmask") == ("clipcurate.embed.variants.textmask",)
     tm = variants.get("textmask")
     assert tm.artifacts == {"detector": "{detector}"} and "OCR" in tm.unavailable
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pathlib import Path
 
-from clipcurate import config_check
+from clipcurate.config import check as config_check
 from clipcurate.config.expand import expand_config, quality_points
 from clipcurate.config.wiring import Wiring, parse_time_check
 from snakemake.utils import update_config
@@ -81,7 +81,7 @@ def test_score_gather_reads_the_chunks_or_every_input(tiny):
 
 
 def test_trainer_rules_derive_inputs_params_and_constraints(tiny):
-    from clipcurate import trainers
+    from clipcurate.train import trainers
 
     mflyt, eflyt = trainers.get("train_mflyt"), trainers.get("train_eflyt")
     assert tiny.trainer_constraints(mflyt) == {"flyt": "mflyt"} and tiny.trainer_constraints(eflyt) == {"flyt": "eflyt"}

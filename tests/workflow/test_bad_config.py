@@ -67,7 +67,7 @@ def test_yaml_syntax_error_in_a_configfile_is_located_by_the_checker(tmp_path):
     the documented pre-check does."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("scale:\n  lr: [1, 2\n")
-    proc = subprocess.run([sys.executable, "-m", "clipcurate.config_check", str(bad)], capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run([sys.executable, "-m", "clipcurate.config.check", str(bad)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 1 and proc.stderr.startswith(f"{bad}:3:1: YAML syntax error:"), proc.stderr
 
 
@@ -80,10 +80,10 @@ def _every_bad_config():
 
 @pytest.mark.parametrize("override", _every_bad_config(), ids=lambda o: yaml.safe_dump(o, width=1000).strip()[:60])
 def test_the_checker_refuses_exactly_what_the_snakefile_refuses(tmp_path, override, capsys):
-    """`python -m clipcurate.config_check FILE` and parsing the Snakefile with FILE as a configfile
+    """`python -m clipcurate.config.check FILE` and parsing the Snakefile with FILE as a configfile
     (in this process, through Snakemake's API, as `snakemake --list-rules` parses it) agree on every
     bad config, and the checker says why in one line, which is the workflow's own message."""
-    from clipcurate import config_check
+    from clipcurate.config import check as config_check
     from tests.workflow.plan import parse_error
 
     cfg = tmp_path / "bad.yaml"
@@ -98,7 +98,7 @@ def test_the_checker_refuses_exactly_what_the_snakefile_refuses(tmp_path, overri
 
 
 def test_the_checker_and_the_snakefile_accept_the_shipped_config(tmp_path):
-    from clipcurate import config_check
+    from clipcurate.config import check as config_check
     from tests.workflow.plan import parse_error
 
     cfg = tmp_path / "empty.yaml"

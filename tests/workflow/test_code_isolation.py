@@ -42,7 +42,7 @@ def probe_method(params, emb):
     return {"score": -np.einsum("ij,ij->i", emb["image"], emb["text"])}
 '''
 NEW_VARIANT = '''"""An image variant added by the test: a box blur, with a parameter and an artifact."""
-from clipcurate.variants import register
+from clipcurate.embed.variants import register
 
 
 @register("probe_blur", defaults={"radius": 1, "weights": "resources/probe_weights.bin"}, artifacts={"weights": "{weights}"})
@@ -115,8 +115,8 @@ def test_adding_and_editing_plugins_reruns_exactly_their_jobs(workflow):
     src = repo / "src" / "clipcurate"
     # 1. add a score method, an image variant and a classifier (with config entries that use them):
     # nothing that exists reruns; the new scores need exactly their own jobs
-    (src / "scores" / "probe_method.py").write_text(NEW_METHOD)
-    (src / "variants" / "probe_blur.py").write_text(NEW_VARIANT)
+    (src / "scores" / "methods" / "probe_method.py").write_text(NEW_METHOD)
+    (src / "embed" / "variants" / "probe_blur.py").write_text(NEW_VARIANT)
     (work / "resources" / "probe_weights.bin").write_bytes(b"weights")
     cfg = work / "overlay.yaml"
     cfg.write_text(yaml.safe_dump(overlay(radius=1)))
@@ -138,8 +138,8 @@ def test_adding_and_editing_plugins_reruns_exactly_their_jobs(workflow):
 
     # 2. edit a method (clip_score), a variant (hflip), the classifier trainer's script, and a variant
     # parameter in config: exactly their jobs change, and only what reads their outputs is pending
-    append(src / "scores" / "clip_score.py")
-    append(src / "variants" / "hflip.py")
+    append(src / "scores" / "methods" / "clip_score.py")
+    append(src / "embed" / "variants" / "hflip.py")
     append(repo / "workflow" / "scripts" / "train_classifier.py")
     cfg.write_text(yaml.safe_dump(overlay(radius=2)))
     edited = summary(run, TARGETS + NEW_TARGETS, config=[cfg])
@@ -167,9 +167,9 @@ def test_variant_params_and_artifacts_reach_the_embed_rule(tmp_path):
     """A variant's params (its defaults overridden by embed.variants) are the embed job's `variant`
     param and its artifact an input, and the {variant} wildcard derives from the registry (the
     Snakefile is planned in this process, where the test variant is registered)."""
-    from clipcurate import variants
+    from clipcurate.embed import variants
 
-    namespace = {"__name__": "clipcurate.variants.probe_blur"}
+    namespace = {"__name__": "clipcurate.embed.variants.probe_blur"}
     variants.names()
     exec(compile(NEW_VARIANT, "probe_blur.py", "exec"), namespace)
     try:

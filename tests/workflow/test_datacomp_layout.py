@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from clipcurate.pool import free_port, serve_directory
+from clipcurate.pool.download import free_port, serve_directory
 from clipcurate.world import generate_world
 
 REPO = Path(__file__).resolve().parents[2]

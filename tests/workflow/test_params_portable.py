@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from clipcurate import variants
-from clipcurate.codeversion import code_version
+from clipcurate.embed import variants
+from clipcurate.core.codeversion import code_version
 from clipcurate.scores.plan import code_version as score_code_version
 
 from .plan import plan

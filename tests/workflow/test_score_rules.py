@@ -3,7 +3,7 @@
 import numpy as np
 import yaml
 
-from clipcurate import io
+from clipcurate.core import io
 from tests.workflow.test_workflow import run_smk
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clipcurate import profiles
-from clipcurate.pool import free_port
+from clipcurate.config import profiles
+from clipcurate.pool.download import free_port
 from tests.required import needs
 
 REPO = Path(__file__).resolve().parents[2]

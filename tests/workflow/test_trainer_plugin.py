@@ -1,10 +1,10 @@
 """A new trainer is one module plus config, planned by Snakemake itself (a dry run, no data).
 
-A copy of the workflow gets a toy text-detector trainer (src/clipcurate/trainers/toy_detector.py),
+A copy of the workflow gets a toy text-detector trainer (src/clipcurate/train/trainers/toy_detector.py),
 its script, and a score method reading the detector (src/clipcurate/scores/toy_detector.py);
 nothing else is edited. The rule rules/models.smk defines for it in its loop over the registry is
 planned with its derived inputs and output; a bad cross-reference stops the workflow while it is
-parsed, with the one-line message `python -m clipcurate.config_check` prints too.
+parsed, with the one-line message `python -m clipcurate.config.check` prints too.
 """
 
 import shutil
@@ -18,8 +18,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 TRAINER = '''"""A toy text detector (tests/workflow/test_trainer_plugin.py): one module plus config."""
-from clipcurate.trainers import Trainer, register, register_schema
-from clipcurate.trainers.inputs import PoolEmbeddings, ReferenceEmbeddings
+from clipcurate.train.trainers import Trainer, register, register_schema
+from clipcurate.train.trainers.inputs import PoolEmbeddings, ReferenceEmbeddings
 
 register_schema(("properties", "toy_detectors"), {
     "type": "object",
@@ -37,7 +37,7 @@ register(Trainer(
 # a second toy trainer reading nothing, so that its job can run here: its rule must run its own script
 # (rules/models.smk defines the rules in a loop; Snakemake evaluates `script:` again when a job runs)
 CONSTANT = '''"""A toy trainer that writes its config entry (tests/workflow/test_trainer_plugin.py)."""
-from clipcurate.trainers import Trainer, register, register_schema
+from clipcurate.train.trainers import Trainer, register, register_schema
 
 register_schema(("properties", "toy_constants"), {"type": "object", "additionalProperties": {"type": "object"}})
 register(Trainer(
@@ -69,12 +69,12 @@ def checkout(tmp_path_factory):
     for name in ("Snakefile", "rules", "src", "workflow", "config", "envs", "report"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
-    (root / "src/clipcurate/trainers/toy_detector.py").write_text(TRAINER)
+    (root / "src/clipcurate/train/trainers/toy_detector.py").write_text(TRAINER)
     (root / "src/clipcurate/scores/toy_detector.py").write_text(SCORE)
     (root / "workflow/scripts/train_toy_detector.py").write_text('"""Train the toy detector."""\nfrom clipcurate import io\n')
-    (root / "src/clipcurate/trainers/toy_constant.py").write_text(CONSTANT)
+    (root / "src/clipcurate/train/trainers/toy_constant.py").write_text(CONSTANT)
     (root / "workflow/scripts/train_toy_constant.py").write_text(
-        '"""Write the entry."""\nfrom pathlib import Path\n\nfrom clipcurate.io import write_json\nfrom clipcurate.runlog import start\n\n'
+        '"""Write the entry."""\nfrom pathlib import Path\n\nfrom clipcurate.core.io import write_json\nfrom clipcurate.core.runlog import start\n\n'
         'start(snakemake).info("toy constant %s", snakemake.wildcards.constant)\n'
         'write_json({"trainer": "toy_constant", **snakemake.params.cfg}, Path(snakemake.output.out))\n')
     return root
@@ -85,7 +85,7 @@ def _run(root, tmp_path, config, *args):
     cfg.write_text(yaml.safe_dump(config))
     smk = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--directory", str(tmp_path),
                           "--configfile", str(cfg), *args], capture_output=True, text=True)
-    check = subprocess.run([sys.executable, "-m", "clipcurate.config_check", "--repo", str(root), str(cfg)],
+    check = subprocess.run([sys.executable, "-m", "clipcurate.config.check", "--repo", str(root), str(cfg)],
                            capture_output=True, text=True, cwd=root, env={"PYTHONPATH": str(root / "src"), "PATH": ""})
     return smk, smk.stdout + smk.stderr, check
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from clipcurate.pool import free_port
+from clipcurate.pool.download import free_port
 from tests.required import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,9 +91,9 @@ def image_based_in_memory(workdir: Path, k: int):
     path): every caption, every image embedding, one k-means, one assignment."""
     import numpy as np
 
-    from clipcurate import datacomp_filters as F
-    from clipcurate import langid
-    from clipcurate.embed import read_embeddings
+    from clipcurate.scores.helpers import datacomp_filters as F
+    from clipcurate.scores.helpers import langid
+    from clipcurate.embed.encode import read_embeddings
     from clipcurate.scores.runner import Rows, load_metadata
 
     rows = Rows(workdir / "results/pool/index.parquet")
@@ -112,7 +112,7 @@ def test_image_based_staged_on_the_micro_pool(micro_workdir):
     equals the in-memory filter over the whole pool."""
     import numpy as np
 
-    from clipcurate import io
+    from clipcurate.core import io
 
     tmp_path = micro_workdir
     proc = run_smk(tmp_path, "results/scores/image_based.parquet", *micro_args(tmp_path), "--cores", "2")
@@ -137,8 +137,8 @@ def test_a_grouped_method_runs_its_group_jobs_on_the_micro_pool(micro_workdir, t
 
     import numpy as np
 
-    from clipcurate import io
-    from clipcurate.embed import read_embeddings
+    from clipcurate.core import io
+    from clipcurate.embed.encode import read_embeddings
     from tests.unit.test_readme_methods import section_blocks
 
     repo = tmp_path / "repo"
@@ -341,7 +341,7 @@ def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
 def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_path):
     """The quality report over the micro run's scores and the HQ-vs-pool classifier (the DFN scores
     left out: they need seven more trainings), judged by the ground-truth oracle; and the DFN chain's plan."""
-    from clipcurate.dfn import expand_quality_experiment
+    from clipcurate.train.dfn import expand_quality_experiment
 
     workdir = micro_workdir
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())

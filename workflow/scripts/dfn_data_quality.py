@@ -4,11 +4,11 @@ of the model trained on the subset it induces (rules/reports.smk), each with its
 
 import csv
 
-from clipcurate import dfn
-from clipcurate.eval_results import imagenet_accuracy, load_suite
-from clipcurate.io import atomic_path
-from clipcurate.runlog import start
-from clipcurate.uncertainty import imagenet_se
+from clipcurate.train import dfn
+from clipcurate.evaluate.results import imagenet_accuracy, load_suite
+from clipcurate.core.io import atomic_path
+from clipcurate.core.runlog import start
+from clipcurate.report.uncertainty import imagenet_se
 
 log = start(snakemake)
 suite = load_suite(snakemake.params.suite)

@@ -6,9 +6,9 @@ keeps the workers from running the download again.
 
 import json
 
-from clipcurate.io import write_json
-from clipcurate.pool import download_pool
-from clipcurate.runlog import start
+from clipcurate.core.io import write_json
+from clipcurate.pool.download import download_pool
+from clipcurate.core.runlog import start
 
 
 def main(smk):

@@ -4,12 +4,12 @@ A model spec with ``precomputed: b32|l14`` takes DataComp's npz embeddings of th
 instead of running the model over the images.
 """
 
-from clipcurate.runlog import start
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 spec = snakemake.params.spec
 if spec.get("precomputed"):
-    from clipcurate.precomputed import write_chunk_embeddings
+    from clipcurate.pool.precomputed import write_chunk_embeddings
 
     stats = write_chunk_embeddings(
         snakemake.input.rows, snakemake.input.metadata, int(snakemake.wildcards.chunk), spec["precomputed"],
@@ -17,7 +17,7 @@ if spec.get("precomputed"):
     )
     log.info("took DataComp's precomputed %s embeddings: %s", spec["precomputed"], stats)
 else:
-    from clipcurate.embed import embed_chunk
+    from clipcurate.embed.encode import embed_chunk
 
     stats = embed_chunk(
         snakemake.input.index, snakemake.input.shards, int(snakemake.wildcards.chunk), spec,

@@ -1,7 +1,7 @@
 """Embed a whole reference set by one model (rules/embed.smk)."""
 
-from clipcurate.embed import embed_reference
-from clipcurate.runlog import start
+from clipcurate.embed.encode import embed_reference
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 stats = embed_reference(

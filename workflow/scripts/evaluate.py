@@ -1,7 +1,7 @@
 """Evaluate a trained model on the configured suite (rules/evaluate.smk)."""
 
-from clipcurate.evaluate import aggregate, evaluate_model, load_suite
-from clipcurate.runlog import start
+from clipcurate.evaluate.run import aggregate, evaluate_model, load_suite
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 suite = load_suite(snakemake.params.suite)

@@ -1,12 +1,12 @@
 """Per-task zero-shot results of one recipe's model: an HTML table and a bar chart (rules/tables.smk)."""
 
-from clipcurate import io
-from clipcurate.eval_results import aggregate, load_suite, read_jsonl
-from clipcurate.plots import eval_chart
-from clipcurate.report_html import table_html
-from clipcurate.runlog import start
-from clipcurate.tables import fold_se, to_csv
-from clipcurate.uncertainty import aggregate_se, per_task_se
+from clipcurate.core import io
+from clipcurate.evaluate.results import aggregate, load_suite, read_jsonl
+from clipcurate.report.plots import eval_chart
+from clipcurate.report.html import table_html
+from clipcurate.core.runlog import start
+from clipcurate.report.tables import fold_se, to_csv
+from clipcurate.report.uncertainty import aggregate_se, per_task_se
 
 log = start(snakemake)
 suite = load_suite(snakemake.params.suite)

@@ -1,7 +1,7 @@
 """The list of a table's figures (rules/tables.smk: table_figures); the figures are the rule's inputs."""
 
-from clipcurate.figure_list import write_figure_list
-from clipcurate.runlog import start
+from clipcurate.report.figure_list import write_figure_list
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 groups = {name.removeprefix("fig_"): getattr(snakemake.input, name) for name in snakemake.input.keys() if name.startswith("fig_")}

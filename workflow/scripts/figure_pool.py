@@ -4,9 +4,9 @@ import json
 
 import pyarrow.parquet as pq
 
-from clipcurate import io
-from clipcurate.plots import download_chart
-from clipcurate.runlog import start
+from clipcurate.core import io
+from clipcurate.report.plots import download_chart
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 report = json.loads(open(snakemake.input.report).read())

@@ -4,9 +4,9 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 
-from clipcurate import io
-from clipcurate.plots import composition_chart
-from clipcurate.runlog import start
+from clipcurate.core import io
+from clipcurate.report.plots import composition_chart
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 truth = pq.read_table(f"{snakemake.input.world}/truth.parquet", columns=["uid", "kind"])

@@ -3,8 +3,8 @@
 import numpy as np
 import pyarrow.parquet as pq
 
-from clipcurate.plots import score_chart
-from clipcurate.runlog import start
+from clipcurate.report.plots import score_chart
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 table = pq.read_table(snakemake.input.scores)

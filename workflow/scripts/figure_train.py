@@ -3,12 +3,12 @@
 import json
 from pathlib import Path
 
-from clipcurate.plots import clip_loss_curve
-from clipcurate.runlog import start
+from clipcurate.report.plots import clip_loss_curve
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 info = json.loads(Path(snakemake.input.info).read_text())
-# open_clip_train writes its out.log under the exported model's directory (clipcurate.train)
+# open_clip_train writes its out.log under the exported model's directory (clipcurate.train.run)
 model_dir = Path(info["model"]["pretrained"]).parent
 logs = [model_dir / "open_clip_train" / "logs" / "run" / "out.log"]
 title = (f"{snakemake.params.what}: {info.get('samples_seen', '?'):,} samples seen, "

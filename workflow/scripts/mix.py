@@ -1,9 +1,10 @@
 """Aggregate score files into one mix (rules/mix.smk); a declared mix (M-FLYT) applies its artifacts."""
 
-from clipcurate import io
-from clipcurate.eval_results import load_suite, resolve_recipe_accuracies
-from clipcurate.mixing import mix_files, resolve_declared
-from clipcurate.runlog import start
+from clipcurate.core import io
+from clipcurate.evaluate.results import load_suite, resolve_recipe_accuracies
+from clipcurate.mix.declared import resolve_declared
+from clipcurate.mix.files import mix_files
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 plan = snakemake.params.plan

@@ -1,7 +1,7 @@
 """Build the pool index from the downloaded shards (rules/pool.smk)."""
 
-from clipcurate.pool import build_index, write_index
-from clipcurate.runlog import start
+from clipcurate.pool.download import build_index, write_index
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 table = build_index(snakemake.input.shards, snakemake.params.chunk_shards)

@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from clipcurate.runlog import start
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 out = Path(snakemake.output[0])

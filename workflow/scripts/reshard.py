@@ -1,7 +1,7 @@
 """Reshard a subset into training shards (rules/train.smk)."""
 
-from clipcurate.reshard import extra_shards, reshard
-from clipcurate.runlog import start
+from clipcurate.pool.reshard import extra_shards, reshard
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 meta = reshard(

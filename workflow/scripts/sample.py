@@ -1,7 +1,7 @@
 """Turn a recipe's score into a subset, its stats JSON and repetition histogram (rules/sample.smk)."""
 
-from clipcurate.runlog import start
-from clipcurate.subset import write_recipe_subset
+from clipcurate.core.runlog import start
+from clipcurate.sample.subset import write_recipe_subset
 
 log = start(snakemake)
 stats = write_recipe_subset(

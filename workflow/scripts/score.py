@@ -1,7 +1,7 @@
 """Write the pool-wide score file: gather chunks (and group results), or run a pool-level method
 (rules/score.smk)."""
 
-from clipcurate.runlog import start
+from clipcurate.core.runlog import start
 from clipcurate.scores.runner import run_score
 from clipcurate.scores.stages import run_gather
 

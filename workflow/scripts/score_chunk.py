@@ -1,6 +1,6 @@
 """Apply a chunk-level score method to one chunk (rules/score.smk)."""
 
-from clipcurate.runlog import start
+from clipcurate.core.runlog import start
 from clipcurate.scores.runner import run_score
 
 log = start(snakemake)

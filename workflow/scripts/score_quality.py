@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from clipcurate import quality
-from clipcurate.io import atomic_path
-from clipcurate.runlog import start
+from clipcurate.report import quality
+from clipcurate.core.io import atomic_path
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 score_files = {s: f"results/scores/{s}.parquet" for s in snakemake.params.scores}

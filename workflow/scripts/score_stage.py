@@ -1,6 +1,6 @@
 """Run one job of a staged score method's prepare, fit or group stage (rules/score.smk)."""
 
-from clipcurate.runlog import start
+from clipcurate.core.runlog import start
 from clipcurate.scores.stages import run_fit, run_group, run_prepare
 
 log = start(snakemake)

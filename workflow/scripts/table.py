@@ -6,12 +6,12 @@ each score with its standard error (CSV: ``<column>_se`` columns; .md/HTML: ``va
 (at real scale: recipes that use an oracle score), which the .md, the HTML and the log name.
 """
 
-from clipcurate import io
-from clipcurate.eval_results import load_suite
-from clipcurate.plots import table_chart
-from clipcurate.report_html import table_html
-from clipcurate.runlog import start
-from clipcurate.tables import build_table, dropped_note, fold_se, row_values, to_csv, to_markdown
+from clipcurate.core import io
+from clipcurate.evaluate.results import load_suite
+from clipcurate.report.plots import table_chart
+from clipcurate.report.html import table_html
+from clipcurate.core.runlog import start
+from clipcurate.report.tables import build_table, dropped_note, fold_se, row_values, to_csv, to_markdown
 
 log = start(snakemake)
 table = snakemake.params.table

@@ -3,9 +3,9 @@
 import shutil
 from pathlib import Path
 
-from clipcurate.reshard import train_data_pattern
-from clipcurate.runlog import start
-from clipcurate.train import run_training
+from clipcurate.pool.reshard import train_data_pattern
+from clipcurate.core.runlog import start
+from clipcurate.train.run import run_training
 
 log = start(snakemake)
 pattern, size = train_data_pattern(snakemake.input.shards)

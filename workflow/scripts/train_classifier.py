@@ -5,24 +5,24 @@ from pathlib import Path
 
 import numpy as np
 
-from clipcurate import dfn
-from clipcurate.embed import read_embeddings
-from clipcurate.io import write_json
-from clipcurate.runlog import start
+from clipcurate.scores.helpers import classifier
+from clipcurate.embed.encode import read_embeddings
+from clipcurate.core.io import write_json
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 cfg = snakemake.params.cfg
 features = cfg.get("features", "image_text")
-pos = dfn.classifier_features(read_embeddings(snakemake.input.positive), features)
+pos = classifier.classifier_features(read_embeddings(snakemake.input.positive), features)
 chunks = [read_embeddings(p) for p in snakemake.input.embeddings]
-neg = dfn.classifier_features({k: np.concatenate([c[k] for c in chunks]) for k in ("image", "text")}, features)
+neg = classifier.classifier_features({k: np.concatenate([c[k] for c in chunks]) for k in ("image", "text")}, features)
 log.info("positives (%s): %d, negatives (pool): %d, features %s (%d)", cfg["positive"], len(pos), len(neg), features, pos.shape[1])
-clf = dfn.train_binary_classifier(
+clf = classifier.train_binary_classifier(
     pos, neg, steps=int(cfg["steps"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
     warmup=int(cfg["warmup"]), wd=float(cfg.get("wd", 0.0)), seed=snakemake.params.seed,
 )
 info = {"config": dict(cfg), "positives": len(pos), "negatives": len(neg), "features": features,
         "train_accuracy": clf["train_accuracy"], "final_loss": clf["final_loss"], "seed": snakemake.params.seed}
-dfn.save_classifier(snakemake.output.classifier, clf, features, info)
+classifier.save_classifier(snakemake.output.classifier, clf, features, info)
 write_json(info, Path(snakemake.output.info))
 log.info("trained: %s", info)

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from clipcurate.flyt.run import train_run
-from clipcurate.pool import shard_paths
-from clipcurate.runlog import start
+from clipcurate.train.flyt.run import train_run
+from clipcurate.pool.download import shard_paths
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 run = snakemake.params.run

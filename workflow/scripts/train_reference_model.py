@@ -5,10 +5,10 @@ data) or a fine-tuned DFN."""
 import shutil
 from pathlib import Path
 
-from clipcurate.dfn import DATA_KEYS, train_data
-from clipcurate.io import write_json
-from clipcurate.runlog import start
-from clipcurate.train import brace_pattern, run_training
+from clipcurate.train.dfn import DATA_KEYS, train_data
+from clipcurate.core.io import write_json
+from clipcurate.core.runlog import start
+from clipcurate.train.run import brace_pattern, run_training
 
 log = start(snakemake)
 train = snakemake.params.train

@@ -1,6 +1,6 @@
 """Generate the tiny world (rules/world.smk)."""
 
-from clipcurate.runlog import start
+from clipcurate.core.runlog import start
 from clipcurate.world import generate_world, verify_world
 
 log = start(snakemake)

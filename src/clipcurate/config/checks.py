@@ -1,6 +1,6 @@
 """Cross-key checks of the pool, evaluation and table sections (run by
-:func:`clipcurate.config_check.prepare`, hence by the Snakefile and by ``python -m
-clipcurate.config_check`` alike). Each error is a :class:`~clipcurate.config_check.ConfigError`
+:func:`clipcurate.config.check.prepare`, hence by the Snakefile and by ``python -m
+clipcurate.config.check`` alike). Each error is a :class:`~clipcurate.config.check.ConfigError`
 that names the key and says what was expected."""
 
 from __future__ import annotations
@@ -49,3 +49,16 @@ def check_table_plots(config: Mapping) -> None:
             for c in cols:
                 if c not in table["columns"]:
                     raise _error(f"config: tables.{name}.plot.{key}: {c!r} is not among the table's columns {table['columns']}")
+
+
+def check_claims_config(config: Mapping) -> None:
+    """Every claim of ``reports.claims`` names a configured table, two of its rows and one of its
+    score columns (:func:`clipcurate.report.claims.check_claims`), so that a typo is found when the
+    workflow is planned, not after the runs it decides over."""
+    from clipcurate.report.claims import ClaimError, check_claims
+
+    claims = (config.get("reports") or {}).get("claims") or []
+    try:
+        check_claims(claims, config["tables"])
+    except ClaimError as e:
+        raise _error(f"config: {e}") from None

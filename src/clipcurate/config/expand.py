@@ -1,8 +1,8 @@
 """Config blocks that expand into ordinary entries, before those entries are checked.
 
 The DFN paper's data-quality experiment (config ``dfn_quality``) is one block that stands for a
-grid of models, scores and recipes (:func:`clipcurate.dfn.expand_quality_experiment`). They are
-added to the config by :func:`expand_config`, which :func:`clipcurate.config_check.prepare` runs
+grid of models, scores and recipes (:func:`clipcurate.train.dfn.expand_quality_experiment`). They are
+added to the config by :func:`expand_config`, which :func:`clipcurate.config.check.prepare` runs
 after the block itself is validated and before the schema and every cross-check run again on the
 expanded config: an added entry is checked exactly like a configured one.
 """
@@ -14,7 +14,7 @@ from typing import Mapping
 
 def _expanded(config: Mapping) -> dict:
     from clipcurate.config.errors import ConfigError
-    from clipcurate.dfn import DFNError, expand_quality_experiment
+    from clipcurate.train.dfn import DFNError, expand_quality_experiment
 
     try:
         return expand_quality_experiment(config["dfn_quality"], config["models"], int(config["seed"]), config["recipes"])

@@ -1,7 +1,7 @@
 """Everything the rules ask of the config: paths, input functions, params and resources.
 
 ``rules/common.smk`` builds one :class:`Wiring` from the checked config (after
-:func:`clipcurate.config_check.prepare`) and binds its attributes to the names the rules use
+:func:`clipcurate.config.check.prepare`) and binds its attributes to the names the rules use
 (``score_inputs``, ``model_spec``, ``gpu_resources`` ...), so the ``.smk`` files only wire and all
 the resolution is here, tested without Snakemake (tests/unit/test_wiring.py). Input functions take
 Snakemake's ``wildcards`` (any object with the wildcard names as attributes).
@@ -130,12 +130,12 @@ class Wiring:
 
     def code_version(self, script: str, plugins=()) -> str:
         """Hash of workflow/scripts/<script>.py and every clipcurate module it can reach (its import
-        closure, found statically by clipcurate.codeversion), with the registries' plug-ins (score
+        closure, found statically by clipcurate.core.codeversion), with the registries' plug-ins (score
         methods, image variants) reduced to those the job runs (``plugins``: their module names);
         computed once per script, plug-ins and parse."""
         key = (script, tuple(sorted(plugins)))
         if key not in self._code_versions:
-            from clipcurate.codeversion import code_version as closure_version
+            from clipcurate.core.codeversion import code_version as closure_version
 
             self._code_versions[key] = closure_version(
                 self.repo / "workflow" / "scripts" / f"{script}.py", self.repo / "src", plugins=plugins)
@@ -262,16 +262,16 @@ class Wiring:
 
         return score_specs(inputs)
 
-    # ---- trainers (clipcurate.trainers): one rule each, defined in a loop in rules/models.smk ----
+    # ---- trainers (clipcurate.train.trainers): one rule each, defined in a loop in rules/models.smk ----
 
     def trainers(self) -> list:
-        """Every registered trainer (:class:`clipcurate.trainers.Trainer`)."""
-        from clipcurate import trainers
+        """Every registered trainer (:class:`clipcurate.train.trainers.Trainer`)."""
+        from clipcurate.train import trainers
 
         return trainers.trainers()
 
     def trainer(self, name: str):
-        from clipcurate import trainers
+        from clipcurate.train import trainers
 
         return trainers.get(name)
 
@@ -339,14 +339,14 @@ class Wiring:
         return runs[name]
 
     def flyt_train(self, name: str) -> dict:
-        """A FLYT run's training hyperparameters (:func:`clipcurate.trainers.flyt.run_train`)."""
-        from clipcurate.trainers.flyt import run_train
+        """A FLYT run's training hyperparameters (:func:`clipcurate.train.trainers.flyt.run_train`)."""
+        from clipcurate.train.trainers.flyt import run_train
 
         return run_train(self.config, self.flyt_run(name))
 
     def trained_label(self, path_template: str, name: str) -> str:
         """What the entry ``name`` whose artifact is ``path_template`` is (``M-FLYT run``), for captions."""
-        from clipcurate import trainers
+        from clipcurate.train import trainers
 
         for t in trainers.trainers():
             if path_template in t.outputs.values() and name in t.entries(self.config):
@@ -356,12 +356,12 @@ class Wiring:
     # ---- mixes (clipcurate.scores.plan) ---------------------------------------------------
 
     def _mix_plan(self, name: str):
-        from clipcurate.scores.mixplan import plan_mix
+        from clipcurate.mix.plan import plan_mix
 
         return plan_mix(self.config, name)
 
     def mix_inputs(self, wildcards) -> dict:
-        from clipcurate.scores.mixplan import mix_files
+        from clipcurate.mix.plan import mix_files
 
         return mix_files(self.mix_plan(wildcards.mix))
 
@@ -418,9 +418,9 @@ class Wiring:
         return {"index": POOL_INDEX, "shards": self.pool_shards, "model": self.model_files(wildcards.model)}
 
     def variant_plan(self, name: str) -> dict:
-        """An image variant resolved against the config (:func:`clipcurate.variants.plan_variant`):
+        """An image variant resolved against the config (:func:`clipcurate.embed.variants.plan_variant`):
         name, params and artifact paths; the embed job's ``variant`` param."""
-        from clipcurate import variants
+        from clipcurate.embed import variants
 
         return variants.plan_variant(self.config, name)
 
@@ -431,14 +431,14 @@ class Wiring:
 
     def variant_code(self, name: str) -> str:
         """The embed code version of one variant: only its own module among the variants."""
-        from clipcurate import variants
+        from clipcurate.embed import variants
 
         return self.code_version("embed", plugins=variants.code_modules(name))
 
     @staticmethod
     def variant_names() -> str:
         """The ``{variant}`` wildcard constraint: every available variant but plain, from the registry."""
-        from clipcurate import variants
+        from clipcurate.embed import variants
 
         return variants.wildcard_regex()
 
@@ -508,6 +508,47 @@ class Wiring:
             "subset_evals": [f"results/eval/{p['recipe']}.jsonl" for p in self.dfn_quality_points],
         }
 
+    # ---- the claims target (rules/reports.smk; clipcurate.report.claims_runs) ----------------
+
+    @property
+    def claims(self) -> list:
+        return list((self.config.get("reports") or {}).get("claims") or [])
+
+    @property
+    def claims_runs(self) -> dict:
+        """``reports.claims_runs`` with its defaults: the seeds, the claims' config files, z."""
+        own = (self.config.get("reports") or {}).get("claims_runs") or {}
+        return {"seeds": [self.seed], "configfiles": [], "z": 2.0, "snakemake_args": [], **own}
+
+    def claims_targets(self) -> list[str]:
+        from clipcurate.report.claims_runs import claim_targets
+
+        return claim_targets(self.claims)
+
+    def claims_run_files(self) -> list[str]:
+        if not self.claims:
+            raise ValueError("results/reports/claims.csv needs claims: config reports.claims is empty")
+        return [f"results/claims/seed{int(s)}/claims_run.json" for s in self.claims_runs["seeds"]]
+
+    @staticmethod
+    def caller_config(configfiles, overrides) -> tuple[list[str], dict]:
+        """This run's ``--configfile`` files (relative to the working directory where they are inside
+        it, so that params do not depend on where it lives) and its ``--config`` overrides: a claims
+        run repeats them before its own config files."""
+        import os
+
+        cwd = Path.cwd()
+        files = []
+        for f in configfiles or []:
+            p = Path(f)
+            files.append(os.path.relpath(p, cwd) if p.is_absolute() and p.is_relative_to(cwd) else str(f))
+        return files, dict(overrides or {})
+
+    def claims_run_dirs(self) -> list[str]:
+        from clipcurate.report.claims_runs import run_dir
+
+        return [run_dir(s) for s in self.claims_runs["seeds"]]
+
     # ---- report captions and figures (rules/report_common.smk, rules/tables.smk) ---------
 
     def world_truth_input(self, wildcards=None):
@@ -553,7 +594,7 @@ class Wiring:
         artifacts) -> (their scores and models) from the methods' and trainers' declarations and
         the config entries, never from a plan (at real scale an oracle cannot be planned):
         ``{"scores", "oracles", "models", "artifacts"}``; an artifact is (trainer name, entry name)."""
-        from clipcurate import trainers
+        from clipcurate.train import trainers
         from clipcurate.scores import get
         from clipcurate.scores.inputs import Artifact, Embeddings, Reference, Scores, Truth
 
@@ -615,7 +656,7 @@ class Wiring:
         """The report's figures for one table: the pool, every score, trained artifact and trained
         model its rows use (:meth:`dependencies`), and each row's training curve and per-task
         evaluation (all already in its DAG). A trainer with a ``figure`` gives one per entry used."""
-        from clipcurate import trainers
+        from clipcurate.train import trainers
 
         recipes = [row["recipe"] for row in self.table_rows(table_name)[0]]
         deps = self.dependencies(recipes)
@@ -642,7 +683,7 @@ class Wiring:
 def parse_time_check(config: Mapping, repo: str | Path) -> Wiring:
     """What parsing the Snakefile computes from a checked config beyond :func:`prepare`: the
     :class:`Wiring` (chunks from the pool layout, the suite, the trainer rules' wildcard sets).
-    ``python -m clipcurate.config_check`` runs it too, so that it refuses what the Snakefile refuses."""
+    ``python -m clipcurate.config.check`` runs it too, so that it refuses what the Snakefile refuses."""
     w = Wiring(config, repo)
     w.suite_content()
     return w

@@ -1,7 +1,7 @@
 """The ``sample`` stage: from a pool's score column (or its ``keep`` / ``count`` column) to counts.
 
 A sampler returns ``counts``: one non-negative integer per pool row, in the index's canonical order,
-saying how many times the example enters the training set. :mod:`clipcurate.subset` turns a recipe's
+saying how many times the example enters the training set. :mod:`clipcurate.sample.subset` turns a recipe's
 counts into its subset files. The modules, one job each:
 
 * :mod:`~clipcurate.sample.validate` -- :class:`SamplingError`, the checks of scores and of the
@@ -19,5 +19,5 @@ counts into its subset files. The modules, one job each:
 
 This file imports nothing, so that a module importing one of them (the mixes import
 :mod:`~clipcurate.sample.topk`) does not take the others into its code version
-(:mod:`clipcurate.codeversion`).
+(:mod:`clipcurate.core.codeversion`).
 """

@@ -2,19 +2,19 @@
 
 A count vector holds one non-negative integer per pool row: how many times that example enters the
 training set. Samplers produce them; a score method or a mix may output one as its ``count`` column
-(:mod:`clipcurate.scores`), which the ``counts`` sampler takes as is (:mod:`clipcurate.subset`).
+(:mod:`clipcurate.scores`), which the ``counts`` sampler takes as is (:mod:`clipcurate.sample.subset`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import io
+from clipcurate.core import io
 from clipcurate.sample.validate import SamplingError
 
 
 def check_counts(counts, where: str = "counts") -> np.ndarray:
-    """A count vector, checked by the file contract's own check (:func:`clipcurate.io.check_counts`:
+    """A count vector, checked by the file contract's own check (:func:`clipcurate.core.io.check_counts`:
     1-D, integer, every value in ``[0, io.MAX_COUNT]``), as a :class:`SamplingError` naming ``where``
     (a config key and column), the first offending row and its value. Returns it as int64."""
     try:

@@ -1,7 +1,7 @@
 """A recipe's score-based sampler, by name: ``threshold``, ``scs``, ``hcs``, ``nocap`` (:func:`draw`).
 
 The recipe-level methods that take no score (``all``) or a column as is (``keep``, ``counts``) are
-:mod:`clipcurate.subset`'s.
+:mod:`clipcurate.sample.subset`'s.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ def repetition_histogram(counts, path_png, title: str = "") -> dict:
 
     The x axis is the number of times an example appears (1, 2, ...), the y axis (log scale) how many
     examples appear that many times. Returns :func:`repetition_stats`. Drawn and written with
-    :func:`clipcurate.plots.new_figure` and :func:`~clipcurate.plots.save_figure`.
+    :func:`clipcurate.report.plots.new_figure` and :func:`~clipcurate.report.plots.save_figure`.
     """
-    from clipcurate.plots import new_figure, save_figure
+    from clipcurate.report.plots import new_figure, save_figure
 
     stats = repetition_stats(counts)
     reps = np.array(list(stats["histogram"]), dtype=np.int64)

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from clipcurate.progress import progress
+from clipcurate.core.progress import progress
 from clipcurate.sample.race import CHUNK, Schedule, exact_counts
 from clipcurate.sample.rng import Exp
 from clipcurate.sample.validate import SamplingError, as_alpha, as_int, as_n_target, as_scores, as_seed

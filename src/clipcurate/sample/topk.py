@@ -1,7 +1,7 @@
 """The one top-k of the workflow: how many rows "the top fraction f" keeps, and which.
 
 Used by the ``threshold`` sampler (:mod:`clipcurate.sample.threshold`) and by the set mixes
-(:mod:`clipcurate.mixing`: intersection, union, two-stage), so that a fraction keeps the same rows
+(:mod:`clipcurate.mix.aggregate`: intersection, union, two-stage), so that a fraction keeps the same rows
 wherever it is written; DataComp's CLIP-score baseline takes its ``n`` from it too (below). This module imports only numpy and the standard library (the mixes' code
 version reaches it).
 
@@ -32,7 +32,7 @@ fraction keeps the same rows in a sampler and in a mix. The difference is one ro
 cut (one row in 10**8 at DataComp's medium scale); DataComp's truncation of the binary product loses a
 row at fractions like 0.29 of 100, which its ``+ 1`` happens to hide. The DataComp baselines that
 reproduce ``get_threshold`` itself (``clip_threshold``, LAION's ``fraction``:
-:func:`clipcurate.datacomp_filters.fraction_threshold`) keep its ``>= threshold`` rule, with ``n``
+:func:`clipcurate.scores.helpers.datacomp_filters.fraction_threshold`) keep its ``>= threshold`` rule, with ``n``
 from :func:`top_count`.
 """
 

@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 
 #: score-based samplers understood by :func:`clipcurate.sample.dispatch.draw`, with the parameters
-#: each accepts (``n``, the target size, is handled by the caller: see :mod:`clipcurate.subset`).
+#: each accepts (``n``, the target size, is handled by the caller: see :mod:`clipcurate.sample.subset`).
 METHODS: dict[str, tuple[str, ...]] = {
     "threshold": ("fraction",),
     "scs": ("alpha", "group_size"),

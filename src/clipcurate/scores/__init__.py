@@ -7,7 +7,7 @@ reference-set embeddings, trained artifacts, other scores, the ground truth), it
 (``score``: float32, higher is better; ``keep``: bool; ``count``: non-negative integer repeat counts,
 how many times each sample enters the training set, taken as is by a recipe's ``sample: {method:
 counts}``), its default parameters and its function.
-Adding a method means adding one module that calls :func:`register` and one config entry under
+Adding a method means adding one module to :mod:`clipcurate.scores.methods` that calls :func:`register` and one config entry under
 ``scores:``; the planner (:mod:`clipcurate.scores.plan`) derives the rule inputs and params and the
 runner (:mod:`clipcurate.scores.runner`) loads the inputs and writes the score file.
 
@@ -22,8 +22,6 @@ Any method may declare its jobs' ``resources`` per stage (:class:`~clipcurate.sc
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -106,9 +104,9 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
 
 
 def _load_all() -> None:
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name not in ("inputs", "plan", "mixplan", "runner", "stages", "groups"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+    from clipcurate.scores import methods
+
+    methods.load_all()
 
 
 def get(name: str) -> Method:

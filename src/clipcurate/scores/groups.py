@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate import io
+from clipcurate.core import io
 
 ROW, GROUP, SHARD = "_row", "_group", "_shard"
 MEMBER = "_m_"

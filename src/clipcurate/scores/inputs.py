@@ -23,13 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from clipcurate import variants
+from clipcurate.embed import variants
 
 
 def __getattr__(name: str):
     """``VARIANTS`` (every declared image variant) and ``AVAILABLE_VARIANTS`` (those the embed rule
     can produce; ``textmask`` is declared but needs an OCR text detector), read from the variant
-    registry (:mod:`clipcurate.variants`, one module each) whenever they are asked for."""
+    registry (:mod:`clipcurate.embed.variants`, one module each) whenever they are asked for."""
     if name == "VARIANTS":
         return variants.names()
     if name == "AVAILABLE_VARIANTS":

@@ -7,10 +7,10 @@ by the entry's ``params:``). :func:`score_files` gives the rule's input files fo
 whole pool; the plan's JSON form is what reaches the rule's ``params:`` (a changed input or parameter
 reruns exactly that score), and :func:`code_version` hashes the code that computes it.
 
-:func:`clipcurate.scores.mixplan.plan_mix` does the same for a mix (``mixes.<name>``), and
-:func:`clipcurate.scores.mixplan.check_scores` runs every check of scores and mixes at workflow
+:func:`clipcurate.mix.plan.plan_mix` does the same for a mix (``mixes.<name>``), and
+:func:`clipcurate.mix.plan.check_scores` runs every check of scores and mixes at workflow
 start (they live apart so that score jobs do not depend on the mixing code). An artifact a trainer
-writes (:mod:`clipcurate.trainers`) is checked against that trainer's entries. Every error names the
+writes (:mod:`clipcurate.train.trainers`) is checked against that trainer's entries. Every error names the
 config key (``scores.<name>.<key>``, ``mixes.<name>.<key>``) and what was expected.
 
 Paths are relative to the Snakemake working directory (the workflow's file layout).
@@ -37,7 +37,7 @@ SCORE_OWN_KEYS = ("method", "params", "label", "resources")
 
 class PlanError(ConfigError):
     """A score or mix entry of the config cannot be planned; the message names the key (a
-    :class:`~clipcurate.config_check.ConfigError`, so every config error is caught as one)."""
+    :class:`~clipcurate.config.check.ConfigError`, so every config error is caught as one)."""
 
 
 def embeddings_path(model: str, variant: str, chunk: str) -> str:
@@ -130,8 +130,8 @@ def _check_model(config, value, key) -> str:
 
 
 def _trainers():
-    """The trainer registry (:mod:`clipcurate.trainers`), used for planning only. Imported by a
-    computed name so that :mod:`clipcurate.codeversion`, which follows static imports, leaves it
+    """The trainer registry (:mod:`clipcurate.train.trainers`), used for planning only. Imported by a
+    computed name so that :mod:`clipcurate.core.codeversion`, which follows static imports, leaves it
     and every trainer module out of the score and mix jobs' code versions: no job runs them, and
     adding a trainer must not rerun every score."""
     import importlib
@@ -139,12 +139,12 @@ def _trainers():
     return importlib.import_module(_TRAINERS)
 
 
-_TRAINERS = ".".join([__name__.split(".")[0], "trainers"])
+_TRAINERS = ".".join([__name__.split(".")[0], "train", "trainers"])
 
 
 def format_artifact(art: Artifact, entry: Mapping, config: Mapping, key: str, method: str, arg: str) -> str:
     """The artifact's path with its template fields taken from the config entry (checked). When a
-    trainer writes the artifact (:func:`clipcurate.trainers.producer`), the entry the field names
+    trainer writes the artifact (:func:`clipcurate.train.trainers.producer`), the entry the field names
     must be one that trainer trains: an E-FLYT head is read from an E-FLYT run, never a mixer's."""
     trainers = _trainers()
     producer = trainers.producer(art.path)
@@ -177,8 +177,8 @@ def _method(config: Mapping, name: str) -> tuple[Mapping, Method]:
 
 def _variant(config: Mapping, entry: Mapping, key: str, method: str, kind: Embeddings, used: set) -> str:
     """The image variant of an Embeddings input: the method's default or the entry's ``variant``
-    (checked against the variant registry, :mod:`clipcurate.variants`, and its config section)."""
-    from clipcurate import variants
+    (checked against the variant registry, :mod:`clipcurate.embed.variants`, and its config section)."""
+    from clipcurate.embed import variants
 
     name, field_name = kind.variant, f"{key}.method"
     if kind.variant_key:
@@ -360,9 +360,9 @@ def text_input(arg: str) -> str:
 
 def code_version(method: str, script, src) -> str:
     """Hash of the code computing a score: ``script`` (the rule's workflow script) and its import
-    closure (:mod:`clipcurate.codeversion`), in which the registries' plug-ins are reduced to this
+    closure (:mod:`clipcurate.core.codeversion`), in which the registries' plug-ins are reduced to this
     method's module and what it imports: adding or editing another method (or an image variant,
     which only embed jobs run) changes nothing here."""
-    from clipcurate.codeversion import code_version as closure_version
+    from clipcurate.core.codeversion import code_version as closure_version
 
     return closure_version(script, src, plugins=(get(method).module,))

@@ -17,7 +17,7 @@ function sees plain arrays and tables in the same order as the uids it scores:
 * truth: ``truth.parquet`` of the world, matched by uid.
 
 Outputs: ``score`` is written as float32 and must be finite; ``keep`` must be boolean; ``count``
-(repeat counts) must be integer and non-negative, and is written as uint32 (:func:`clipcurate.io.check_counts`).
+(repeat counts) must be integer and non-negative, and is written as uint32 (:func:`clipcurate.core.io.check_counts`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate import io
+from clipcurate.core import io
 from clipcurate.scores import get
 from clipcurate.scores.plan import ScorePlan, _as_plan, text_input
 
@@ -126,7 +126,7 @@ def _check_uids(path_desc: str, uids: pa.ChunkedArray | pa.Array, rows: Rows) ->
 
 def load_embeddings(path, rows: Rows, modalities: Sequence[str] = ("image", "text")) -> dict:
     """One chunk's embeddings in the declared modalities: ``{"uid", "image"?, "text"?}``, uids checked."""
-    from clipcurate.embed import read_embeddings
+    from clipcurate.embed.encode import read_embeddings
 
     if not isinstance(path, (str, Path)):
         paths = list(path)
@@ -252,7 +252,7 @@ class EmbeddingChunks:
         return len(self.paths)
 
     def __iter__(self):
-        from clipcurate.embed import read_embeddings
+        from clipcurate.embed.encode import read_embeddings
 
         offset = 0
         for i, p in enumerate(self.paths):
@@ -322,7 +322,7 @@ class PairedChunkEmbeddings(_Modalities):
 
 def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
     """The requested metadata columns of the rows, from the download's per-shard parquet files."""
-    from clipcurate.pool import SHARD_DIGITS
+    from clipcurate.pool.download import SHARD_DIGITS
 
     shards = rows.table.column("shard").to_numpy()
     keys = rows.table.column("key")
@@ -357,7 +357,7 @@ def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
 
 def load_reference(path, modalities: Sequence[str] = ("image", "text")) -> dict:
     """A reference set's embeddings in the declared modalities, and its labels (None if unlabelled)."""
-    from clipcurate.embed import read_embeddings
+    from clipcurate.embed.encode import read_embeddings
 
     path = Path(path)
     emb = read_embeddings(path, columns=tuple(modalities))

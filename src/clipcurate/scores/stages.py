@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from clipcurate import io
+from clipcurate.core import io
 
 #: The stages in the order they run; ``gather`` writes the pool-wide score file.
 STAGES = ("prepare", "fit", "apply", "group", "gather")

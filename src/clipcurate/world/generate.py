@@ -47,7 +47,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from clipcurate.io import atomic_path, uid_fingerprint, write_json, write_table
+from clipcurate.core.io import atomic_path, uid_fingerprint, write_json, write_table
 from . import concepts as C
 from . import render as R
 from .verify import MANIFEST, WorldError
@@ -443,7 +443,7 @@ def write_shards(out: Path, rel_dir: str, samples: Iterable[dict], shard_size: i
     """Write samples ({key, ext: bytes}) into tar shards ``rel_dir/name_fn(k)``; returns the shard count.
 
     Shards are written with ``tarfile`` in POSIX USTAR format (webdataset's layout: ``key.ext``
-    members in sample order), each through :func:`clipcurate.io.atomic_path`.
+    members in sample order), each through :func:`clipcurate.core.io.atomic_path`.
     """
     shard, tf, tmp_ctx, n_shards, in_shard = None, None, None, 0, 0
     (out / rel_dir).mkdir(parents=True, exist_ok=True)
