@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from clipcurate.config.wiring import Wiring
-from clipcurate.report.claims_runs import claim_targets, run_claims_seed, run_command, write_claims
+from clipcurate.report.claims_runs import claim_targets, run_claims_seed, run_command, seeded, write_claims
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,6 +35,10 @@ def test_targets_are_the_files_the_claims_read():
               {"claim": "w", "file": "results/figures/dfn_data_quality.csv"}]
     assert claim_targets(claims) == ["results/figures/dfn_data_quality.csv", "results/tables/table1.csv",
                                      "results/tables/table2.csv"]
+
+
+def test_a_run_seeds_the_world_and_every_random_step():
+    assert seeded({"bonus": 1, "world": {"pool_size": 8}}, 3) == {"bonus": 1, "seed": 3, "world": {"pool_size": 8, "seed": 3}}
 
 
 def test_the_run_command_names_the_workflow_directory_and_config():

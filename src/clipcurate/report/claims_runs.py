@@ -38,6 +38,15 @@ def claim_targets(claims: Sequence[Mapping]) -> list[str]:
     return sorted({claim_file(c) for c in claims})
 
 
+def seeded(overrides: Mapping, seed: int) -> dict:
+    """The caller's ``--config`` values with ``seed`` (every random step) and ``world.seed`` (the
+    tiny world itself, held apart from ``seed`` in the main config) set to the run's seed."""
+    out = dict(overrides)
+    out["seed"] = int(seed)
+    out["world"] = {**dict(out.get("world") or {}), "seed": int(seed)}
+    return out
+
+
 def run_command(snakefile: str, workdir: str, targets: Sequence[str], configfiles: Sequence[str], cores: int,
                 extra_args: Sequence[str] = ()) -> list[str]:
     """The nested Snakemake command of one run (all paths absolute: it runs in another directory)."""
@@ -54,7 +63,7 @@ def run_claims_seed(*, seed: int, repo: str | os.PathLike, targets: Sequence[str
 
     ``configfiles`` are relative to the caller's working directory (made absolute here, not in the
     rule's params, which must not depend on the machine); ``overrides`` are the caller's ``--config``
-    values, written with ``seed`` to the run's own ``overrides.yaml``, the last config file.
+    values, written with the seeds (:func:`seeded`) to the run's own ``overrides.yaml``, the last config file.
     """
     repo = Path(repo).resolve()
     work = Path(run_dir(seed)).resolve()
@@ -69,7 +78,7 @@ def run_claims_seed(*, seed: int, repo: str | os.PathLike, targets: Sequence[str
         files.append(str(p.resolve()))
     over = work / "overrides.yaml"
     with atomic_path(over) as tmp:
-        tmp.write_text(yaml.safe_dump({**dict(overrides), "seed": int(seed)}, sort_keys=True))
+        tmp.write_text(yaml.safe_dump(seeded(overrides, seed), sort_keys=True))
     cmd = run_command(str(repo / "Snakefile"), str(work), targets, [*files, str(over)], cores, extra_args)
     log.info("claims run, seed %d: %s", seed, " ".join(cmd))
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
