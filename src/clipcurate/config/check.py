@@ -14,7 +14,7 @@ The Snakefile calls, in order:
   and column; files given with ``--configfile`` are parsed by Snakemake's command line before the
   Snakefile runs, so for those ``python -m clipcurate.config.check FILE...`` gives the same message,
   and runs every check below without Snakemake);
-* :func:`prepare`: merges ``config/{scores,mixes,recipes,tables}/*.yaml``, validates the merged
+* :func:`prepare`: merges ``config/{models,scores,mixes,recipes,tables}/*.yaml``, validates the merged
   config against ``config/schema.yaml`` with short errors (an unknown top-level key is named with
   the file that sets it, never by printing the whole merged config), expands the blocks that stand
   for entries (:mod:`clipcurate.config.expand`) and validates again, then runs :func:`check_config`
@@ -91,7 +91,7 @@ def check_yaml_files(paths: Iterable[str | Path]) -> None:
 
 #: The config sections that may also be split into ``config/<section>/*.yaml`` files (one file per
 #: paper or stage), merged under ``config[<section>]`` before validation.
-NAMED_SECTIONS = ("scores", "mixes", "recipes", "tables")
+NAMED_SECTIONS = ("models", "scores", "mixes", "recipes", "tables")
 
 
 def _deep_merge(base: Mapping, over: Mapping) -> dict:
