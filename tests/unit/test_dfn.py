@@ -272,3 +272,23 @@ def test_binary_classifier_method_is_planned_from_its_declaration(tmp_path):
     emb = {"image": np.eye(2, dtype=np.float32), "text": np.ones((2, 2), np.float32)}
     out = get("binary_classifier").func({}, emb=emb, classifier=str(tmp_path / "c.pt"))
     np.testing.assert_allclose(out["score"], [0 + 2 + 3 + 0.5, 1 + 2 + 3 + 0.5])
+
+
+def test_a_users_shard_folder_is_a_reference_set(world, tmp_path):
+    """At real scale a set is a folder of img2dataset shards (no meta.json): its size comes from
+    img2dataset's stats files, else from counting the images in the shards."""
+    w, _, _ = world
+    user = tmp_path / "cc12m"
+    user.mkdir()
+    _write_tar(user / "00000.tar", [(f"{i:04d}", "a photo", i) for i in range(5)])
+    _write_tar(user / "00001.tar", [(f"{i:04d}", "a photo", i) for i in range(5, 8)])
+    shards, n = dfn.reference_shards({"hq": str(user)}, "hq")
+    assert [s.name for s in shards] == ["00000.tar", "00001.tar"] and n == 8  # counted
+    (user / "00000_stats.json").write_text(json.dumps({"successes": 5}))
+    (user / "00001_stats.json").write_text(json.dumps({"successes": 3}))
+    assert dfn.reference_shards({"hq": str(user)}, "hq")[1] == 8  # from the stats
+    files, total, info = dfn.reference_train_data({"hq": str(user), "downstream": f"{w}/reference/downstream"},
+                                                  ["hq", "downstream"], tmp_path / "work")
+    assert total == 8 + dfn.reference_shards(w, "downstream")[1] and info["datasets"] == ["hq", "downstream"]
+    with pytest.raises(dfn.DFNError, match=r"unknown reference set 'cc3m'; known sets: \['hq'\]"):
+        dfn.reference_shards({"hq": str(user)}, "cc3m")

@@ -55,3 +55,26 @@ def test_scale_config_holds_datacomps_hyperparameters(scale):
 def test_scale_config_downloads_like_datacomp(scale):
     download = merged(scale)["download"]
     assert {k: download.get(k) for k in DATACOMP_DOWNLOAD} == DATACOMP_DOWNLOAD
+
+
+def test_medium_trains_dfns_on_the_users_hq_set(tmp_path):
+    """DFN at real scale: DFN-Base from OpenAI's weights on the user's HQ shard folder, DFN-FT from
+    it, and a published DFN's weights by path, planned on a medium config (a dry run)."""
+    import subprocess
+    import sys
+
+    for d in ("meta", "eval", "resources/cc12m", "resources/imagenet_train", "resources/coco_flickr_train",
+              "resources/dfn_published"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "resources/dfn_published/open_clip_pytorch_model.bin").write_bytes(b"weights")
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({"pool": {"metadata_dir": "meta"}, "evaluation": {"data_root": "eval"}}))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "results/models/dfn_ft/open_clip_pytorch_model.bin", "-n",
+                           "--cores", "1", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                           "--configfile", str(REPO / "config/scales/medium.yaml"), str(site)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert out.count("rule train_reference_model:") == 2
+    assert "wildcards: model=dfn\n" in out and "wildcards: model=dfn_ft\n" in out
+    assert "resources/cc12m" in out  # DFN-Base reads the user's HQ folder

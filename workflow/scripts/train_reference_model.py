@@ -1,4 +1,4 @@
-"""Train an auxiliary CLIP on the world's reference sets (rules/models.smk): the OpenAI-CLIP
+"""Train an auxiliary CLIP on reference sets (the world's or the user's) (rules/models.smk): the OpenAI-CLIP
 analogue, a DFN (HQ set, optionally partly replaced by pool data, subsampled or enlarged with pool
 data) or a fine-tuned DFN."""
 
@@ -15,7 +15,7 @@ train = snakemake.params.train
 out_dir = Path(snakemake.output.weights).parent
 work = out_dir / "train_data"
 shards, size, data = train_data(
-    train, snakemake.input.world, work,
+    train, snakemake.params.sets, work,
     pool_index=snakemake.input.get("index"), pool_shards=snakemake.input.get("shards"),
     seed=snakemake.params.seed,
 )

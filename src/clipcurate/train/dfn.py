@@ -42,14 +42,45 @@ class DFNError(ValueError):
 # ---- training data of an auxiliary CLIP -------------------------------------------------------
 
 
-def reference_shards(world_dir: str | os.PathLike, name: str) -> tuple[list[Path], int]:
-    """The shard files and sample count of one of the world's reference sets."""
-    d = Path(world_dir) / "reference" / name
+def reference_shards(where: str | os.PathLike | Mapping[str, str], name: str) -> tuple[list[Path], int]:
+    """The shard files and sample count of a reference set.
+
+    ``where`` is the world's directory (its sets are ``reference/<name>``) or a mapping of set
+    names to shard folders (the world's and the user's ``reference_sets:``, e.g. a CC12M-style
+    HQ set downloaded with img2dataset at real scale). The count is the set's ``meta.json``
+    (the world's), else the successes in img2dataset's ``*_stats.json`` files, else the images
+    counted in the shards.
+    """
+    if isinstance(where, Mapping):
+        if name not in where:
+            raise DFNError(f"train.dataset: unknown reference set {name!r}; known sets: {sorted(where)}")
+        d = Path(where[name])
+    else:
+        d = Path(where) / "reference" / name
+        if not (d / "meta.json").exists():
+            known = sorted(p.name for p in (Path(where) / "reference").glob("*") if p.is_dir())
+            raise DFNError(f"{d}: no reference set {name!r} in the world (train.dataset); known sets: {known}")
+    shards = sorted(d.glob("*.tar"))
+    if not shards:
+        raise DFNError(f"{d}: reference set {name!r} has no .tar shards")
+    return shards, set_size(d, shards)
+
+
+def set_size(d: Path, shards: Sequence[Path]) -> int:
+    """Samples in a shard folder (see :func:`reference_shards`)."""
+    import tarfile
+
     meta = d / "meta.json"
-    if not meta.exists():
-        known = sorted(p.name for p in (Path(world_dir) / "reference").glob("*") if p.is_dir())
-        raise DFNError(f"{d}: no reference set {name!r} in the world (train.dataset); known sets: {known}")
-    return sorted(d.glob("*.tar")), int(json.loads(meta.read_text())["num_samples"])
+    if meta.exists():
+        return int(json.loads(meta.read_text())["num_samples"])
+    stats = sorted(d.glob("*_stats.json"))
+    if len(stats) == len(shards):
+        return sum(int(json.loads(p.read_text())["successes"]) for p in stats)
+    n = 0
+    for shard in shards:
+        with tarfile.open(shard) as tar:
+            n += sum(1 for m in tar if m.name.endswith((".jpg", ".jpeg", ".png", ".webp")))
+    return n
 
 
 def _read_pool_samples(index_path, shards_dir, rows: np.ndarray) -> list[tuple[str, dict]]:
@@ -148,11 +179,11 @@ def uses_pool(train: Mapping) -> bool:
     return bool(train.get("replace_with_pool") or train.get("add_from_pool"))
 
 
-def train_data(train: Mapping, world_dir, work_dir, pool_index=None, pool_shards=None, seed: int = 0):
+def train_data(train: Mapping, sets, work_dir, pool_index=None, pool_shards=None, seed: int = 0):
     """:func:`reference_train_data` for a model's ``train`` section (dataset, replace_with_pool,
-    subsample, add_from_pool)."""
+    subsample, add_from_pool); ``sets``: the world's directory or set name -> shard folder."""
     return reference_train_data(
-        world_dir, train["dataset"], work_dir,
+        sets, train["dataset"], work_dir,
         replace_fraction=float(train.get("replace_with_pool") or 0.0),
         keep_fraction=float(train.get("subsample") or 1.0),
         add_fraction=float(train.get("add_from_pool") or 0.0),
@@ -161,7 +192,7 @@ def train_data(train: Mapping, world_dir, work_dir, pool_index=None, pool_shards
 
 
 def reference_train_data(
-    world_dir,
+    sets,
     datasets: str | Sequence[str],
     work_dir,
     *,
@@ -174,7 +205,8 @@ def reference_train_data(
 ) -> tuple[list[Path], int, dict]:
     """Shards, sample count and a description of an auxiliary model's training data.
 
-    ``datasets`` is one reference set or a list of them (their union). With ``replace_fraction``
+    ``datasets`` is one reference set or a list of them (their union), found in ``sets`` (see
+    :func:`reference_shards`). With ``replace_fraction``
     > 0, ``keep_fraction`` < 1 or ``add_fraction`` > 0 (a single set only) a mixed copy is written
     under ``work_dir`` first (:func:`replace_with_pool`).
     """
@@ -186,7 +218,7 @@ def reference_train_data(
             raise DFNError(f"train.replace_with_pool, subsample and add_from_pool need a single train.dataset, got {names}")
         if (replace_fraction or add_fraction) and (pool_index is None or pool_shards is None):
             raise DFNError("train.replace_with_pool and add_from_pool need the pool index and shards")
-        shards, _ = reference_shards(world_dir, names[0])
+        shards, _ = reference_shards(sets, names[0])
         # the fraction and seed name the folder, so that the training command line (which resumes a
         # run only when it is unchanged) differs whenever the data does
         name = f"replaced{replace_fraction:g}_seed{seed}"
@@ -198,7 +230,7 @@ def reference_train_data(
         return sorted(out.glob("*.tar")), meta["num_samples"], {"datasets": names, **meta}
     shards, total = [], 0
     for name in names:
-        s, n = reference_shards(world_dir, name)
+        s, n = reference_shards(sets, name)
         shards += s
         total += n
     return shards, total, {"datasets": names, "num_samples": total}

@@ -14,7 +14,7 @@ kind                     rule input
 ``ReferenceEmbeddings``  one reference set's embeddings by the entry's model
 ``ScoreFiles``           the score files the entry names (``name`` or ``name:column``)
 ``PoolShards``           the pool index and its webdataset shards (``index``, ``shards``)
-``WorldSets``            the world (its reference sets, named by the entry)
+``ReferenceSets``        reference sets named by the entry: the world's, or the user's shard folders
 ``Folder``               a folder the entry names, or the world when it names none
 ``InitWeights``          the weights a training starts from, when made here (``results/...``)
 =======================  ===============================================================
@@ -161,26 +161,47 @@ class PoolShards(_Input):
 
 
 @dataclass(frozen=True)
-class WorldSets(_Input):
-    """The world's reference sets named by ``entry[key]`` (one name or a list; their union): the
-    input is the world itself (a subfolder cannot be an input of its own)."""
+class ReferenceSets(_Input):
+    """The reference sets named by ``entry[key]`` (one name or a list; their union): the world's
+    (the input is then the world itself: a subfolder cannot be an input of its own) or the user's
+    shard folders (``reference_sets:``, e.g. an HQ set at real scale). :meth:`folders` gives the
+    job each set's folder."""
 
     key: str = "dataset"
     when: Optional[Callable] = None
 
-    def check(self, entry, config, key):
-        from clipcurate.world.generate import REFERENCE_SETS
-
+    def names(self, entry) -> list[str]:
         value = entry_get(entry, self.key)
-        for one in [value] if isinstance(value, str) else value:
-            if one not in REFERENCE_SETS:
+        return [value] if isinstance(value, str) else list(value)
+
+    def check(self, entry, config, key):
+        from clipcurate.scores.plan import WORLD_REFERENCE_SETS
+
+        known = {*WORLD_REFERENCE_SETS, *(config.get("reference_sets") or {})}
+        for one in self.names(entry):
+            if one not in known:
                 raise _error(
-                    f"config: {key}.{self.key}: unknown reference set {one!r}; "
-                    f"expected one of the world's: {', '.join(REFERENCE_SETS)}"
+                    f"config: {key}.{self.key}: unknown reference set {one!r}; known: {sorted(known)} "
+                    "(the world's sets, and reference_sets: for a user's set)"
                 )
 
+    def folders(self, entry, config) -> dict[str, str]:
+        """Set name -> shard folder, for the job's params."""
+        from clipcurate.scores.plan import reference_sets
+
+        sets = reference_sets(config)
+        missing = [n for n in self.names(entry) if n not in sets]
+        if missing:
+            raise _error(f"config: train.{self.key}: reference set {missing[0]!r} exists only in the tiny world "
+                         f"(pool.source: world); give its shard folder under reference_sets:")
+        return {n: sets[n] for n in self.names(entry)}
+
     def files(self, arg, entry, w) -> dict:
-        return {arg: WORLD_DIR}
+        user = w.config.get("reference_sets") or {}
+        out = [user[n] for n in self.names(entry) if n in user]
+        if any(n not in user for n in self.names(entry)):
+            out.append(WORLD_DIR)
+        return {arg: out}
 
 
 @dataclass(frozen=True)
@@ -212,4 +233,4 @@ class InitWeights(_Input):
         return {arg: init} if init.startswith("results/") else {}
 
 
-KINDS = (ModelWeights, PoolEmbeddings, ReferenceEmbeddings, ScoreFiles, PoolShards, WorldSets, Folder, InitWeights)
+KINDS = (ModelWeights, PoolEmbeddings, ReferenceEmbeddings, ScoreFiles, PoolShards, ReferenceSets, Folder, InitWeights)

@@ -1,12 +1,16 @@
 """Auxiliary CLIPs trained here (config ``models.<name>.train``): on the tiny world the
 "pretrained" OpenAI-CLIP analogue, the DFNs of the DFN paper (a CLIP trained on the clean HQ set,
 optionally with part of it replaced by pool data: the data-quality experiment) and DFN-FT (a DFN
-fine-tuned on the downstream-train and retrieval-train sets). At real scale the same model specs
-name published weights and have no ``train`` section. Script: workflow/scripts/train_reference_model.py
+fine-tuned on the downstream-train and retrieval-train sets). At real scale a model either names
+published weights (no ``train`` section; e.g. a published DFN's ``open_clip_pytorch_model.bin`` by
+path) or trains on the user's reference sets (``reference_sets:``, e.g. DFN-Base from OpenAI's
+weights on a CC12M-style HQ set, FLYT B.1), with open_clip_train as every training here. Script: workflow/scripts/train_reference_model.py
 (:func:`clipcurate.train.dfn.reference_train_data`, then open_clip_train)."""
 
 from clipcurate.train.trainers import Trainer, register, register_schema
-from clipcurate.train.trainers.inputs import InitWeights, PoolShards, WorldSets
+from clipcurate.train.trainers.inputs import InitWeights, PoolShards, ReferenceSets
+
+SETS = ReferenceSets("train.dataset")
 
 
 
@@ -50,7 +54,7 @@ register(Trainer(
     select_doc="a model with a train section",
     wildcard="model",
     inputs={
-        "world": WorldSets("train.dataset"),
+        "world": SETS,  # the world, or the user's shard folders (an HQ set at real scale)
         # the weights it starts from when made here (a DFN-FT starts from the DFN)
         "init": InitWeights("pretrained"),
         # the pool, when pool data replaces part of its set or is added to it
@@ -64,6 +68,7 @@ register(Trainer(
         "spec": lambda entry, name, w: {"arch": entry["arch"], "pretrained": entry.get("pretrained")},
         "train": lambda entry, name, w: entry["train"],
         "scale": lambda entry, name, w: w.scale,
+        "sets": lambda entry, name, w: SETS.folders(entry, w.config),
         "seed": lambda entry, name, w: int(entry["train"].get("seed", w.seed)),
     },
     script="train_reference_model",
