@@ -204,8 +204,12 @@ def test_register_refuses_bad_declarations():
         register("_bad1", level="chunk", inputs={"emb": "embeddings"})
     with pytest.raises(ValueError, match="reserved"):
         register("_bad2", level="chunk", inputs={"index": Truth()})
-    with pytest.raises(ValueError, match="outputs"):
-        register("_bad3", level="chunk", inputs={}, outputs=("prob",))
+    for outputs in ((), ("uid",), ("score", "score"), ("not a name",), ("index",)):
+        with pytest.raises(ValueError, match="outputs"):
+            register("_bad3", level="chunk", inputs={}, outputs=outputs)
+    # further float columns (HYPE's neg_dist ...) are declared by name
+    register("_extra_columns", level="chunk", inputs={}, outputs=("score", "prob"))(lambda params: {})
+    assert REGISTRY.pop("_extra_columns").outputs == ("score", "prob")
     with pytest.raises(ValueError, match="variant"):
         Embeddings(variant="sepia")
     with pytest.raises(ValueError, match="unknown column"):

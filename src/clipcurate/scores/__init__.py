@@ -6,7 +6,8 @@ chunk's inputs; ``pool``: computed once over the whole pool), its typed inputs
 reference-set embeddings, trained artifacts, other scores, the ground truth), its outputs
 (``score``: float32, higher is better; ``keep``: bool; ``count``: non-negative integer repeat counts,
 how many times each sample enters the training set, taken as is by a recipe's ``sample: {method:
-counts}``), its default parameters and its function.
+counts}``; any other name is a further float32 column, such as HYPE's ``neg_dist``, ``eps_i`` and
+``eps_t``, that mixes and FLYT runs read as ``<score>:<column>``), its default parameters and its function.
 Adding a method means adding one module to :mod:`clipcurate.scores.methods` that calls :func:`register` and one config entry under
 ``scores:``; the planner (:mod:`clipcurate.scores.plan`) derives the rule inputs and params and the
 runner (:mod:`clipcurate.scores.runner`) loads the inputs and writes the score file.
@@ -88,8 +89,11 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
     if report and level != "pool":
         raise ValueError(f"method {name}: report=True needs level='pool'")
     outputs = tuple(outputs)
-    if not outputs or any(o not in OUTPUTS for o in outputs):
-        raise ValueError(f"method {name}: outputs must be a non-empty subset of {OUTPUTS}, got {outputs}")
+    if not outputs or len(set(outputs)) != len(outputs) or any(
+            o not in OUTPUTS and not (isinstance(o, str) and o.isidentifier() and o not in ("uid", *RESERVED))
+            for o in outputs):
+        raise ValueError(f"method {name}: outputs must be distinct names: any of {OUTPUTS} and further float columns "
+                         f"(identifiers other than uid; mixes read them as `<score>:<column>`), got {outputs}")
     check_declaration(name, level, inputs, stages, resources, defaults or {})
 
     def wrap(func):
