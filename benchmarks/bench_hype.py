@@ -6,7 +6,7 @@ map, ``-d_L`` and the two specificities against ``--reference`` reference pairs)
 over ``--repeats`` of seconds per chunk and samples/s, and the peak RSS. The cost per sample is
 linear in the reference set's size (``2 * reference`` cone angles).
 
-``train``: :func:`clipcurate.hyperbolic.train_entry` with config/config.yaml's ``hyperbolic.hype``
+``train``: :func:`clipcurate.embed.hyperbolic.train_entry` with config/config.yaml's ``hyperbolic.hype``
 settings on random matched pairs of the world's pretraining-set size (12,000, 64-d: the tiny world's
 ``openai`` embeddings), median seconds over ``--repeats``.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from clipcurate import hyperbolic as H
+from clipcurate.embed import hyperbolic as H
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def unit_rows(rng, n: int, d: int) -> np.ndarray:
 def bench_score(args) -> None:
     import torch
 
-    from clipcurate.scores.hype import hype
+    from clipcurate.scores.methods.hype import hype
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)

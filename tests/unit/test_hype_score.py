@@ -10,12 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clipcurate import config_check, mixing  # noqa: E402
-from clipcurate import hyperbolic as H  # noqa: E402
+from clipcurate.config import check as config_check
+from clipcurate.mix import aggregate as mixing  # noqa: E402
+from clipcurate.embed import hyperbolic as H  # noqa: E402
 from clipcurate.config.errors import ConfigError  # noqa: E402
-from clipcurate.plan_checks import check_score_columns  # noqa: E402
+from clipcurate.config.plan_checks import check_score_columns  # noqa: E402
 from clipcurate.scores import get  # noqa: E402
-from clipcurate.scores.hype import hype, reference_rows  # noqa: E402
+from clipcurate.scores.methods.hype import hype, reference_rows  # noqa: E402
 from clipcurate.scores.plan import plan_score  # noqa: E402
 from clipcurate.scores.runner import check_outputs  # noqa: E402
 from clipcurate.world import generate as G  # noqa: E402

@@ -1,4 +1,4 @@
-"""HYPE's hyperbolic maths (clipcurate.hyperbolic) against an independent float64 Lorentz-model computation.
+"""HYPE's hyperbolic maths (clipcurate.embed.hyperbolic) against an independent float64 Lorentz-model computation.
 
 The reference here is written from the definitions, not from MERU's algebra: full (time, space)
 Lorentz vectors, the Minkowski inner product, the distance from the origin, and the exterior angle
@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clipcurate import hyperbolic as H  # noqa: E402
+from clipcurate.embed import hyperbolic as H  # noqa: E402
 
 K = 0.1
 

@@ -1,12 +1,12 @@
 """Train the hyperbolic CLIP of one ``hyperbolic:`` entry (rules/models.smk) on a reference set's
-matched pairs of frozen embeddings (:func:`clipcurate.hyperbolic.train_entry`)."""
+matched pairs of frozen embeddings (:func:`clipcurate.embed.hyperbolic.train_entry`)."""
 
 from pathlib import Path
 
-from clipcurate import hyperbolic
-from clipcurate.embed import read_embeddings
-from clipcurate.io import write_json
-from clipcurate.runlog import start
+from clipcurate.embed import hyperbolic
+from clipcurate.embed.encode import read_embeddings
+from clipcurate.core.io import write_json
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 cfg = snakemake.params.cfg

@@ -1,4 +1,4 @@
-"""The hyperbolic CLIP that HYPE's scores read (config ``hyperbolic``; :mod:`clipcurate.hyperbolic`):
+"""The hyperbolic CLIP that HYPE's scores read (config ``hyperbolic``; :mod:`clipcurate.embed.hyperbolic`):
 MERU's objective (contrastive on the negative Lorentzian distance plus the text-entails-image cone
 loss, K = 0.1, learned curvature) over two small towers on the frozen embeddings of one model, trained
 on one reference set's pairs (the tiny world: ``openai``'s embeddings of its pretraining set, the set
@@ -6,8 +6,8 @@ the OpenAI-CLIP analogue itself was trained on). A held-out share of the pairs m
 the AUC of matched against mismatched pairs by ``-d_L``, in ``train_info.json``.
 Script: workflow/scripts/train_hyperbolic.py."""
 
-from clipcurate.trainers import Trainer, register, register_schema
-from clipcurate.trainers.inputs import ReferenceEmbeddings
+from clipcurate.train.trainers import Trainer, register, register_schema
+from clipcurate.train.trainers.inputs import ReferenceEmbeddings
 
 register_schema(
     ("properties", "hyperbolic"),

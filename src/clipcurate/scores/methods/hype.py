@@ -1,6 +1,6 @@
 """HYPE (Kim et al., ECCV 2024; naver-ai/hype): hyperbolic entailment filtering, per chunk.
 
-Each pair gets three terms from a hyperbolic CLIP (:mod:`clipcurate.hyperbolic`, whose docstring
+Each pair gets three terms from a hyperbolic CLIP (:mod:`clipcurate.embed.hyperbolic`, whose docstring
 gives the reading of the authors' code): ``neg_dist`` = ``-d_L(image, caption)`` (alignment in the
 Lorentz model), ``eps_i`` and ``eps_t``, the image's and the caption's specificity against a
 reference set of image and text embeddings (the mean exterior angle outside the entailment cones,
@@ -57,7 +57,7 @@ def reference_rows(n: int, size: int, seed: int) -> np.ndarray:
 )
 def hype(params: dict, emb: dict, ref: dict, model_file: str) -> dict[str, np.ndarray]:
     """HYPE's three terms and their sum for every pair of the chunk."""
-    from clipcurate.hyperbolic import hype_scores, load_hyperbolic  # torch: import only when scoring
+    from clipcurate.embed.hyperbolic import hype_scores, load_hyperbolic  # torch: import only when scoring
 
     model = load_hyperbolic(model_file)
     rows = reference_rows(len(ref["image"]), int(params["reference_size"]), int(params["seed"]))

@@ -244,7 +244,7 @@ def save_hyperbolic(path, model, info: Mapping | None = None) -> None:
     """Write a checkpoint: ``{"format", "config", "state_dict", "info"}`` (atomically)."""
     import torch
 
-    from clipcurate import io
+    from clipcurate.core import io
 
     with io.atomic_path(Path(path), suffix=".pt") as tmp:
         torch.save({"format": FORMAT, "config": dict(model.config),
@@ -325,7 +325,7 @@ def train_hyperbolic(img: np.ndarray, txt: np.ndarray, *, dim: int, hidden: int,
     without replacement within a pass. Returns ``(model, history)``; history has the loss every 10 steps."""
     import torch
 
-    from clipcurate.lr_schedule import cosine_lr
+    from clipcurate.train.lr_schedule import cosine_lr
 
     if img.shape != txt.shape or len(img) < 2:
         raise HyperbolicError(f"hyperbolic training: needs at least 2 matched pairs of equal width, got {img.shape} and {txt.shape}")
