@@ -6,8 +6,9 @@
 Each size runs in a fresh process on synthetic clustered unit vectors (``--rows / --per-cluster``
 centres, Gaussian noise, and 10 % planted near copies of earlier rows), split into ``--chunks``
 chunks, through the method's own stage functions in the workflow's order: ``prepare`` per chunk,
-``fit`` (faiss spherical k-means of every row, ``--niter`` iterations, as many clusters as keep
-``--per-cluster`` rows per cluster: the reference's 50,000 clusters at 128M are 2,560 a cluster),
+``fit`` (faiss spherical k-means, ``--niter`` iterations, as many clusters as keep ``--per-cluster``
+rows per cluster: the reference's 50,000 clusters at 128M are 2,560 a cluster; on ``clusters x 256``
+sampled rows, faiss's default ``max_points_per_centroid`` that the reference keeps),
 ``apply`` per chunk (nearest centroid), and ``group`` (members regrouped into ``--group-shards``
 shards, the per-cluster function over every cluster; :func:`clipcurate.scores.groups.run_clusters`).
 The regrouping's file shuffle is benchmarked by ``bench_pool_stages.py memory``.
@@ -15,9 +16,9 @@ The regrouping's file shuffle is benchmarked by ``bench_pool_stages.py memory``.
 Prints, per size, the median over ``--repeats`` of each stage's wall time and throughput, and the
 process's peak RSS; then a straight line through the sizes' times and peak memory extrapolated to
 ``--target-rows`` (128M): the fit's time grows as rows x clusters x iterations (rows x rows at a
-fixed cluster size; the fit at real scale runs on a GPU, or on a ``sample_ratio`` of the rows), the
+fixed cluster size, the sample growing with the clusters; the reference's fit runs on GPUs), the
 apply's as rows x clusters, the group's as rows x cluster size. Memory: the fit holds its rows (128M
-x 512 float32 = 262 GB: at real scale it clusters a sample, ``sample_ratio``), a group job its
+x 512 float32 = 262 GB: at real scale the prepare jobs keep a ``sample_ratio``), a group job its
 shard's members (rows / group_shards). Asserts nothing about time.
 """
 
@@ -163,8 +164,8 @@ def main(argv=None) -> int:
               f"spread over group_shards jobs)")
         print(f"  apply: {big['med']['apply'] * (T / big['rows']) ** 2 / 3600:,.0f} CPU-hours at {args.threads} threads "
               f"(rows x clusters, {T // args.per_cluster:,} clusters; spread over the chunks' jobs)")
-        print(f"  fit on every row: {fit_t / 3600:,.0f} h at {args.threads} threads and {args.target_niter} iterations "
-              "(rows x clusters x iterations; a GPU or a sample_ratio at real scale)")
+        print(f"  fit: {fit_t / 3600:,.0f} h at {args.threads} CPU threads and {args.target_niter} iterations "
+              f"(clusters x 256 rows x clusters x iterations; the reference clusters on GPUs)")
     return 0
 
 

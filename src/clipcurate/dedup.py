@@ -289,7 +289,7 @@ def semdedup_keep(x: np.ndarray, sim_to_centroid: np.ndarray, eps: float, which:
 
 
 def spherical_kmeans(x: np.ndarray, k: int, niter: int, seed: int, threads: int = 1,
-                     max_points_per_centroid: int = 10_000_000, gpus: int = 0) -> np.ndarray:
+                     max_points_per_centroid: int = 256, gpus: int = 0) -> np.ndarray:
     """faiss spherical k-means (``faiss.Kmeans(..., spherical=True)``, the reference's clustering):
     centroids re-normalised after each iteration, an inner-product index."""
     import faiss

@@ -46,7 +46,7 @@ def group(params: dict, ctx, fitted, members) -> dict[str, np.ndarray]:
     inputs={"emb": Embeddings(model_key="model", modalities=("image",))},
     outputs=("score", "keep"),
     defaults={"threshold": 0.95, "clusters": 50000, "niter": 20, "seed": 0, "sample_ratio": None,
-              "max_points_per_centroid": 10_000_000, "group_shards": 64},
+              "max_points_per_centroid": 256, "group_shards": 64},
     check=_check,
     stages=Stages(prepare=prepare, prepare_inputs=("emb",), fit=fit, group=group, apply_inputs=("emb",)),
     resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=64000, runtime=240, threads=8),

@@ -7,8 +7,11 @@ clusters of the image embeddings, staged (:mod:`clipcurate.scores.stages`) so th
 ``fit`` (once)
     faiss spherical k-means (``faiss.Kmeans(spherical=True)``, as the reference's
     ``clustering/clustering.py``): ``clusters`` centroids, ``niter`` iterations, seed ``seed``
-    (the reference: 50,000 clusters, 100 iterations, seed 1234). More sample rows than
-    ``clusters * max_points_per_centroid`` are cut to a uniform random subset while streaming.
+    (the reference: 50,000 clusters, 100 iterations, seed 1234). The reference leaves faiss's
+    ``max_points_per_centroid`` at its default, 256, so faiss clusters a random ``clusters * 256``
+    rows (12.8M at 50,000 clusters); here more sample rows than ``clusters *
+    max_points_per_centroid`` (default 256 likewise) are cut to a uniform random subset while
+    streaming, so the rest is never loaded.
 ``apply`` (per chunk)
     Each image to its nearest centroid by inner product (the spherical index; the reference reads
     this "distance" as the cosine to the centroid); the member arrays are its embedding and that cosine.
@@ -99,7 +102,7 @@ def group(params: dict, ctx, fitted, members) -> dict[str, np.ndarray]:
     inputs={"emb": Embeddings(model_key="model", modalities=("image",))},
     outputs=("score", "keep"),
     defaults={"clusters": 50000, "niter": 100, "seed": 1234, "eps": 0.07, "which_to_keep": "hard",
-              "sample_ratio": None, "max_points_per_centroid": 10_000_000, "group_shards": 64},
+              "sample_ratio": None, "max_points_per_centroid": 256, "group_shards": 64},
     check=_check,
     stages=Stages(prepare=prepare, prepare_inputs=("emb",), fit=fit, group=group, apply_inputs=("emb",)),
     resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=64000, runtime=480, threads=8),
