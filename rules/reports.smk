@@ -23,6 +23,7 @@ rule score_quality:
     params:
         scores=lambda w: quality_scores(),
         recipes=lambda w: {r: config["recipes"][r]["score"] for r in quality_recipes()},
+        methods=lambda w: {s: config["scores"][s]["method"] for s in quality_scores()},
         expectations=(config.get("reports") or {}).get("score_quality", {}).get("expectations") or [],
         code=code_version("score_quality"),
     log:

@@ -14,7 +14,7 @@ if missing:
 subsets = {r: (score, f"results/subsets/{r}.parquet") for r, score in snakemake.params.recipes.items()}
 rows, results = quality.build_report(
     score_files, subsets, Path(snakemake.input.world) / "truth.parquet", snakemake.input.index,
-    snakemake.params.expectations,
+    snakemake.params.expectations, methods=snakemake.params.methods,
 )
 quality.plot_heatmap(rows, snakemake.output.png)
 for path, text in ((snakemake.output.notes, quality.notes_text(results)), (snakemake.output.csv, quality.to_csv(rows))):

@@ -178,7 +178,7 @@ def plot_heatmap(rows: Sequence[Mapping], path, title: str = "Clean vs bad kind:
     """Heatmap of the AUC rows (scores and filters x bad kinds), each cell annotated."""
     from clipcurate.report.plots import new_figure, save_figure
 
-    rows = [r for r in rows if r["type"] != "recipe"]
+    rows = [r for r in rows if r["type"] in ("score", "filter")]
     cols = [k for k in rows[0] if k.startswith("auc_")] if rows else []
     data = np.array([[r[c] for c in cols] for r in rows], dtype=float) if rows else np.zeros((0, 0))
     fig = new_figure(1.2 * len(cols) + 3, 0.45 * len(rows) + 2, layout=None)
@@ -202,10 +202,12 @@ def build_report(
     truth_path,
     index_path,
     expectations: Sequence[Mapping] = (),
+    methods: Mapping[str, str] | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Rows of the report and the expectation results, from score files and recipe subsets.
 
-    ``recipe_subsets`` maps a recipe to (its score, its subset parquet).
+    ``recipe_subsets`` maps a recipe to (its score, its subset parquet); ``methods`` (score ->
+    method) adds a row per dedup score (:mod:`clipcurate.dedup_quality`).
     """
     kinds = truth_for_index(truth_path, index_path)
     scores = {}
@@ -219,6 +221,10 @@ def build_report(
         subset = io.read_subset(subset_path)
         recipes[name] = (score, pc.is_in(uids, value_set=subset.column("uid")).to_numpy(zero_copy_only=False))
     rows += recipe_rows(recipes, kinds)
+    if methods:
+        from clipcurate import dedup_quality
+
+        rows += dedup_quality.dedup_rows(scores, methods, kinds, dedup_quality.truth_dup_rows(truth_path, index_path))
     results = check_expectations(expectations, rows)
     annotate(rows, results)
     return rows, results

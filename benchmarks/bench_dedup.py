@@ -1,0 +1,173 @@
+"""Benchmark the dedup stage's staged methods: SemDeDup and embedding near duplicates.
+
+    OMP_NUM_THREADS=2 nice .venv/bin/python benchmarks/bench_dedup.py semdedup --sizes 250000 500000 --dim 512
+    OMP_NUM_THREADS=2 nice .venv/bin/python benchmarks/bench_dedup.py near_dup --sizes 250000 500000 --dim 512
+
+Each size runs in a fresh process on synthetic clustered unit vectors (``--rows / --per-cluster``
+centres, Gaussian noise, and 10 % planted near copies of earlier rows), split into ``--chunks``
+chunks, through the method's own stage functions in the workflow's order: ``prepare`` per chunk,
+``fit`` (faiss spherical k-means, ``--niter`` iterations, as many clusters as keep ``--per-cluster``
+rows per cluster: the reference's 50,000 clusters at 128M are 2,560 a cluster; on ``clusters x 256``
+sampled rows, faiss's default ``max_points_per_centroid`` that the reference keeps),
+``apply`` per chunk (nearest centroid), and ``group`` (members regrouped into ``--group-shards``
+shards, the per-cluster function over every cluster; :func:`clipcurate.scores.groups.run_clusters`).
+The regrouping's file shuffle is benchmarked by ``bench_pool_stages.py memory``.
+
+Prints, per size, the median over ``--repeats`` of each stage's wall time and throughput, and the
+process's peak RSS; then a straight line through the sizes' times and peak memory extrapolated to
+``--target-rows`` (128M): the fit's time grows as rows x clusters x iterations (rows x rows at a
+fixed cluster size, the sample growing with the clusters; the reference's fit runs on GPUs), the
+apply's as rows x clusters, the group's as rows x cluster size. Memory: the fit holds its rows (128M
+x 512 float32 = 262 GB: at real scale the prepare jobs keep a ``sample_ratio``), a group job its
+shard's members (rows / group_shards). Asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
+
+
+def clustered(rng, n, d, per_cluster):
+    """Unit vectors around n / per_cluster centres, with 10 % near copies of earlier rows."""
+    k = max(1, n // per_cluster)
+    centres = rng.standard_normal((k, d), dtype=np.float32)
+    x = centres[rng.integers(0, k, n)]
+    x += 0.6 * np.linalg.norm(centres, axis=1).mean() / np.sqrt(d) * rng.standard_normal((n, d), dtype=np.float32)
+    copies = rng.choice(np.arange(n // 2, n), size=n // 10, replace=False)
+    x[copies] = x[copies - n // 2] + 0.02 * rng.standard_normal((len(copies), d), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def child(args) -> dict:
+    import faiss
+
+    from clipcurate.scores import get
+    from clipcurate.scores import groups as G
+    from clipcurate.scores.stages import Prepared, StageContext
+
+    faiss.omp_set_num_threads(args.threads)
+    m = get(args.method)
+    n, d = args.rows, args.dim
+    k = max(1, n // args.per_cluster)
+    params = {**m.defaults, "clusters": k, "niter": args.niter, "group_shards": args.group_shards, "seed": 0}
+    if args.method == "semdedup":
+        params["eps"] = args.eps
+    else:
+        params["threshold"] = args.threshold
+    x = clustered(np.random.default_rng(args.seed), n, d, args.per_cluster)
+    bounds = np.linspace(0, n, args.chunks + 1).astype(int)
+    chunks = [x[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    times = {"prepare": 0.0, "fit": 0.0, "apply": 0.0, "group": 0.0}
+    ctx = lambda s, c=None: StageContext(s, chunk=c, threads=args.threads)  # noqa: E731
+    t = time.perf_counter()
+    prepared = Prepared([m.stages.prepare(params, ctx("prepare", c), {"uid": None, "image": xc}) for c, xc in enumerate(chunks)])
+    times["prepare"] = time.perf_counter() - t
+    rss_prepare = peak_rss_gb()
+    t = time.perf_counter()
+    fitted = m.stages.fit(params, ctx("fit"), prepared)
+    times["fit"] = time.perf_counter() - t
+    del prepared
+    t = time.perf_counter()
+    applied = [m.func(params, ctx("apply", c), fitted, {}, {"uid": range(len(xc)), "image": xc}) for c, xc in enumerate(chunks)]
+    times["apply"] = time.perf_counter() - t
+    group = np.concatenate([a["group"] for a in applied])
+    members = {name: np.concatenate([a["members"][name] for a in applied]) for name in applied[0]["members"]}
+    del applied
+    removed = 0
+    t = time.perf_counter()
+    shard = G.shard_of(group, args.group_shards)
+    for s in range(args.group_shards):
+        rows = np.flatnonzero(shard == s)
+        sub = {"row": rows, "uid": rows, "group": group[rows], **{k2: v[rows] for k2, v in members.items()}}
+        out = G.run_clusters(sub, lambda mem: m.stages.group(params, ctx("group"), fitted, mem), m.outputs)
+        removed += int((~out["keep"]).sum()) if "keep" in out else 0
+    times["group"] = time.perf_counter() - t
+    sizes = np.bincount(group, minlength=k)
+    return {"rows": n, "dim": d, "clusters": k, "largest_cluster": int(sizes.max()), "removed": removed,
+            "times": times, "peak_rss_gb": peak_rss_gb(), "rss_before_fit_gb": rss_prepare}
+
+
+def fit_line(xs, ys, at):
+    if len(xs) < 2:
+        return float("nan")
+    a, b = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
+    return float(a * at + b)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("method", choices=("semdedup", "near_dup"))
+    p.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000])
+    p.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # a child's size
+    p.add_argument("--dim", type=int, default=512)
+    p.add_argument("--per-cluster", type=int, default=2560)
+    p.add_argument("--niter", type=int, default=20)
+    p.add_argument("--eps", type=float, default=0.07)
+    p.add_argument("--threshold", type=float, default=0.95)
+    p.add_argument("--chunks", type=int, default=4)
+    p.add_argument("--group-shards", type=int, default=8)
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-rows", type=int, default=128_000_000)
+    p.add_argument("--target-niter", type=int, default=100)
+    args = p.parse_args(argv)
+    if args.rows is not None:
+        print(json.dumps(child(args)))
+        return 0
+    results = []
+    for n in args.sizes:
+        runs = []
+        for _ in range(args.repeats):
+            cmd = [sys.executable, __file__, args.method, "--rows", str(n), "--dim", str(args.dim),
+                   "--per-cluster", str(args.per_cluster), "--niter", str(args.niter), "--eps", str(args.eps),
+                   "--threshold", str(args.threshold), "--chunks", str(args.chunks), "--group-shards", str(args.group_shards),
+                   "--threads", str(args.threads), "--seed", str(args.seed)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        med = {s: statistics.median(r["times"][s] for r in runs) for s in runs[0]["times"]}
+        total = sum(med.values())
+        rss = statistics.median(r["peak_rss_gb"] for r in runs)
+        r0 = runs[0]
+        print(f"{args.method}: {n:,} x {args.dim}, {r0['clusters']} clusters (largest {r0['largest_cluster']}), "
+              f"{args.niter} k-means iterations, {args.threads} threads, median of {len(runs)}:")
+        for s, v in med.items():
+            print(f"  {s:8s} {v:8.2f} s  {n / v if v else float('inf'):12,.0f} rows/s")
+        print(f"  total    {total:8.2f} s  removed {r0['removed']:,} ({r0['removed'] / n:.1%}); peak RSS {rss:.2f} GB")
+        results.append({"rows": n, "med": med, "total": total, "rss": rss, "clusters": r0["clusters"]})
+    if len(results) >= 2:
+        xs = [r["rows"] for r in results]
+        T = args.target_rows
+        print(f"extrapolated to {T:,} rows (straight lines through {', '.join(f'{x:,}' for x in xs)} rows; "
+              f"clusters of {args.per_cluster} rows):")
+        print(f"  peak RSS of one process holding every stage: {fit_line(xs, [r['rss'] for r in results], T):,.0f} GB "
+              f"(the fit's rows dominate: cluster a sample at real scale)")
+        g = fit_line(xs, [r["med"]["group"] for r in results], T)
+        # fit: rows x clusters, clusters growing with rows -> quadratic in rows; from the largest size
+        big = results[-1]
+        fit_t = big["med"]["fit"] * (T / big["rows"]) ** 2 * args.target_niter / args.niter
+        print(f"  group: {g / 3600:,.1f} CPU-hours at {args.threads} threads (linear in rows at a fixed cluster size; "
+              f"spread over group_shards jobs)")
+        print(f"  apply: {big['med']['apply'] * (T / big['rows']) ** 2 / 3600:,.0f} CPU-hours at {args.threads} threads "
+              f"(rows x clusters, {T // args.per_cluster:,} clusters; spread over the chunks' jobs)")
+        print(f"  fit: {fit_t / 3600:,.0f} h at {args.threads} CPU threads and {args.target_niter} iterations "
+              f"(clusters x 256 rows x clusters x iterations; the reference clusters on GPUs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
