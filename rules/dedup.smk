@@ -1,4 +1,4 @@
-# The dedup stage: what its score methods (config/scores/dedup.yaml; clipcurate.scores.exact_dup,
+# The dedup stage: what its score methods (config/scores/dedup.yaml; clipcurate.scores.methods.exact_dup,
 # near_dup, phash_dup, semdedup, decontam) read besides the score rules' inputs. exact_dup,
 # near_dup and semdedup need nothing more (the download's sha256 column, the pool's embeddings);
 # phash_dup reads perceptual hashes of the pool's images, decontam the evaluation sets' test images
@@ -6,7 +6,7 @@
 
 
 rule dedup_phash_chunk:
-    """imagehash.phash of every image of one chunk, read from its shards (clipcurate.dedup_inputs)."""
+    """imagehash.phash of every image of one chunk, read from its shards (clipcurate.pool.dedup_inputs)."""
     input:
         index=POOL_INDEX,
         shards=POOL_SHARDS,

@@ -1,4 +1,4 @@
-"""The dedup stage (clipcurate.dedup and the score methods exact_dup, near_dup, phash_dup, semdedup,
+"""The dedup stage (clipcurate.pool.dedup and the score methods exact_dup, near_dup, phash_dup, semdedup,
 decontam) against independent references:
 
 * SemDeDup against an O(n^2) loop written from the reference's description (order by distance to
@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import dedup as D
-from clipcurate import io
+from clipcurate.pool import dedup as D
+from clipcurate.core import io
 from clipcurate.scores.plan import PlanError, plan_score
 from tests.unit.test_stages import CONFIG, N, N_CHUNKS, PER_SHARD, pool, run_staged, unit  # noqa: F401 (fixture)
 

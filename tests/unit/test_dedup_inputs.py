@@ -1,4 +1,4 @@
-"""What rules/dedup.smk makes (clipcurate.dedup_inputs) and the pool-level phash_dup through the
+"""What rules/dedup.smk makes (clipcurate.pool.dedup_inputs) and the pool-level phash_dup through the
 runner, against direct computations: imagehash of each shard image, open_clip embeddings of each
 evaluation image."""
 
@@ -15,10 +15,11 @@ import pytest
 import torch
 from PIL import Image
 
-from clipcurate import dedup as D
-from clipcurate import io, models
-from clipcurate.dedup_inputs import embed_eval_images, eval_test_dirs, gather_phash, phash_chunk
-from clipcurate.embed import read_embeddings
+from clipcurate.pool import dedup as D
+from clipcurate.core import io
+from clipcurate.embed import models
+from clipcurate.pool.dedup_inputs import embed_eval_images, eval_test_dirs, gather_phash, phash_chunk
+from clipcurate.embed.encode import read_embeddings
 from tests.unit.test_flyt_run import TINY, write_downstream, write_pool_shards
 
 torch.set_num_threads(1)

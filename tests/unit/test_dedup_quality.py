@@ -7,8 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import dedup as D
-from clipcurate import io, pool, quality
+from clipcurate.pool import dedup as D
+from clipcurate.core import io
+from clipcurate.pool import download as pool
+from clipcurate.report import quality
 from tests.conftest import hex_uid
 
 
@@ -53,7 +55,7 @@ def test_dedup_rows_by_hand(tmp_path):
 
 def test_a_missing_target_kind_gives_no_precision(tmp_path):
     kinds = np.array(["clean", "near_duplicate"])
-    from clipcurate.dedup_quality import dedup_row
+    from clipcurate.report.dedup_quality import dedup_row
 
     row = dedup_row("dc", "decontam", np.array([True, False]), None, kinds)
     assert row["target"] == 0 and np.isnan(row["recall"]) and row["precision"] == 0.0

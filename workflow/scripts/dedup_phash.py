@@ -1,7 +1,7 @@
 """Gather the chunks' perceptual hashes into one index-aligned file (rules/dedup.smk)."""
 
-from clipcurate.dedup_inputs import gather_phash
-from clipcurate.runlog import start
+from clipcurate.pool.dedup_inputs import gather_phash
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 n = gather_phash(list(snakemake.input.chunks), snakemake.input.index, snakemake.output[0])

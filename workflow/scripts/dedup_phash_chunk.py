@@ -1,7 +1,7 @@
 """Perceptual hashes of one chunk's images (rules/dedup.smk)."""
 
-from clipcurate.dedup_inputs import phash_chunk
-from clipcurate.runlog import start
+from clipcurate.pool.dedup_inputs import phash_chunk
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 stats = phash_chunk(snakemake.input.index, snakemake.input.shards, int(snakemake.wildcards.chunk),

@@ -207,7 +207,7 @@ def build_report(
     """Rows of the report and the expectation results, from score files and recipe subsets.
 
     ``recipe_subsets`` maps a recipe to (its score, its subset parquet); ``methods`` (score ->
-    method) adds a row per dedup score (:mod:`clipcurate.dedup_quality`).
+    method) adds a row per dedup score (:mod:`clipcurate.report.dedup_quality`).
     """
     kinds = truth_for_index(truth_path, index_path)
     scores = {}
@@ -222,7 +222,7 @@ def build_report(
         recipes[name] = (score, pc.is_in(uids, value_set=subset.column("uid")).to_numpy(zero_copy_only=False))
     rows += recipe_rows(recipes, kinds)
     if methods:
-        from clipcurate import dedup_quality
+        from clipcurate.report import dedup_quality
 
         rows += dedup_quality.dedup_rows(scores, methods, kinds, dedup_quality.truth_dup_rows(truth_path, index_path))
     results = check_expectations(expectations, rows)

@@ -16,7 +16,7 @@ clusters of the image embeddings, staged (:mod:`clipcurate.scores.stages`) so th
     Each image to its nearest centroid by inner product (the spherical index; the reference reads
     this "distance" as the cosine to the centroid); the member arrays are its embedding and that cosine.
 ``group`` (per cluster)
-    The reference's within-cluster dedup (:func:`clipcurate.dedup.semdedup_keep`): members sorted
+    The reference's within-cluster dedup (:func:`clipcurate.pool.dedup.semdedup_keep`): members sorted
     by cosine distance to the centroid, descending for ``which_to_keep: hard`` (the default: the
     member farthest from the centroid comes first and is kept), ascending for ``easy``, shuffled
     (seed ``seed`` and the cluster) for ``random``; ties in pool order (Python's stable sort).
@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import dedup as D
+from clipcurate.pool import dedup as D
 from clipcurate.scores import register
-from clipcurate.scores.image_filter import fit_sample
+from clipcurate.scores.methods.image_filter import fit_sample
 from clipcurate.scores.inputs import Embeddings
 from clipcurate.scores.stages import Resources, Stages, emb_batches
 

@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from clipcurate import io
+from clipcurate.core import io
 
 
 def eval_test_dirs(suite: Mapping, root: str) -> dict[str, Path]:
@@ -35,7 +35,7 @@ def eval_test_dirs(suite: Mapping, root: str) -> dict[str, Path]:
 def embed_eval_images(suite: Mapping, root: str, model_spec: Mapping, out_path, batch_size: int = 256,
                       dtype: str = "float32") -> dict:
     """Embed the test images of every webdataset task of the suite by one model (image vectors only)."""
-    from clipcurate.embed import _embed_samples, _embedding_table, iter_reference_samples
+    from clipcurate.embed.encode import _embed_samples, _embedding_table, iter_reference_samples
 
     t0 = time.time()
     dirs = eval_test_dirs(suite, root)
@@ -56,8 +56,8 @@ def embed_eval_images(suite: Mapping, root: str, model_spec: Mapping, out_path, 
 def phash_chunk(index_path, shards_dir, chunk: int, out_path, hash_size: int = 8) -> dict:
     """The perceptual hash of every image of one chunk, in index order: uid, ``phash`` (uint64),
     ``valid`` (false where the image does not decode; such a row is never a duplicate)."""
-    from clipcurate.dedup import phash_int
-    from clipcurate.embed import decode_image, iter_chunk_samples
+    from clipcurate.pool.dedup import phash_int
+    from clipcurate.embed.encode import decode_image, iter_chunk_samples
 
     t0 = time.time()
     uids, hashes, valid = [], [], []

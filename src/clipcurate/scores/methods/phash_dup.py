@@ -4,7 +4,7 @@
 The hashes come from the pool's images (rules/dedup.smk: one job per chunk reads its shards,
 ``results/dedup/phash/{chunk}.parquet``, gathered into ``results/dedup/phash.parquet``, 8 bytes a
 row). This method reads that file once for the pool (1 GB at 128M) and finds every pair within the
-distance exactly by multi-index hashing (:func:`clipcurate.dedup.hamming_pairs`: identical hashes
+distance exactly by multi-index hashing (:func:`clipcurate.pool.dedup.hamming_pairs`: identical hashes
 merged first, then pairs sharing one of ``max_distance + 1`` bit blocks compared). Duplicate groups
 are the connected components; the member **first in pool order** is kept. An image that did not
 decode has no hash and is never a duplicate.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import dedup as D
+from clipcurate.pool import dedup as D
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Artifact
 
@@ -37,7 +37,7 @@ def _check(entry, config, key):
           defaults={"max_distance": 4}, check=_check)
 def phash_dup(params: dict, phash: str) -> dict[str, np.ndarray]:
     """Keep the first image in pool order of each group of hashes within ``max_distance`` bits."""
-    from clipcurate import io
+    from clipcurate.core import io
 
     t = io.read_parquet(phash, ["phash", "valid"], what="phash file")
     h = t.column("phash").to_numpy(zero_copy_only=False).astype(np.uint64)

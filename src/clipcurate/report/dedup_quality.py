@@ -1,4 +1,4 @@
-"""The dedup rows of the filter-quality report (:mod:`clipcurate.quality`): for each dedup score,
+"""The dedup rows of the filter-quality report (:mod:`clipcurate.report.quality`): for each dedup score,
 its removals judged against the tiny world's ground truth.
 
 A dedup method's removed samples (``keep`` false) are its positive predictions; the target is the
@@ -14,7 +14,7 @@ re-encoded, placed after its original: ``truth.dup_of``) for ``exact_dup``, ``ne
   its original was removed, i.e. the pair was found whichever member the method kept (SemDeDup
   keeps the member farthest from its centroid, which may be the copy);
 * ``groups``: duplicate groups found (of two or more samples), from the ``score`` column of the
-  methods that write 1 / group size (:func:`clipcurate.dedup.groups_from_score`); empty for SemDeDup
+  methods that write 1 / group size (:func:`clipcurate.pool.dedup.groups_from_score`); empty for SemDeDup
   and decontam, whose removals are not groups.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate import io
+from clipcurate.core import io
 
 #: dedup method -> the ground-truth kind it should remove
 TARGET_KIND = {"exact_dup": "near_duplicate", "near_dup": "near_duplicate", "phash_dup": "near_duplicate",
@@ -51,7 +51,7 @@ def truth_dup_rows(truth_path, index_path) -> np.ndarray:
 def dedup_row(name: str, method: str, keep: np.ndarray, score: np.ndarray | None, kinds: np.ndarray,
               dup_row: np.ndarray | None = None) -> dict:
     """One report row of a dedup score (see the module docstring)."""
-    from clipcurate.dedup import groups_from_score
+    from clipcurate.pool.dedup import groups_from_score
 
     kind = TARGET_KIND[method]
     removed = ~np.asarray(keep, bool)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import dedup as D
+from clipcurate.pool import dedup as D
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Artifact, Embeddings
 from clipcurate.scores.stages import Resources
@@ -34,7 +34,7 @@ def _check(entry, config, key):
           resources={"apply": Resources(mem_mb=8000, runtime=60)})
 def decontam(params: dict, emb, evals: str) -> dict[str, np.ndarray]:
     """Keep the samples whose image is below ``threshold`` cosine to every evaluation image."""
-    from clipcurate.embed import read_embeddings
+    from clipcurate.embed.encode import read_embeddings
 
     ref = read_embeddings(evals, columns=("image",))["image"]
     x = emb["image"]

@@ -7,23 +7,23 @@ as SemDeDup does: ``prepare`` samples each chunk, ``fit`` trains faiss spherical
 (``clusters`` centroids), ``apply`` assigns each image to its nearest centroid, and ``group``
 searches each cluster exhaustively (faiss ``IndexFlatIP.range_search``) for pairs with cosine >=
 ``threshold``. Duplicate groups are the connected components of those pairs; the member **first
-in pool order** is kept (:mod:`clipcurate.dedup`). Two near duplicates assigned to different
+in pool order** is kept (:mod:`clipcurate.pool.dedup`). Two near duplicates assigned to different
 coarse clusters are missed: at a high threshold they lie close together and almost always share
 their nearest centroid (the tests measure it on crafted duplicates); fewer clusters miss fewer but
 make the group jobs larger (quadratic in the cluster size).
 
 Outputs: ``keep``; ``score`` = 1 / (the size of the sample's duplicate group), so the report can
-count the groups found (:func:`clipcurate.dedup.groups_from_score`).
+count the groups found (:func:`clipcurate.pool.dedup.groups_from_score`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import dedup as D
+from clipcurate.pool import dedup as D
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Embeddings
-from clipcurate.scores.semdedup import check_params, fit, prepare, semdedup
+from clipcurate.scores.methods.semdedup import check_params, fit, prepare, semdedup
 from clipcurate.scores.stages import Resources, Stages
 
 

@@ -1,6 +1,6 @@
 """The dedup stage's algorithms: exact, embedding, perceptual-hash and semantic (SemDeDup) duplicates.
 
-Pure functions on arrays; the registered score methods (``clipcurate.scores.exact_dup``,
+Pure functions on arrays; the registered score methods (``clipcurate.scores.methods.exact_dup``,
 ``near_dup``, ``phash_dup``, ``semdedup``, ``decontam``) wire them into the staged fit / apply /
 group contract (:mod:`clipcurate.scores.stages`), so that no job holds the pool.
 

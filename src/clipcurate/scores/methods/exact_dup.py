@@ -1,7 +1,7 @@
 """Exact duplicates: samples whose image bytes are identical, by their sha256.
 
 The hash is the ``sha256`` metadata column of the download's per-shard parquet: img2dataset computes
-it from the downloaded bytes (``compute_hash: sha256``, :mod:`clipcurate.pool`), on the tiny world as
+it from the downloaded bytes (``compute_hash: sha256``, :mod:`clipcurate.pool.download`), on the tiny world as
 at real scale, where it is also DataComp's own ``sha256`` column (checked against the bytes with
 ``download.verify_sha256``). A sample without a hash is never a duplicate.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import dedup as D
+from clipcurate.pool import dedup as D
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Metadata
 from clipcurate.scores.stages import Resources, Stages
