@@ -13,10 +13,13 @@ The rules' exact forms are the readings of :mod:`clipcurate.devil_rules` (the pa
 * ``frequent_captions``: a pool-level method on the staged contract (:mod:`clipcurate.scores.stages`):
   ``prepare`` counts each chunk's normalised-caption keys (64-bit, sorted distinct keys and counts),
   ``fit`` merges the chunks' tables one at a time and keeps the keys counted more than the
-  threshold (``max_count``, or ``max_share`` of the pool's rows: one of the two), ``apply`` drops a chunk's rows whose key is one of those. Memory: a prepared
-  table is 16 bytes per distinct caption of its chunk; the fit holds the merged table (16 bytes per
-  distinct caption of the pool, 2 GB at 128M all distinct) and about twice that while merging, so
-  ~6 GB at 128M; its output holds only the frequent keys (``benchmarks/bench_text_rules.py``).
+  threshold (``max_count``, or ``max_share`` of the pool's rows: one of the two), ``apply`` drops a
+  chunk's rows whose key is one of those. Memory: a prepared file is 16 bytes per distinct caption of
+  its chunk plus 8 per row; the fit holds the merged table (16 bytes per distinct caption of the
+  pool) and, while merging a chunk into it, the concatenation, its sort order and the sorted copies:
+  70 bytes per distinct caption at the peak, measured, so 8.3 GiB at 128M captions all distinct (the
+  worst case; ``benchmarks/bench_text_rules.py frequent``), hence the fit's 16 GB. Its output holds
+  only the frequent keys.
 """
 
 from __future__ import annotations
@@ -169,7 +172,7 @@ def freq_fit(params: dict, ctx, prepared) -> dict[str, np.ndarray]:
 @register("frequent_captions", level="chunk", inputs={"meta": Metadata(columns=("text",))}, outputs=("keep",),
           defaults=_FREQ_DEFAULTS, check=_check_freq,
           stages=Stages(prepare=freq_prepare, prepare_inputs=("meta",), fit=freq_fit, apply_inputs=()),
-          resources={"prepare": Resources(mem_mb=4000, runtime=60), "fit": Resources(mem_mb=8000, runtime=60),
+          resources={"prepare": Resources(mem_mb=4000, runtime=60), "fit": Resources(mem_mb=16000, runtime=60),
                      "apply": Resources(mem_mb=2000, runtime=30)})
 def frequent_captions(params: dict, ctx, fitted, prepared) -> dict[str, np.ndarray]:
     """Keep mask of one chunk: its caption's normalised form is not among the pool's frequent ones."""
