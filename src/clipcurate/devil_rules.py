@@ -68,16 +68,26 @@ def count_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def merge_counts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Two (sorted distinct keys, counts) tables summed into one (keys sorted and distinct).
 
-    Peak memory is about three times the merged table: 16 bytes per distinct key for the keys and
-    counts, plus the concatenation and the sort's index."""
-    keys = np.concatenate([a[0], b[0]])
-    counts = np.concatenate([a[1], b[1]])
-    order = np.argsort(keys, kind="stable")
-    keys, counts = keys[order], counts[order]
-    if keys.size == 0:
-        return keys, counts.astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return keys[starts], np.add.reduceat(counts, starts).astype(np.int64)
+    ``a`` is the large running table and ``b`` one chunk's: ``b``'s keys found in ``a`` add their
+    counts in place, the others are inserted at their sorted positions (``np.insert``), so the peak
+    is the running table, its copy with the new keys, and ``b``-sized temporaries: about 32 bytes
+    per distinct key (16 for the key and its count, twice). ``a`` is consumed: its counts are updated
+    in place."""
+    ak, ac = np.asarray(a[0], dtype=np.uint64), np.asarray(a[1], dtype=np.int64)
+    bk, bc = np.asarray(b[0], dtype=np.uint64), np.asarray(b[1], dtype=np.int64)
+    if ak.size == 0:
+        return bk.copy(), bc.copy()
+    pos = np.searchsorted(ak, bk)
+    found = pos < ak.size
+    found[found] = ak[pos[found]] == bk[found]
+    if found.any():
+        if not ac.flags.writeable:
+            ac = ac.copy()
+        ac[pos[found]] += bc[found]  # b's keys are distinct, so each position is hit once
+    new = ~found
+    if not new.any():
+        return ak, ac
+    return np.insert(ak, pos[new], bk[new]), np.insert(ac, pos[new], bc[new])
 
 
 def word_counts(texts) -> np.ndarray:

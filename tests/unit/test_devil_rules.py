@@ -261,3 +261,15 @@ def test_bad_entries_are_named(entry, match):
     config["scores"]["x"] = entry
     with pytest.raises((PlanError, ValueError), match=match):
         plan_score(config, "x")
+
+
+def test_merge_counts_against_a_counter_on_random_tables():
+    rng = np.random.default_rng(7)
+    table = (np.empty(0, np.uint64), np.empty(0, np.int64))
+    total = collections.Counter()
+    for _ in range(20):
+        keys = rng.integers(0, 50, size=int(rng.integers(0, 40))).astype(np.uint64)
+        total.update(keys.tolist())
+        table = R.merge_counts(table, R.count_keys(keys))
+        assert (np.diff(table[0].astype(np.int64)) > 0).all()  # sorted and distinct
+        assert dict(zip(table[0].tolist(), table[1].tolist())) == dict(total)

@@ -16,10 +16,10 @@ The rules' exact forms are the readings of :mod:`clipcurate.devil_rules` (the pa
   threshold (``max_count``, or ``max_share`` of the pool's rows: one of the two), ``apply`` drops a
   chunk's rows whose key is one of those. Memory: a prepared file is 16 bytes per distinct caption of
   its chunk plus 8 per row; the fit holds the merged table (16 bytes per distinct caption of the
-  pool) and, while merging a chunk into it, the concatenation, its sort order and the sorted copies:
-  70 bytes per distinct caption at the peak, measured, so 8.3 GiB at 128M captions all distinct (the
-  worst case; ``benchmarks/bench_text_rules.py frequent``), hence the fit's 16 GB. Its output holds
-  only the frequent keys.
+  pool) and, while inserting a chunk's new keys, its copy (:func:`clipcurate.devil_rules.merge_counts`):
+  36 bytes per distinct caption at the peak, measured, so 4.3 GiB at 128M captions all distinct (the
+  worst case; ``benchmarks/bench_text_rules.py frequent``), plus one chunk's prepared file (0.6 GB for
+  25M rows), under the fit's 8 GB. Its output holds only the frequent keys.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def freq_fit(params: dict, ctx, prepared) -> dict[str, np.ndarray]:
 @register("frequent_captions", level="chunk", inputs={"meta": Metadata(columns=("text",))}, outputs=("keep",),
           defaults=_FREQ_DEFAULTS, check=_check_freq,
           stages=Stages(prepare=freq_prepare, prepare_inputs=("meta",), fit=freq_fit, apply_inputs=()),
-          resources={"prepare": Resources(mem_mb=4000, runtime=60), "fit": Resources(mem_mb=16000, runtime=60),
+          resources={"prepare": Resources(mem_mb=4000, runtime=60), "fit": Resources(mem_mb=8000, runtime=60),
                      "apply": Resources(mem_mb=2000, runtime=30)})
 def frequent_captions(params: dict, ctx, fitted, prepared) -> dict[str, np.ndarray]:
     """Keep mask of one chunk: its caption's normalised form is not among the pool's frequent ones."""
