@@ -348,7 +348,7 @@ def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_
     dfn_scores = [s for s in cfg["scores"] if s.startswith("dfn")]
     dfn_scores += list(expand_quality_experiment(cfg["dfn_quality"], cfg["models"], cfg["seed"])["scores"])
     over = tmp_path / "quality.yaml"
-    over.write_text(yaml.safe_dump({"reports": {"score_quality": {"exclude": dfn_scores,
+    over.write_text(yaml.safe_dump({"reports": {"score_quality": {"exclude": cfg["reports"]["score_quality"]["exclude"] + dfn_scores,
                                                                   "expectations": cfg["reports"]["score_quality"]["expectations"]}}}))
     run_smk(workdir, "results/reports/score_quality.csv", *micro_args(workdir), str(over), "--cores", "2")
     rows = {r["entry"]: r for r in csv.DictReader(open(workdir / "results/reports/score_quality.csv"))}

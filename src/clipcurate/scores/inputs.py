@@ -40,7 +40,8 @@ def __getattr__(name: str):
 #: Metadata columns a chunk can be given: DataComp's names. img2dataset writes them per shard
 #: (``text`` is its ``caption`` column); other DataComp columns must be added to the download's
 #: ``save_additional_columns`` first.
-METADATA_COLUMNS = ("uid", "url", "text", "original_width", "original_height", "sha256", "width", "height", "key")
+METADATA_COLUMNS = ("uid", "url", "text", "original_width", "original_height", "sha256", "width", "height", "key",
+                    "face_bboxes")
 
 
 #: The columns of an embedding file a method may declare.

@@ -344,6 +344,10 @@ def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
                 "save_additional_columns"
             )
         t = pq.read_table(path, columns=sorted({"key", *source}))
+        if "face_bboxes" in source:  # each row a list of [x0, y0, x1, y1]: a bad one names file, row, column
+            from clipcurate import metadata_check
+
+            metadata_check.check_table(path, t.select(["face_bboxes"]), bbox_col="face_bboxes")
         pos = pc.index_in(keys[lo:hi], value_set=t.column("key").cast(pa.string()).combine_chunks())
         if pos.null_count:
             k = keys[lo + int(pc.index(pc.is_null(pos), True).as_py())].as_py()
