@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import devil_rules as R
-from clipcurate import io
+from clipcurate.scores.helpers import devil_rules as R
+from clipcurate.core import io
 from clipcurate.scores import get
-from clipcurate.scores.devil_text import freq_fit, freq_prepare, frequency_threshold
+from clipcurate.scores.methods.devil_text import freq_fit, freq_prepare, frequency_threshold
 from clipcurate.scores.plan import PlanError, plan_score
 from clipcurate.scores.runner import run_score
 from clipcurate.scores.stages import Prepared, StageContext, run_apply, run_fit, run_gather, run_prepare, stage_files, stage_path
@@ -230,7 +230,7 @@ def test_the_config_file_plans():
     import yaml
     from pathlib import Path
 
-    from clipcurate import config_check
+    from clipcurate.config import check as config_check
 
     root = Path(__file__).resolve().parents[2]
     entries = yaml.safe_load((root / "config" / "scores" / "devil_rules.yaml").read_text())

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from clipcurate import io
-from clipcurate import pos_tagger as P
+from clipcurate.core import io
+from clipcurate.scores.helpers import pos_tagger as P
 from clipcurate.scores.plan import plan_score
 from clipcurate.scores.runner import run_score
 from clipcurate.scores.stages import run_gather, stage_files, stage_path
@@ -162,7 +162,7 @@ def _fake_world(root, captions_by_set):
 
 
 def test_world_tagger_training_from_the_world_folder(tmp_path):
-    from clipcurate.tagger_training import train_world_tagger, world_captions
+    from clipcurate.train.tagger_training import train_world_tagger, world_captions
 
     caps = _world_captions(300, 2)
     _fake_world(tmp_path / "world", {"pretrain": caps[:300], "hq": caps[300:]})
@@ -179,7 +179,7 @@ def test_world_tagger_training_from_the_world_folder(tmp_path):
 
 
 def test_tagger_trainer_is_registered_and_planned():
-    from clipcurate import trainers
+    from clipcurate.train import trainers
 
     t = trainers.get("train_tagger")
     assert t.section == ("taggers",) and not t.gpu

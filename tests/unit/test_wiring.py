@@ -95,7 +95,7 @@ def test_trainer_rules_derive_inputs_params_and_constraints(tiny):
     assert head["train"]["steps"] == tiny.config["flyt"]["train"]["steps"]  # the shared default
     # a reference model: the world, and the weights it starts from when made here (DFN-FT from the DFN)
     ref = trainers.get("train_reference_model")
-    assert tiny.trainer_inputs(ref)(W(model="dfn_ft")) == {"world": ["resources/world"], "init": "results/models/dfn/open_clip_pytorch_model.bin"}
+    assert tiny.trainer_inputs(ref)(W(model="dfn_ft")) == {"world": "resources/world", "init": "results/models/dfn/open_clip_pytorch_model.bin"}
     assert tiny.trainer_params(ref)["sets"](W(model="dfn_ft")) == {"downstream": "resources/world/reference/downstream",
                                                                   "retrieval_train": "resources/world/reference/retrieval_train"}
     # a data-quality DFN replaces part of its set by pool data: the pool is an input

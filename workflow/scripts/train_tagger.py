@@ -3,9 +3,9 @@ averaged perceptron on the world's reference-set captions, tagged from the world
 
 from pathlib import Path
 
-from clipcurate.io import write_json
-from clipcurate.runlog import start
-from clipcurate.tagger_training import train_world_tagger, world_captions
+from clipcurate.core.io import write_json
+from clipcurate.core.runlog import start
+from clipcurate.train.tagger_training import train_world_tagger, world_captions
 
 log = start(snakemake)
 cfg = snakemake.params.cfg

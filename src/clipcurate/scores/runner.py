@@ -345,7 +345,7 @@ def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
             )
         t = pq.read_table(path, columns=sorted({"key", *source}))
         if "face_bboxes" in source:  # each row a list of [x0, y0, x1, y1]: a bad one names file, row, column
-            from clipcurate import metadata_check
+            from clipcurate.pool import metadata_check
 
             metadata_check.check_table(path, t.select(["face_bboxes"]), bbox_col="face_bboxes")
         pos = pc.index_in(keys[lo:hi], value_set=t.column("key").cast(pa.string()).combine_chunks())

@@ -5,8 +5,8 @@ adjectives (sizes, colours, textures), a shape noun (or its plural), an optional
 one of a few templates; digit and rendered-word captions likewise. So every word's part of speech is
 known from the list it was drawn from; this module writes those lists' tags (Penn Treebank, the tag
 set of NLTK's English tagger) for each token of a caption, the training data of the world's
-part-of-speech tagger (trainer ``tagger``, :mod:`clipcurate.trainers.tagger`). The method itself
-(:mod:`clipcurate.scores.devil_text`, ``pos_noun``) runs the trained tagger, never this table.
+part-of-speech tagger (trainer ``tagger``, :mod:`clipcurate.train.trainers.tagger`). The method itself
+(:mod:`clipcurate.scores.methods.devil_text`, ``pos_noun``) runs the trained tagger, never this table.
 
 The closed-class words of the world's caption templates (articles, prepositions, "there is", the
 nouns of the templates such as "photo" and "sign") are listed in :data:`TEMPLATE_WORDS`. In "in the
@@ -56,8 +56,8 @@ class UntaggedWord(ValueError):
 
 
 def tag_caption(text: str, tags: dict[str, str] | None = None) -> list[tuple[str, str]]:
-    """(token, tag) for each Treebank token of a world caption (:func:`clipcurate.pos_tagger.tokenize`)."""
-    from clipcurate.pos_tagger import tokenize
+    """(token, tag) for each Treebank token of a world caption (:func:`clipcurate.scores.helpers.pos_tagger.tokenize`)."""
+    from clipcurate.scores.helpers.pos_tagger import tokenize
 
     tags = tags or vocabulary_tags()
     out = []

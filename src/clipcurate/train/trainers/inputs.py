@@ -201,7 +201,7 @@ class ReferenceSets(_Input):
         out = [user[n] for n in self.names(entry) if n in user]
         if any(n not in user for n in self.names(entry)):
             out.append(WORLD_DIR)
-        return {arg: out}
+        return {arg: out[0] if len(out) == 1 else out}  # one folder: a path, as the world's trainers read it
 
 
 @dataclass(frozen=True)

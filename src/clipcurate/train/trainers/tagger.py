@@ -6,11 +6,11 @@ that is NLTK's released English tagger instead, and no entry here is trained.
 
 A share ``held_out`` of the captions (drawn with the seed) is kept out of training; the tagger's
 token accuracy on it is written to ``train_info.json``. Script: workflow/scripts/train_tagger.py
-(:func:`clipcurate.tagger_training.train_world_tagger`).
+(:func:`clipcurate.train.tagger_training.train_world_tagger`).
 """
 
-from clipcurate.trainers import Trainer, register, register_schema
-from clipcurate.trainers.inputs import WorldSets
+from clipcurate.train.trainers import Trainer, register, register_schema
+from clipcurate.train.trainers.inputs import ReferenceSets
 
 register_schema(
     ("properties", "taggers"),
@@ -38,7 +38,7 @@ register(Trainer(
     label="tagger",
     section=("taggers",),
     wildcard="tagger",
-    inputs={"world": WorldSets(key="dataset")},
+    inputs={"world": ReferenceSets(key="dataset")},
     outputs={
         "weights": "results/taggers/{tagger}/averaged_perceptron_tagger_eng.weights.json",
         "info": "results/taggers/{tagger}.train_info.json",

@@ -1,13 +1,13 @@
 """The text rules of "The Devil is in the Details" (single-modality filtering): English only, caption
 length, a part-of-speech rule and the removal of high-frequency captions. Each writes a ``keep``
 column; ``config/scores/devil_rules.yaml`` configures them and ``devil_text_rules`` intersects them.
-The rules' exact forms are the readings of :mod:`clipcurate.devil_rules` (the paper publishes no code).
+The rules' exact forms are the readings of :mod:`clipcurate.scores.helpers.devil_rules` (the paper publishes no code).
 
-* ``english``: fastText ``lid.176`` top-1 label ``en`` (:mod:`clipcurate.langid`, the DataComp
+* ``english``: fastText ``lid.176`` top-1 label ``en`` (:mod:`clipcurate.scores.helpers.langid`, the DataComp
   baselines' language ID, reused as the paper says it uses fastText).
 * ``caption_length``: ``min_len <= length <= max_len`` in ``unit`` words or characters.
 * ``pos_noun``: some token of the caption is tagged with one of ``tags`` (default: the Penn Treebank
-  noun tags) by an NLTK averaged perceptron tagger (:mod:`clipcurate.pos_tagger`) whose weights file
+  noun tags) by an NLTK averaged perceptron tagger (:mod:`clipcurate.scores.helpers.pos_tagger`) whose weights file
   is ``tagger_model`` in the entry: NLTK's released English model at real scale, the tagger the
   workflow trains on the world's captions (trainer ``tagger``) on the tiny world.
 * ``frequent_captions``: a pool-level method on the staged contract (:mod:`clipcurate.scores.stages`):
@@ -16,7 +16,7 @@ The rules' exact forms are the readings of :mod:`clipcurate.devil_rules` (the pa
   threshold (``max_count``, or ``max_share`` of the pool's rows: one of the two), ``apply`` drops a
   chunk's rows whose key is one of those. Memory: a prepared file is 16 bytes per distinct caption of
   its chunk plus 8 per row; the fit holds the merged table (16 bytes per distinct caption of the
-  pool) and, while inserting a chunk's new keys, its copy (:func:`clipcurate.devil_rules.merge_counts`):
+  pool) and, while inserting a chunk's new keys, its copy (:func:`clipcurate.scores.helpers.devil_rules.merge_counts`):
   36 bytes per distinct caption at the peak, measured, so 4.3 GiB at 128M captions all distinct (the
   worst case; ``benchmarks/bench_text_rules.py frequent``), plus one chunk's prepared file (0.6 GB for
   25M rows), under the fit's 8 GB. Its output holds only the frequent keys.
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import devil_rules as R
+from clipcurate.scores.helpers import devil_rules as R
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Artifact, Metadata
 from clipcurate.scores.stages import Resources, Stages
@@ -56,8 +56,8 @@ def _params(entry, defaults) -> dict:
           defaults={"lid_model": None, "threads": 1})
 def english(params: dict, meta) -> dict[str, np.ndarray]:
     """Keep mask: fastText's top-1 language of the caption is English (a missing caption is not)."""
-    from clipcurate import datacomp_filters as F
-    from clipcurate import langid
+    from clipcurate.scores.helpers import datacomp_filters as F
+    from clipcurate.scores.helpers import langid
 
     texts = meta.column("text").to_pylist()
     rows = np.fromiter((bool(t) for t in texts), dtype=bool, count=len(texts))
@@ -103,7 +103,7 @@ def _check_pos(entry, config, key):
         raise ValueError(f"config: {key}.tagger_model: {model!r}; expected the path of an NLTK perceptron tagger's "
                          "weights file (averaged_perceptron_tagger_<lang>.weights.json)")
     if not model.startswith("results/"):
-        from clipcurate.pos_tagger import TaggerError, split_model_path
+        from clipcurate.scores.helpers.pos_tagger import TaggerError, split_model_path
 
         try:
             split_model_path(model)
@@ -116,7 +116,7 @@ def _check_pos(entry, config, key):
           outputs=("keep",), defaults=_POS_DEFAULTS, check=_check_pos)
 def pos_noun(params: dict, meta, tagger) -> dict[str, np.ndarray]:
     """Keep mask: the tagger gives some token of the caption one of ``params["tags"]``."""
-    from clipcurate import pos_tagger
+    from clipcurate.scores.helpers import pos_tagger
 
     model = pos_tagger.load_tagger(tagger)
     return {"keep": pos_tagger.has_tag(model, meta.column("text"), params["tags"])}

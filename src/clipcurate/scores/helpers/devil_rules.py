@@ -1,6 +1,6 @@
 """The single-modality rules of "The Devil is in the Details" (Yu et al. 2023) as pure functions over
-metadata columns; the registered score methods (:mod:`clipcurate.scores.devil_text`,
-:mod:`clipcurate.scores.devil_image`) wrap them.
+metadata columns; the registered score methods (:mod:`clipcurate.scores.methods.devil_text`,
+:mod:`clipcurate.scores.methods.devil_image`) wrap them.
 
 The paper gives the rules but not their exact form or thresholds (no code is public; the
 summary names PoS patterns, removal of high-frequency text, non-English removal, aspect ratio and

@@ -1,7 +1,7 @@
 """Training the tiny world's part-of-speech tagger (trainer ``tagger``,
-:mod:`clipcurate.trainers.tagger`): the captions of the world's reference sets, tagged from the
+:mod:`clipcurate.train.trainers.tagger`): the captions of the world's reference sets, tagged from the
 world's vocabulary (:mod:`clipcurate.world.caption_pos`), a seeded held-out share, NLTK's averaged
-perceptron trained on the rest (:mod:`clipcurate.pos_tagger`)."""
+perceptron trained on the rest (:mod:`clipcurate.scores.helpers.pos_tagger`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcurate import io
+from clipcurate.core import io
 
 
 def world_captions(world_dir: str | Path, sets: str | Sequence[str]) -> list[str]:
@@ -47,7 +47,7 @@ def split_held_out(n: int, held_out: float, seed: int) -> tuple[np.ndarray, np.n
 def train_world_tagger(captions: Sequence[str], cfg: Mapping, seed: int, out_folder: str | Path) -> dict:
     """Tag ``captions`` from the world's vocabulary, train on the training share, save the tagger
     in ``out_folder`` and return the training report (counts and held-out token accuracy)."""
-    from clipcurate import pos_tagger
+    from clipcurate.scores.helpers import pos_tagger
     from clipcurate.world.caption_pos import tag_captions
 
     captions = list(captions)

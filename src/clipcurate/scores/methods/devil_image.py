@@ -6,8 +6,8 @@ metadata alone: the aspect ratio and the face-area ratio. Both write ``keep`` an
 * ``aspect_ratio``: ``max(w/h, h/w) <= max_aspect`` of ``original_width``/``original_height``.
 * ``face_area``: the union area of the ``face_bboxes`` boxes (normalised ``[x0, y0, x1, y1]``, DataComp's
   SCRFD detections) over the image area ``<= max_face_area``. Why the union and not the sum:
-  :mod:`clipcurate.devil_rules`. The column is checked when it is read
-  (:func:`clipcurate.metadata_check.check_table`: each row a list of four-number boxes), so a bad
+  :mod:`clipcurate.scores.helpers.devil_rules`. The column is checked when it is read
+  (:func:`clipcurate.pool.metadata_check.check_table`: each row a list of four-number boxes), so a bad
   entry names the metadata file, its row and the column.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import devil_rules as R
+from clipcurate.scores.helpers import devil_rules as R
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Metadata
 
