@@ -38,12 +38,13 @@ FACE_CAPTIONS: tuple[str, ...] = (
 
 
 def sample_face_scene(rng: np.random.Generator) -> Scene:
-    """A face covering most of the image: half-height 0.38-0.50 of the side, near the centre."""
-    ry = float(rng.uniform(0.38, 0.50))
-    cx = 0.5 + float(rng.uniform(-0.04, 0.04))
-    cy = 0.5 + float(rng.uniform(-0.04, 0.04))
+    """A face covering most of the image: half-height 0.36-0.46 of the side, near the centre, inside
+    the square (so a photo canvas's extended edges never continue it and its box stays as drawn)."""
+    ry = float(rng.uniform(0.36, 0.46))
+    cx = 0.5 + float(rng.uniform(-0.03, 0.03))
+    cy = 0.5 + float(rng.uniform(-0.03, 0.03))
     tone = list(SKIN_TONES)[int(rng.integers(len(SKIN_TONES)))]
-    hair = int(rng.integers(0, 3))  # 0: none, 1: dark cap, 2: light cap
+    hair = int(rng.integers(0, 3))  # 0: none, 1: dark cap, 2: auburn cap
     return Scene(subject="face", cls=None, colour=tone, texture="plain", count=1, size="large",
                  position="centre", objects=((cx, cy, ry, float(hair)),), bg=sample_background(rng))
 
@@ -67,7 +68,7 @@ def draw_face(arr: np.ndarray, scene: Scene, size: int) -> np.ndarray:
     img = Image.fromarray(np.ascontiguousarray(arr))
     d = ImageDraw.Draw(img)
     if int(hair):
-        shade = (40, 28, 20) if int(hair) == 1 else (200, 170, 90)
+        shade = (40, 28, 20) if int(hair) == 1 else (150, 60, 20)
         d.ellipse((X - 1.05 * RX, Y - 1.08 * RY, X + 1.05 * RX, Y + 0.2 * RY), fill=shade)
     d.ellipse((X - RX, Y - RY, X + RX, Y + RY), fill=SKIN_TONES[scene.colour])
     ew, eh = 0.16 * RX, 0.10 * RY
