@@ -24,12 +24,12 @@ DEFAULT_CFG: dict = {
     "pool_size": 20000,
     "native_size": 64,
     "kinds": {
-        "clean": 0.38,
-        "misaligned": 0.13,
+        "clean": 0.40,
+        "misaligned": 0.14,
         "scene_text": 0.10,
-        "near_duplicate": 0.08,
-        "non_english": 0.08,
-        "uninformative": 0.07,
+        "near_duplicate": 0.07,
+        "non_english": 0.07,
+        "uninformative": 0.06,
         "bad_geometry": 0.05,
         "failing_url": 0.07,
         "face": 0.03,  # a face-like region covering most of the image, boxed in face_bboxes
