@@ -1,7 +1,7 @@
 """Generate the tiny world (rules/world.smk)."""
 
 from clipcurate.core.runlog import start
-from clipcurate.world import generate_world, verify_world
+from clipcurate.world import generate_world, summary_line, verify_world
 
 log = start(snakemake)
 manifest = generate_world(
@@ -9,4 +9,4 @@ manifest = generate_world(
     seed=snakemake.params.seed, threads=snakemake.threads,
 )
 verify_world(snakemake.output[0])
-log.info("world written: %s", {k: v for k, v in manifest.items() if k in ("counts", "seconds")})
+log.info("world written: %s", summary_line(manifest))

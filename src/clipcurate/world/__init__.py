@@ -17,19 +17,10 @@ from .concepts import (
     Scene,
     caption,
 )
-from .generate import (
-    DEFAULT_CFG,
-    EVAL_GROUPS,
-    FAILURES,
-    KINDS,
-    REFERENCE_SETS,
-    default_cfg,
-    eval_task_names,
-    generate_world,
-    kind_counts,
-    make_uid,
-    resolve_cfg,
-)
+from .config import DEFAULT_CFG, FAILURES, KINDS, REFERENCE_SETS, default_cfg, kind_counts, resolve_cfg
+from .eval_tasks import EVAL_GROUPS, eval_task_names
+from .generate import generate_world, summary_line
+from .streams import make_uid
 from .render import render_scene
 from .verify import WorldError, load_manifest, verify_world
 
@@ -37,6 +28,6 @@ __all__ = [
     "COLOUR_NAMES", "COLOURS", "COUNT_WORDS", "COUNTS", "DIGITS", "LANGUAGES", "POSITIONS", "SHAPES",
     "SIZES", "TASK_TEMPLATES", "TEXTURES", "ZEROSHOT_TEMPLATES", "Scene", "caption",
     "DEFAULT_CFG", "EVAL_GROUPS", "FAILURES", "KINDS", "REFERENCE_SETS", "default_cfg", "eval_task_names",
-    "generate_world", "kind_counts", "make_uid", "resolve_cfg", "render_scene",
+    "generate_world", "summary_line", "kind_counts", "make_uid", "resolve_cfg", "render_scene",
     "WorldError", "load_manifest", "verify_world",
 ]

@@ -239,6 +239,10 @@ def render_scene(scene: Scene, size: int = 64) -> np.ndarray:
             arr[m] = (arr[m].astype(np.float32) * (1 - a) + np.asarray(fill, np.float32) * a).round().astype(np.uint8)
         else:
             arr[m] = fill
+    if scene.subject == "face":
+        from .faces import draw_face
+
+        arr = draw_face(arr, scene, size)
     if scene.text:
         img = Image.fromarray(arr)
         _paste_text_block(img, scene.text, scene.text_colour, scene.text_pos, size)
@@ -281,6 +285,17 @@ def perturb(arr: np.ndarray, dx: int, dy: int, sigma: float, seed: int, quality:
         rng = np.random.default_rng(seed)
         arr = np.clip(arr.astype(np.float32) + rng.normal(0.0, sigma, arr.shape), 0, 255).round().astype(np.uint8)
     return decode(encode_jpeg(np.ascontiguousarray(arr), quality))
+
+
+def extend_canvas(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``arr`` centred on a ``width`` x ``height`` canvas (each at least the array's side), its edge
+    pixels extended outwards; the left/top margin is ``(width - w) // 2`` / ``(height - h) // 2``."""
+    h, w = arr.shape[:2]
+    if width < w or height < h:
+        raise ValueError(f"canvas {width}x{height} is smaller than the image {w}x{h}")
+    left, top = (width - w) // 2, (height - h) // 2
+    pad = ((top, height - h - top), (left, width - w - left), (0, 0))
+    return np.pad(arr, pad, mode="edge")
 
 
 def resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
