@@ -39,7 +39,7 @@ SCORES = ("clip_score", "clip_score_hflip")
 
 
 def run(workdir: Path, seed: int, cores: int, extra: list[str]) -> tuple[float, float]:
-    from clipcurate.pool import free_port
+    from clipcurate.pool.download import free_port
 
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "bench.yaml"
@@ -60,8 +60,8 @@ def run(workdir: Path, seed: int, cores: int, extra: list[str]) -> tuple[float, 
 
 def measure(workdir: Path, fraction: float) -> dict:
     """Per score: clean and scene-text means, AUC(scene text > clean), top-fraction shares."""
-    from clipcurate import io
-    from clipcurate.quality import rank_auc, truth_for_index
+    from clipcurate.core import io
+    from clipcurate.report.quality import rank_auc, truth_for_index
 
     index = workdir / "results/pool/index.parquet"
     kinds = truth_for_index(workdir / "resources/world/truth.parquet", index)

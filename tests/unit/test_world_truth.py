@@ -88,7 +88,7 @@ def test_face_kind_has_its_box_and_no_other_sample_has_one(world):
 
 def test_face_bboxes_column_is_datacomps_type(world):
     """A list of [x0, y0, x1, y1] lists of floats, which the metadata check accepts."""
-    from clipcurate import metadata_check
+    from clipcurate.pool import metadata_check
 
     schema = pq.read_schema(world / "pool" / "metadata.parquet")
     t = schema.field("face_bboxes").type
@@ -248,7 +248,7 @@ def test_reference_training_has_no_flip_augmentation():
     command passes no augmentation config that would add one."""
     from open_clip.transform import image_transform
 
-    from clipcurate.train import open_clip_train_args
+    from clipcurate.train.run import open_clip_train_args
 
     t = image_transform(_reference_side(), is_train=True)
     assert not [s for s in t.transforms if "Flip" in type(s).__name__], t

@@ -1,7 +1,7 @@
 """The world's configuration: the pool kinds, the defaults of ``world:`` and their validation.
 
 ``resolve_cfg`` merges a ``world:`` config section over :data:`DEFAULT_CFG` and refuses unknown keys,
-so a typo fails at planning time (``clipcurate.config_check`` calls it) rather than in the job.
+so a typo fails at planning time (``clipcurate.config.check`` calls it) rather than in the job.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The served images' geometry: ``original_width`` / ``original_height`` and their aspect ratios.
 
 DataComp's ``original_width`` / ``original_height`` are the sizes of the images at their URLs, and its
-basic filter keeps aspect ratios <= 3 (:mod:`clipcurate.datacomp_filters`). The world serves:
+basic filter keeps aspect ratios <= 3 (:mod:`clipcurate.scores.helpers.datacomp_filters`). The world serves:
 
 * most samples square (``native_size``) or, for ``non_square_fraction`` of them, on a common photo
   canvas (4:3, 3:2, 16:9 or their transposes) with the scene centred and the edges extended, so that

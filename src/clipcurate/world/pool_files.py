@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from clipcurate.io import uid_fingerprint, write_table
+from clipcurate.core.io import uid_fingerprint, write_table
 from . import concepts as C
 from . import geometry as GEO
 from . import render as R

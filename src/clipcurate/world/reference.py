@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipcurate.io import write_json
+from clipcurate.core.io import write_json
 from . import concepts as C
 from .jobs import map_jobs
 from .scenes import generic_scene
