@@ -113,7 +113,10 @@ def test_hype_sum_mix_hand_case():
 def _config():
     import yaml
 
+    from snakemake.utils import update_config
+
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((REPO / "config" / "scales" / "tiny.yaml").read_text()))
     for kind in config_check.NAMED_SECTIONS:
         config_check.merge_named_files(cfg, REPO, kind)
     return cfg
@@ -140,3 +143,25 @@ def test_hype_plans_and_its_columns_are_mix_and_mflyt_inputs():
     bad["scores"]["hype"]["hyperbolic"] = "nope"
     with pytest.raises(Exception, match=r"scores.hype.hyperbolic: unknown hyperbolic CLIP 'nope'"):
         plan_score(bad, "hype")
+
+
+def test_hyperbolic_entries_are_checked_when_the_config_is_read():
+    from clipcurate import trainers
+
+    cfg = _config()
+    t = trainers.get("train_hyperbolic")
+    assert set(t.entries(cfg)) == {"hype"} and not t.gpu
+    assert t.output_paths("hype")["model"] == "results/hyperbolic/hype/model.pt"
+    config_check.validate_schema(cfg, REPO / "config" / "schema.yaml")
+    bad = copy.deepcopy(cfg)
+    bad["hyperbolic"]["hype"]["model"] = "nope"
+    with pytest.raises(ConfigError, match=r"config: hyperbolic.hype.model: unknown model 'nope'"):
+        trainers.check_config(bad)
+    bad = copy.deepcopy(cfg)
+    bad["hyperbolic"]["hype"]["dataset"] = "imagenet"
+    with pytest.raises(ConfigError, match=r"config: hyperbolic.hype.dataset: unknown reference set 'imagenet'"):
+        trainers.check_config(bad)
+    bad = copy.deepcopy(cfg)
+    del bad["hyperbolic"]["hype"]["steps"]
+    with pytest.raises(ConfigError, match=r"hyperbolic.hype.*steps"):
+        config_check.validate_schema(bad, REPO / "config" / "schema.yaml")

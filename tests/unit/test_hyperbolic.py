@@ -197,3 +197,55 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
         H.load_hyperbolic(tmp_path / "trunc.pt")
     with pytest.raises(H.HyperbolicError, match="nope.pt: hyperbolic checkpoint not found"):
         H.load_hyperbolic(tmp_path / "nope.pt")
+
+
+def test_hype_layout_checkpoint_loads_through_the_same_call(tmp_path):
+    """A HYPE-style checkpoint (OpenCLIP weights + log curvature and scales), saved from a small random
+    OpenCLIP model, loads through load_hyperbolic(path, arch); its towers give exp(alpha) times the
+    unnormalised OpenCLIP features, and its terms equal the float64 reference's."""
+    import open_clip
+
+    from clipcurate.models import register_tiny_configs
+
+    register_tiny_configs()
+    torch.manual_seed(0)
+    clip = open_clip.create_model("tiny-clip", pretrained=None).eval()
+    state = {**clip.state_dict(), "curvature": torch.tensor(math.log(1.4)), "alpha_img": torch.tensor(-0.3),
+             "alpha_txt": torch.tensor(-0.1)}
+    path = tmp_path / "hype_ckpt.pt"
+    torch.save({"state_dict": state}, path)
+    model = H.load_hyperbolic(path, arch="tiny-clip")
+    assert float(model.curv) == pytest.approx(1.4, rel=1e-6)
+    pixels = torch.randn(5, 3, 32, 32)
+    tokens = open_clip.get_tokenizer("tiny-clip")(["a red circle", "two blue squares", "a 7", "text", "a green star"])
+    with torch.no_grad():
+        np.testing.assert_allclose(model.encode_image(pixels).numpy(),
+                                   (clip.encode_image(pixels) * math.exp(-0.3)).numpy(), rtol=1e-5, atol=1e-6)
+        v_img = model.encode_image(pixels).double().numpy()
+        v_txt = model.encode_text(tokens).double().numpy()
+    out = H.hype_scores(model, pixels.numpy(), tokens.numpy(), pixels.numpy(), tokens.numpy(), block=2)
+    pi, pt = ref_exp0(v_img, 1.4), ref_exp0(v_txt, 1.4)
+    np.testing.assert_allclose(out["neg_dist"], -ref_dist(pi, pt, 1.4), rtol=1e-4, atol=1e-4)
+    want_i, want_t = ref_specificities(pi, pt, pi, pt, 1.4)
+    np.testing.assert_allclose(out["eps_i"], want_i, atol=2e-3)
+    np.testing.assert_allclose(out["eps_t"], want_t, atol=2e-3)
+    # without arch it is not this project's format: the error says how to load it
+    with pytest.raises(H.HyperbolicError, match="hype_ckpt.pt: expected a checkpoint of format.*arch="):
+        H.load_hyperbolic(path)
+    # a missing scalar, a missing tower weight, another architecture: refused, naming the keys
+    bad = dict(state)
+    del bad["alpha_txt"]
+    torch.save(bad, tmp_path / "no_alpha.pt")
+    with pytest.raises(H.HyperbolicError, match=r"no_alpha.pt: .*missing \['alpha_txt'\]"):
+        H.load_hyperbolic(tmp_path / "no_alpha.pt", arch="tiny-clip")
+    bad = dict(state)
+    del bad["visual.proj"]
+    torch.save(bad, tmp_path / "no_proj.pt")
+    with pytest.raises(H.HyperbolicError, match=r"no_proj.pt: .*missing \['visual.proj'\]"):
+        H.load_hyperbolic(tmp_path / "no_proj.pt", arch="tiny-clip")
+    with pytest.raises(H.HyperbolicError, match=r"hype_ckpt.pt: the OpenCLIP weights do not match arch 'RN50'"):
+        H.load_hyperbolic(path, arch="RN50")
+    # this project's format loads whatever arch is
+    own = H.build_model(4, 3, 0)
+    H.save_hyperbolic(tmp_path / "own.pt", own)
+    assert H.load_hyperbolic(tmp_path / "own.pt", arch="tiny-clip").config == own.config

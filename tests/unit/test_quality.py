@@ -114,3 +114,17 @@ def test_report_names_a_pool_uid_missing_from_the_truth(pool_files, tmp_path):
     pq.write_table(pa.table({"uid": [hex_uid(0)], "kind": ["clean"]}), tmp_path / "t2.parquet")
     with pytest.raises(quality.QualityError, match="9 pool uids have no ground-truth row"):
         quality.truth_for_index(tmp_path / "t2.parquet", d / "index.parquet")
+
+
+def test_report_has_a_row_per_further_float_column_but_not_counts(pool_files):
+    """HYPE's neg_dist/eps_i/eps_t get rows of their own (entry ``<score>:<column>``); counts do not."""
+    d, kinds, score, keep, kept = pool_files
+    uids = io.read_index(d / "index.parquet", columns=["uid"]).column("uid")
+    eps = -score.copy()
+    io.write_scores(d / "h.parquet", uids, {"score": score, "eps": eps, "count": np.arange(10, dtype=np.uint32)},
+                    fingerprint=io.index_fingerprint(d / "index.parquet"))
+    rows, _ = quality.build_report({"h": d / "h.parquet"}, {}, d / "truth.parquet", d / "index.parquet")
+    by = {r["entry"]: r for r in rows}
+    assert set(by) == {"h", "h:eps"}
+    clean = kinds == "clean"
+    assert by["h:eps"]["auc_misaligned"] == pytest.approx(brute_auc(eps[clean], eps[kinds == "misaligned"]))

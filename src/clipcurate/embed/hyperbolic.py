@@ -36,9 +36,11 @@ The model here (:class:`HyperbolicCLIP`) has two towers that map a *feature vect
 vector: on the tiny world, small heads over the frozen embeddings of the reference CLIP (training
 image and text towers from scratch on two shared CPU cores is what the reference model's own
 training already costs; heads over its embeddings train in seconds and keep every hyperbolic part of
-MERU: the exponential map, the learned curvature and scales, both losses). The same
-:func:`load_hyperbolic` loads a checkpoint file and refuses one with a missing or unexpected key
-(HYPE's loader uses ``strict=False``, which silently leaves random weights: methods.md's pitfall).
+MERU: the exponential map, the learned curvature and scales, both losses). At real scale HYPE's
+released checkpoint (OpenCLIP ViT-L/14 towers plus the log-scalars ``curvature``, ``alpha_img``,
+``alpha_txt``) loads through the same :func:`load_hyperbolic` (with its ``arch``) as
+:class:`HyperbolicTowers`, whose towers read pixels and token ids. Both refuse a checkpoint with a
+missing or unexpected key (HYPE's loader uses ``strict=False``, which silently leaves random weights).
 """
 
 from __future__ import annotations
@@ -252,10 +254,22 @@ def save_hyperbolic(path, model, info: Mapping | None = None) -> None:
                     "info": dict(info or {})}, tmp)
 
 
-def load_hyperbolic(path):
-    """Load a hyperbolic CLIP checkpoint (the tiny world's trained one, or a user's of the same format)
-    in eval mode; a missing file, another format, or a missing or unexpected weight is an error naming
-    the file and the keys."""
+#: The scalar parameters of HYPE's released checkpoint beside its OpenCLIP weights (all logs).
+HYPE_SCALARS = ("curvature", "alpha_img", "alpha_txt")
+
+
+def load_hyperbolic(path, arch: str | None = None):
+    """Load a hyperbolic CLIP checkpoint in eval mode, through one call for both kinds:
+
+    * this project's format (:func:`save_hyperbolic`: the tiny world's trained towers over frozen
+      embeddings), whatever ``arch`` is;
+    * HYPE's released layout (a real-scale checkpoint): an OpenCLIP state dict (optionally under
+      ``state_dict``) plus the scalars ``curvature``, ``alpha_img``, ``alpha_txt`` (logs), loaded into
+      ``open_clip.create_model(arch)`` (e.g. ``ViT-L-14``); the model's towers then read pixels and
+      token ids (:class:`HyperbolicTowers`).
+
+    A missing file, an unreadable one, or a missing or unexpected weight is an error naming the file
+    and the keys (never HYPE's ``strict=False``)."""
     import torch
 
     path = Path(path)
@@ -265,9 +279,13 @@ def load_hyperbolic(path):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated file, not a torch file
         raise HyperbolicError(f"{path}: cannot read the hyperbolic checkpoint ({type(e).__name__}: {e})") from e
+    if isinstance(ckpt, Mapping) and ckpt.get("format") != FORMAT and arch is not None:
+        return _load_hype_layout(path, ckpt, arch)
     if not isinstance(ckpt, Mapping) or ckpt.get("format") != FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, Mapping) else type(ckpt).__name__
-        raise HyperbolicError(f"{path}: expected a checkpoint of format {FORMAT!r} (keys format, config, state_dict), got {got!r}")
+        raise HyperbolicError(f"{path}: expected a checkpoint of format {FORMAT!r} (keys format, config, state_dict), got "
+                              f"{got!r}; a HYPE-layout checkpoint (OpenCLIP weights + {', '.join(HYPE_SCALARS)}) "
+                              "loads with arch= its OpenCLIP architecture")
     cfg = ckpt.get("config") or {}
     need = ("in_dim", "dim", "hidden", "curv_init", "learn_curvature")
     missing = [k for k in need if k not in cfg]
@@ -288,30 +306,107 @@ def load_hyperbolic(path):
     return model
 
 
+def _towers_class():
+    import torch
+
+    class HyperbolicTowers(torch.nn.Module):
+        """HYPE's released model: an OpenCLIP CLIP whose unnormalised image and text features, scaled
+        by ``exp(alpha_img)``/``exp(alpha_txt)``, are tangent vectors at the origin (curvature
+        ``exp(curvature)``). The same ``encode_*``/``embed_*``/``curv`` as :class:`HyperbolicCLIP`,
+        over pixels [n, 3, H, W] and token ids [n, context]."""
+
+        def __init__(self, clip, curvature, alpha_img, alpha_txt):
+            super().__init__()
+            self.clip = clip
+            self.curvature = torch.nn.Parameter(torch.as_tensor(curvature, dtype=torch.float32).reshape(()))
+            self.alpha_img = torch.nn.Parameter(torch.as_tensor(alpha_img, dtype=torch.float32).reshape(()))
+            self.alpha_txt = torch.nn.Parameter(torch.as_tensor(alpha_txt, dtype=torch.float32).reshape(()))
+
+        @property
+        def curv(self):
+            return self.curvature.exp()
+
+        def encode_image(self, pixels):
+            return self.clip.encode_image(pixels, normalize=False).float() * self.alpha_img.exp()
+
+        def encode_text(self, tokens):
+            return self.clip.encode_text(tokens, normalize=False).float() * self.alpha_txt.exp()
+
+        def embed_image(self, pixels):
+            return exp_map0(self.encode_image(pixels), self.curv)
+
+        def embed_text(self, tokens):
+            return exp_map0(self.encode_text(tokens), self.curv)
+
+    return HyperbolicTowers
+
+
+def _load_hype_layout(path: Path, ckpt: Mapping, arch: str):
+    """A HYPE-layout checkpoint (OpenCLIP weights + log-scalars) into ``HyperbolicTowers`` of ``arch``."""
+    import open_clip
+
+    from clipcurate.models import register_tiny_configs
+
+    state = ckpt.get("state_dict", ckpt)
+    if not isinstance(state, Mapping):
+        raise HyperbolicError(f"{path}: 'state_dict' is {type(state).__name__}, expected a mapping of weights")
+    missing = [k for k in HYPE_SCALARS if k not in state]
+    if missing:
+        raise HyperbolicError(f"{path}: a HYPE-layout checkpoint needs the scalars {list(HYPE_SCALARS)}; missing {missing}")
+    register_tiny_configs()
+    try:
+        clip = open_clip.create_model(arch, pretrained=None)
+    except RuntimeError as e:  # unknown architecture
+        raise HyperbolicError(f"{path}: arch {arch!r}: {e}") from e
+    weights = {k: v for k, v in state.items() if k not in HYPE_SCALARS}
+    want = set(clip.state_dict())
+    lacking, extra = sorted(want - set(weights)), sorted(set(weights) - want)
+    if lacking or extra:
+        raise HyperbolicError(f"{path}: the OpenCLIP weights do not match arch {arch!r}: missing {lacking[:5]}"
+                              f"{' ...' if len(lacking) > 5 else ''}, unexpected {extra[:5]}{' ...' if len(extra) > 5 else ''}")
+    try:
+        clip.load_state_dict(weights, strict=True)
+    except RuntimeError as e:  # shapes
+        raise HyperbolicError(f"{path}: {e}") from e
+    model = _towers_class()(clip, state["curvature"], state["alpha_img"], state["alpha_txt"])
+    model.eval()
+    return model
+
+
 # --------------------------------------------------------------------------------------------
 # scoring and training
+
+
+def _tensor(x):
+    """A numpy array as a torch tensor: floats as float32, integers (token ids) as they are."""
+    import torch
+
+    x = np.ascontiguousarray(x)
+    return torch.from_numpy(x.astype(np.float32, copy=False) if np.issubdtype(x.dtype, np.floating) else x)
 
 
 def hype_scores(model, img_feats: np.ndarray, txt_feats: np.ndarray, ref_img_feats: np.ndarray,
                 ref_txt_feats: np.ndarray, block: int = 4096) -> dict[str, np.ndarray]:
     """HYPE's three terms for each pair (row k of ``img_feats`` with row k of ``txt_feats``):
-    ``neg_dist``, ``eps_i``, ``eps_t`` (float32 [n]), against the reference set's features."""
+    ``neg_dist``, ``eps_i``, ``eps_t`` (float32 [n]), against the reference set's features. The
+    inputs are what the model's towers read: frozen embeddings for :class:`HyperbolicCLIP`, pixels and
+    token ids for a HYPE-layout model (:func:`load_hyperbolic` with ``arch``)."""
     import torch
 
-    if img_feats.shape != txt_feats.shape:
-        raise HyperbolicError(f"hype: image features {img_feats.shape} and text features {txt_feats.shape} differ in shape")
+    if len(img_feats) != len(txt_feats):
+        raise HyperbolicError(f"hype: {len(img_feats)} image rows and {len(txt_feats)} text rows")
     with torch.no_grad():
         curv = model.curv
-        ref_i = model.embed_image(torch.from_numpy(np.ascontiguousarray(ref_img_feats, np.float32)))
-        ref_t = model.embed_text(torch.from_numpy(np.ascontiguousarray(ref_txt_feats, np.float32)))
+        ref_i = model.embed_image(_tensor(ref_img_feats))
+        ref_t = model.embed_text(_tensor(ref_txt_feats))
         n = len(img_feats)
         neg = np.empty(n, np.float32)
         eps_i = np.empty(n, np.float32)
         eps_t = np.empty(n, np.float32)
         for lo in range(0, n, block):
             hi = min(n, lo + block)
-            x = model.embed_image(torch.from_numpy(np.ascontiguousarray(img_feats[lo:hi], np.float32)))
-            y = model.embed_text(torch.from_numpy(np.ascontiguousarray(txt_feats[lo:hi], np.float32)))
+            x = model.embed_image(_tensor(img_feats[lo:hi]))
+            y = model.embed_text(_tensor(txt_feats[lo:hi]))
             neg[lo:hi] = (-distance(x, y, curv)).numpy()
             eps_i[lo:hi], eps_t[lo:hi] = specificities(x, y, ref_i, ref_t, curv, block=block)
     return {"neg_dist": neg, "eps_i": eps_i, "eps_t": eps_t}

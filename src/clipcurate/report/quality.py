@@ -213,7 +213,8 @@ def build_report(
     scores = {}
     for name, path in score_files.items():
         cols = io.read_scores(path, index_path)
-        scores[name] = {c: cols[c] for c in ("score", "keep") if c in cols}
+        # score and keep, and a method's further float columns (HYPE's neg_dist, eps_i, eps_t); not counts
+        scores[name] = {c: cols[c] for c in ("score", "keep", *sorted(set(cols) - {"score", "keep", "count"})) if c in cols}
     rows = score_rows(scores, kinds)
     uids = io.read_index(index_path, columns=["uid"]).column("uid")
     recipes = {}
