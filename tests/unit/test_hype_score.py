@@ -146,7 +146,7 @@ def test_hype_plans_and_its_columns_are_mix_and_mflyt_inputs():
 
 
 def test_hyperbolic_entries_are_checked_when_the_config_is_read():
-    from clipcurate import trainers
+    from clipcurate.train import trainers
 
     cfg = _config()
     t = trainers.get("train_hyperbolic")

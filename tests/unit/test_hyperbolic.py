@@ -205,7 +205,7 @@ def test_hype_layout_checkpoint_loads_through_the_same_call(tmp_path):
     unnormalised OpenCLIP features, and its terms equal the float64 reference's."""
     import open_clip
 
-    from clipcurate.models import register_tiny_configs
+    from clipcurate.embed.models import register_tiny_configs
 
     register_tiny_configs()
     torch.manual_seed(0)

@@ -345,7 +345,7 @@ def _load_hype_layout(path: Path, ckpt: Mapping, arch: str):
     """A HYPE-layout checkpoint (OpenCLIP weights + log-scalars) into ``HyperbolicTowers`` of ``arch``."""
     import open_clip
 
-    from clipcurate.models import register_tiny_configs
+    from clipcurate.embed.models import register_tiny_configs
 
     state = ckpt.get("state_dict", ckpt)
     if not isinstance(state, Mapping):
