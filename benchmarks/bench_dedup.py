@@ -226,12 +226,12 @@ def main(argv=None) -> int:
               f"clusters of {args.per_cluster} rows):")
         print(f"  peak RSS of one process holding every stage: {fit_line(xs, [r['rss'] for r in results], T):,.0f} GB "
               f"(the fit's rows dominate: cluster a sample at real scale)")
-        g = fit_line(xs, [r["med"]["group"] for r in results], T)
-        # fit: rows x clusters, clusters growing with rows -> quadratic in rows; from the largest size
         big = results[-1]
+        g = big["med"]["group"] * T / big["rows"]  # proportional: the intercept of a line is noise here
+        # fit: rows x clusters, clusters growing with rows -> quadratic in rows; from the largest size
         fit_t = big["med"]["fit"] * (T / big["rows"]) ** 2 * args.target_niter / args.niter
-        print(f"  group: {g / 3600:,.1f} CPU-hours at {args.threads} threads (linear in rows at a fixed cluster size; "
-              f"spread over group_shards jobs)")
+        print(f"  group: {g / 3600:,.1f} h at {args.threads} threads (proportional to rows at a fixed cluster size, "
+              f"from the largest size; spread over group_shards jobs)")
         print(f"  apply: {big['med']['apply'] * (T / big['rows']) ** 2 / 3600:,.0f} CPU-hours at {args.threads} threads "
               f"(rows x clusters, {T // args.per_cluster:,} clusters; spread over the chunks' jobs)")
         print(f"  fit: {fit_t / 3600:,.0f} h at {args.threads} CPU threads and {args.target_niter} iterations "
