@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=2 nice .venv/bin/python benchmarks/bench_dedup.py semdedup --sizes 250000 500000 --dim 512
     OMP_NUM_THREADS=2 nice .venv/bin/python benchmarks/bench_dedup.py near_dup --sizes 250000 500000 --dim 512
+    OMP_NUM_THREADS=2 nice .venv/bin/python benchmarks/bench_dedup.py semdedup --memory --sizes 1000000 4000000
 
 Each size runs in a fresh process on synthetic clustered unit vectors (``--rows / --per-cluster``
 centres, Gaussian noise, and 10 % planted near copies of earlier rows), split into ``--chunks``
@@ -19,7 +20,10 @@ process's peak RSS; then a straight line through the sizes' times and peak memor
 fixed cluster size, the sample growing with the clusters; the reference's fit runs on GPUs), the
 apply's as rows x clusters, the group's as rows x cluster size. Memory: the fit holds its rows (128M
 x 512 float32 = 262 GB: at real scale the prepare jobs keep a ``sample_ratio``), a group job its
-shard's members (rows / group_shards). Asserts nothing about time.
+shard's members (rows / group_shards). With ``--memory``, each size's fit job and one group job run
+alone in fresh processes (the group job on its shard's rows, clusters of ``--per-cluster``), and their
+peak RSS is extrapolated along a straight line to 128M rows (``--target-group-shards`` group jobs).
+Asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -101,6 +105,67 @@ def child(args) -> dict:
             "times": times, "peak_rss_gb": peak_rss_gb(), "rss_before_fit_gb": rss_prepare}
 
 
+def job_child(args) -> dict:
+    """One job of a pool of ``args.rows`` rows, alone in this process, for its peak RSS: ``fit``
+    (spherical k-means of the clusters x 256 sample rows it keeps) or ``group`` (one of
+    ``--group-shards`` shards: its members and the per-cluster function over its clusters)."""
+    from clipcurate.scores import get
+    from clipcurate.scores import groups as G
+    from clipcurate.scores.stages import Prepared, StageContext
+
+    m = get(args.method)
+    k = max(1, args.rows // args.per_cluster)
+    params = {**m.defaults, "clusters": k, "niter": args.niter, "group_shards": args.group_shards, "seed": 0,
+              "eps": args.eps, "threshold": args.threshold}
+    params = {p: v for p, v in params.items() if p in m.defaults}
+    rng = np.random.default_rng(args.seed)
+    base = peak_rss_gb()
+    t = time.perf_counter()
+    if args.job == "fit":
+        n = min(args.rows, k * int(params["max_points_per_centroid"]))
+        x = clustered(rng, n, args.dim, args.per_cluster)
+        m.stages.fit(params, StageContext("fit", threads=args.threads), Prepared([{"sample": x}]))
+    else:
+        n = args.rows // args.group_shards
+        x = clustered(rng, n, args.dim, args.per_cluster)
+        group = np.arange(n) // args.per_cluster  # clusters of --per-cluster members
+        members = {"row": np.arange(n), "uid": np.arange(n), "group": group, "x": x,
+                   "sim": np.ones(n, np.float32)}
+        if args.method == "near_dup":
+            members.pop("sim")
+        G.run_clusters(members, lambda mem: m.stages.group(params, StageContext("group", threads=args.threads), None, mem),
+                       m.outputs)
+    return {"job": args.job, "rows": args.rows, "job_rows": n, "seconds": time.perf_counter() - t,
+            "peak_rss_gb": peak_rss_gb(), "baseline_gb": base}
+
+
+def bench_memory(args) -> int:
+    """Peak RSS of a fit job and of a group job at each size, each alone in a fresh process, and a
+    straight line through them to ``--target-rows`` (group jobs: ``--target-group-shards`` of them)."""
+    print(f"{args.method} jobs, peak RSS, each in a fresh process ({args.dim}-d, clusters of {args.per_cluster} rows, "
+          f"fit on clusters x 256 rows, group jobs of rows / {args.group_shards}):")
+    out = {"fit": [], "group": []}
+    for job in ("fit", "group"):
+        for n in args.sizes:
+            cmd = [sys.executable, __file__, args.method, "--job", job, "--rows", str(n), "--dim", str(args.dim),
+                   "--per-cluster", str(args.per_cluster), "--niter", str(args.niter), "--eps", str(args.eps),
+                   "--threshold", str(args.threshold), "--group-shards", str(args.group_shards),
+                   "--threads", str(args.threads), "--seed", str(args.seed)]
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            out[job].append(r)
+            print(f"  {job:5s} pool {n:>13,} rows: the job holds {r['job_rows']:>11,} rows, {r['seconds']:7.1f} s, "
+                  f"peak RSS {r['peak_rss_gb']:.2f} GB")
+    T = args.target_rows
+    fit = fit_line([r["job_rows"] for r in out["fit"]], [r["peak_rss_gb"] for r in out["fit"]],
+                   min(T, T // args.per_cluster * 256))
+    grp = fit_line([r["job_rows"] for r in out["group"]], [r["peak_rss_gb"] for r in out["group"]],
+                   T // args.target_group_shards)
+    print(f"extrapolated to {T:,} rows ({T // args.per_cluster:,} clusters): fit job {fit:,.1f} GB "
+          f"({T // args.per_cluster * 256:,} sample rows); group job {grp:,.1f} GB "
+          f"(1/{args.target_group_shards} of the pool: {T // args.target_group_shards:,} rows)")
+    return 0
+
+
 def fit_line(xs, ys, at):
     if len(xs) < 2:
         return float("nan")
@@ -111,6 +176,9 @@ def fit_line(xs, ys, at):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("method", choices=("semdedup", "near_dup"))
+    p.add_argument("--memory", action="store_true", help="peak RSS of a fit job and a group job at each size")
+    p.add_argument("--job", choices=("fit", "group"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--target-group-shards", type=int, default=64)
     p.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000])
     p.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # a child's size
     p.add_argument("--dim", type=int, default=512)
@@ -127,8 +195,10 @@ def main(argv=None) -> int:
     p.add_argument("--target-niter", type=int, default=100)
     args = p.parse_args(argv)
     if args.rows is not None:
-        print(json.dumps(child(args)))
+        print(json.dumps(job_child(args) if args.job else child(args)))
         return 0
+    if args.memory:
+        return bench_memory(args)
     results = []
     for n in args.sizes:
         runs = []
@@ -156,12 +226,12 @@ def main(argv=None) -> int:
               f"clusters of {args.per_cluster} rows):")
         print(f"  peak RSS of one process holding every stage: {fit_line(xs, [r['rss'] for r in results], T):,.0f} GB "
               f"(the fit's rows dominate: cluster a sample at real scale)")
-        g = fit_line(xs, [r["med"]["group"] for r in results], T)
-        # fit: rows x clusters, clusters growing with rows -> quadratic in rows; from the largest size
         big = results[-1]
+        g = big["med"]["group"] * T / big["rows"]  # proportional: the intercept of a line is noise here
+        # fit: rows x clusters, clusters growing with rows -> quadratic in rows; from the largest size
         fit_t = big["med"]["fit"] * (T / big["rows"]) ** 2 * args.target_niter / args.niter
-        print(f"  group: {g / 3600:,.1f} CPU-hours at {args.threads} threads (linear in rows at a fixed cluster size; "
-              f"spread over group_shards jobs)")
+        print(f"  group: {g / 3600:,.1f} h at {args.threads} threads (proportional to rows at a fixed cluster size, "
+              f"from the largest size; spread over group_shards jobs)")
         print(f"  apply: {big['med']['apply'] * (T / big['rows']) ** 2 / 3600:,.0f} CPU-hours at {args.threads} threads "
               f"(rows x clusters, {T // args.per_cluster:,} clusters; spread over the chunks' jobs)")
         print(f"  fit: {fit_t / 3600:,.0f} h at {args.threads} CPU threads and {args.target_niter} iterations "
