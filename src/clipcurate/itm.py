@@ -14,12 +14,14 @@ match, in [0, 1]):
   small MLP over a frozen reference CLIP's image and text embeddings, ``[i, t, i*t, |i-t|] -> 2
   logits``, trained by the workflow (trainer ``itm``, :func:`train_itm_head`) as BLIP trains its ITM
   head: the matched pairs of a clean set (the world's HQ set) as positives and, per batch, **hard
-  negatives**: for each image the in-batch caption its frozen CLIP embedding finds most similar
-  among the mismatched ones, and for each caption the most similar mismatched image (BLIP samples
-  them in proportion to the similarity; the most similar one is its deterministic limit, which the
-  tiny batches need to find the confusable pairs at all). A candidate whose caption (or image) is
-  the same as the positive's (cosine > ``same_threshold``) is no negative: the world repeats
-  captions across images. Cross-entropy over 2 classes, as BLIP's ``loss_itm``.
+  negatives** mined as BLIP mines them (``blip_pretrain.py``): for each image one in-batch
+  mismatched caption drawn with probability ``softmax(sim / temperature)`` over the frozen CLIP
+  similarities, and for each caption one mismatched image likewise. ``temperature`` 0 takes the most
+  similar one (the deterministic limit); trained on those alone the head learns "similar but not the
+  same" and rates easy mismatches above matches (measured: held-out AUC against random captions
+  0.01), so the default samples, with BLIP's initial temperature 0.07. A candidate whose caption (or
+  image) is the same as the positive's (cosine > ``same_threshold``) is no negative: the world
+  repeats captions across images. Cross-entropy over 2 classes, as BLIP's ``loss_itm``.
 """
 
 from __future__ import annotations
@@ -59,35 +61,48 @@ def build_head(dim: int, hidden: int):
     return torch.nn.Sequential(torch.nn.Linear(4 * dim, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, 2))
 
 
-def hard_negatives(image: np.ndarray, text: np.ndarray, same_threshold: float = 0.99) -> tuple[np.ndarray, np.ndarray]:
+def hard_negatives(image: np.ndarray, text: np.ndarray, same_threshold: float = 0.99, temperature: float = 0.0,
+                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """In-batch hard negatives by the frozen embeddings' cosine similarity.
 
-    Returns ``(text_for_image, image_for_text)``: for row ``i``, the index ``j != i`` of the caption
-    most similar to image ``i`` (``image[i] @ text[j]``), and the index of the image most similar to
-    caption ``i``, among candidates that are not a copy of row ``i``'s own caption (resp. image):
-    ``text[j] @ text[i] <= same_threshold``. A row with no valid candidate gets -1.
+    Returns ``(text_for_image, image_for_text)``: for row ``i`` the index ``j != i`` of a caption for
+    image ``i`` and of an image for caption ``i``, among candidates that are not a copy of row ``i``'s
+    own caption (resp. image): ``text[j] @ text[i] <= same_threshold``. With ``temperature`` 0 the
+    most similar candidate (``image[i] @ text[j]`` largest); otherwise one drawn with probability
+    ``softmax(sim / temperature)`` over the candidates (BLIP), from ``rng``. No candidate: -1.
     """
     image = np.asarray(image, np.float32)
     text = np.asarray(text, np.float32)
     n = len(image)
-    sim = image @ text.T
+    sim = (image @ text.T).astype(np.float64)
     same_t = (text @ text.T) > same_threshold
     same_i = (image @ image.T) > same_threshold
     np.fill_diagonal(same_t, True)
     np.fill_diagonal(same_i, True)
-    s_it = np.where(same_t, -np.inf, sim)        # image i vs caption j, j's caption not i's
-    s_ti = np.where(same_i, -np.inf, sim.T)      # caption i vs image j, j's image not i's
-    t_for_i = np.where(np.isfinite(s_it).any(1), s_it.argmax(1), -1) if n else np.zeros(0, int)
-    i_for_t = np.where(np.isfinite(s_ti).any(1), s_ti.argmax(1), -1) if n else np.zeros(0, int)
-    return t_for_i.astype(np.int64), i_for_t.astype(np.int64)
+    out = []
+    for s in (np.where(same_t, -np.inf, sim), np.where(same_i, -np.inf, sim.T)):  # image i vs caption j; caption i vs image j
+        has = np.isfinite(s).any(1) if n else np.zeros(0, bool)
+        if temperature <= 0:
+            pick = s.argmax(1) if n else np.zeros(0, int)
+        else:
+            if rng is None:
+                raise ItmError("hard_negatives: sampling (temperature > 0) needs an rng")
+            z = np.where(has[:, None], s / temperature, 0.0)
+            z = z - z.max(1, keepdims=True)
+            w = np.exp(z)
+            w = w / w.sum(1, keepdims=True)
+            pick = (w.cumsum(1) < rng.random((n, 1))).sum(1).clip(0, n - 1)
+        out.append(np.where(has, pick, -1).astype(np.int64))
+    return out[0], out[1]
 
 
-def itm_batch(image: np.ndarray, text: np.ndarray, same_threshold: float = 0.99):
+def itm_batch(image: np.ndarray, text: np.ndarray, same_threshold: float = 0.99, temperature: float = 0.0,
+              rng: np.random.Generator | None = None):
     """One training batch as BLIP forms it: the ``n`` matched pairs (label 1), each image with its
     hard-negative caption and each caption with its hard-negative image (label 0).
     Returns ``(image_rows, text_rows, labels)`` as index arrays into the batch."""
     n = len(image)
-    t_for_i, i_for_t = hard_negatives(image, text, same_threshold)
+    t_for_i, i_for_t = hard_negatives(image, text, same_threshold, temperature, rng)
     rows = np.arange(n)
     a, b = t_for_i >= 0, i_for_t >= 0
     img = np.concatenate([rows, rows[a], i_for_t[b]])
@@ -104,7 +119,8 @@ def split_heldout(n: int, heldout: float, seed: int) -> tuple[np.ndarray, np.nda
 
 
 def train_itm_head(image: np.ndarray, text: np.ndarray, *, hidden: int, steps: int, batch_size: int, lr: float,
-                   warmup: int, wd: float = 0.0, same_threshold: float = 0.99, seed: int = 0, log=None) -> dict:
+                   warmup: int, wd: float = 0.0, same_threshold: float = 0.99, temperature: float = 0.07,
+                   seed: int = 0, log=None) -> dict:
     """Train the matching head on matched pairs (row ``i`` of ``image`` with row ``i`` of ``text``)
     with in-batch hard negatives (:func:`itm_batch`); AdamW, linear warmup then cosine decay.
     Returns ``{"state": state_dict, "dim", "hidden", "final_loss", "train_accuracy"}``."""
@@ -130,7 +146,7 @@ def train_itm_head(image: np.ndarray, text: np.ndarray, *, hidden: int, steps: i
             group["lr"] = cosine_lr(step, lr, warmup, steps)
         rows = rng.choice(len(image), size=bs, replace=False)
         bi, bt = image[rows], text[rows]
-        ii, tt, lab = itm_batch(bi, bt, same_threshold)
+        ii, tt, lab = itm_batch(bi, bt, same_threshold, temperature, rng)
         x = head_features(torch.from_numpy(bi[ii]), torch.from_numpy(bt[tt]))
         y = torch.from_numpy(lab)
         logits = head(x)
@@ -173,8 +189,8 @@ def head_probability(head, image: np.ndarray, text: np.ndarray, batch_size: int 
     """ITM probability ``softmax(head([i, t, i*t, |i-t|]))[:, 1]`` per row, float32."""
     import torch
 
-    image = np.asarray(image, np.float32)
-    text = np.asarray(text, np.float32)
+    image = np.ascontiguousarray(image, np.float32)
+    text = np.ascontiguousarray(text, np.float32)
     dim = head[0].in_features // 4
     if image.shape[1:] != (dim,) or text.shape != image.shape:
         raise ItmError(f"ITM head takes {dim}-d image and text embeddings, got {image.shape} and {text.shape} "

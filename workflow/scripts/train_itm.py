@@ -17,7 +17,7 @@ log.info("ITM head on %s (%s): %d training pairs, %d held out", cfg["dataset"], 
 trained = itm.train_itm_head(
     pairs["image"][train_rows], pairs["text"][train_rows], hidden=int(cfg["hidden"]), steps=int(cfg["steps"]),
     batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]), warmup=int(cfg["warmup"]), wd=float(cfg.get("wd", 0.0)),
-    same_threshold=float(cfg.get("same_threshold", 0.99)), seed=seed, log=log,
+    same_threshold=float(cfg.get("same_threshold", 0.99)), temperature=float(cfg.get("temperature", 0.07)), seed=seed, log=log,
 )
 info = {"config": dict(cfg), "seed": seed, "train_pairs": len(train_rows), "final_loss": trained["final_loss"],
         "train_accuracy": trained["train_accuracy"]}

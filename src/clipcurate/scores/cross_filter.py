@@ -83,7 +83,8 @@ def cross_filter(params: dict, scores: dict) -> dict[str, np.ndarray]:
     """Keep by ``params.combine`` over the inputs' cuts; ``score`` = the sum of their z-scores."""
     from clipcurate.sample.topk import top_fraction_mask
 
-    values = [np.asarray(v, np.float64) for v in scores.values()]
+    # the cuts compare the scores in their own dtype, as clip_threshold does (float32 0.19 >= 0.19)
+    values = [np.asarray(v) for v in scores.values()]
     zsum = np.sum([zscore(v) for v in values], axis=0)
     if params["combine"] == "zsum":
         keep = top_fraction_mask(zsum, float(params["fraction"]))

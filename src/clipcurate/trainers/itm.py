@@ -29,6 +29,8 @@ register_schema(
                 "heldout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1,
                             "description": "share of the set held out for the recorded AUC"},
                 "same_threshold": {"type": "number", "description": "cosine above which a candidate negative counts as the positive's own caption/image"},
+                "temperature": {"type": "number", "minimum": 0,
+                                "description": "hard negatives drawn by softmax(sim / temperature) as BLIP does; 0: the most similar"},
             },
         },
     },
