@@ -95,3 +95,17 @@ def test_compose_counts_config_errors():
     assert "expected score columns written 'name:count' or 'name:keep'" in bad({"inputs": ["b"]})
     assert "must also be listed in scores.x.inputs" in bad({"inputs": ["b:keep"], "params": {"add_back": "c:keep"}})
     assert "params.upweight_factor: expected an integer >= 1" in bad({"inputs": ["b:keep"], "params": {"upweight_factor": 0}})
+
+
+def test_itm_score_reads_the_heads_embedding_model():
+    from clipcurate.config_check import prepare
+    from tests.unit.test_devil_config import REPO, shipped_config
+
+    config = shipped_config()
+    config["scores"]["itm"]["model"] = "dfn"
+    with pytest.raises(ValueError, match=r"scores\.itm\.model \('dfn'\) must be the ITM head's embedding model itm\.hq_itm\.model \('openai'\)"):
+        prepare(config, REPO)
+    config = shipped_config()
+    config["scores"]["itm"]["itm"] = "nope"
+    with pytest.raises(ValueError, match=r"scores\.itm\.itm: unknown ITM head 'nope'"):
+        prepare(config, REPO)
