@@ -566,6 +566,8 @@ class Wiring:
                 parts.append(f"reference set {spec['set']} by model {spec['model']}")
             elif spec["kind"] == "metadata":
                 parts.append(f"metadata {', '.join(spec['columns'])}")
+            elif spec["kind"] == "images":
+                parts.append("the pool's images")
             elif spec["kind"] == "scores":
                 parts.append(f"scores {', '.join(ref[0] for ref in spec['refs'])}")
             elif spec["kind"] == "artifact":

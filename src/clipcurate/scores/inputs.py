@@ -15,6 +15,8 @@ kind               loaded as
 ``Artifact``       the file's path (a string); the rule that makes it is found by Snakemake
 ``Scores``         ``{name: float32[n]}`` (or bool for a ``keep`` column)
 ``Truth``          ``pyarrow.Table``: the tiny world's ``truth.parquet`` rows (oracles only)
+``Images``         :class:`clipcurate.scores.images.ChunkImages`: the rows' images and captions from the
+                   shards, in batches (chunk-level methods that run a model on images, e.g. BLIP ITM)
 =================  ==========================================================================
 """
 
@@ -115,8 +117,14 @@ class Scores:
 
 
 @dataclass(frozen=True)
+class Images:
+    """The pool's images and captions of the rows being scored, read from the shards on demand
+    (:class:`clipcurate.scores.images.ChunkImages`); chunk-level methods only."""
+
+
+@dataclass(frozen=True)
 class Truth:
     """The tiny world's ground truth, row-aligned (makes the method an oracle)."""
 
 
-KINDS = (Embeddings, Metadata, Reference, Artifact, Scores, Truth)
+KINDS = (Embeddings, Metadata, Reference, Artifact, Scores, Truth, Images)

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from clipcurate.config.errors import ConfigError
 from clipcurate.scores import Method, UnknownMethodError, get
-from clipcurate.scores.inputs import MODALITIES, Artifact, Embeddings, Metadata, Reference, Scores, Truth
+from clipcurate.scores.inputs import MODALITIES, Artifact, Embeddings, Images, Metadata, Reference, Scores, Truth
 
 POOL_INDEX = "results/pool/index.parquet"
 POOL_SHARDS = "results/pool/shards"
@@ -214,6 +214,10 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
                 inputs[arg]["modalities"] = list(kind.modalities)
         elif isinstance(kind, Metadata):
             inputs[arg] = {"kind": "metadata", "columns": list(kind.columns)}
+        elif isinstance(kind, Images):
+            if m.level != "chunk":
+                raise PlanError(f"config: {key}.method: {m.name!r} reads images, which only chunk-level methods can")
+            inputs[arg] = {"kind": "images"}
         elif isinstance(kind, Reference):
             used.add(kind.model_key)
             model = _check_model(config, _entry_value(entry, key, kind.model_key, m.name, arg, "reference embeddings"), f"{key}.{kind.model_key}")
@@ -338,7 +342,7 @@ def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = (), shar
                     files[name] = embeddings_path(spec["model"], variant, chunk)
                 else:
                     files[name] = [embeddings_path(spec["model"], variant, c) for c in chunks]
-        elif kind == "metadata":
+        elif kind in ("metadata", "images"):
             files[arg] = shards
         elif kind == "reference":
             files[arg] = reference_embeddings_path(spec["model"], spec["set"])

@@ -436,6 +436,10 @@ def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Seq
                 loaded[arg] = load_embeddings(f, rows, modalities)
         elif kind == "metadata":
             loaded[arg] = load_metadata(f, spec["columns"], rows)
+        elif kind == "images":
+            from clipcurate.scores.images import ChunkImages
+
+            loaded[arg] = ChunkImages(f, rows)
         elif kind == "reference":
             loaded[arg] = load_reference(f, spec.get("modalities", ("image", "text")))
         elif kind == "artifact":

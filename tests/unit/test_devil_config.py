@@ -1,0 +1,116 @@
+"""The Devil paper's configs (config/scores/devil_cross.yaml, devil_stages.yaml, config/recipes/devil.yaml,
+config/tables/devil_flip.yaml, devil_stages.yaml) pass every start-up check of the workflow, and the
+stage table is built as the paper orders it.
+
+The stage scores read entries other branches add (the dedup stage, the single-modality rules, CIDS,
+quality duplication, digits) under agreed names. Where one is not configured yet it is stood in for by
+a stub method with the agreed output columns, so the check covers everything else; once the real
+entries are there the test checks them (their columns included) instead."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from clipcurate import config_check
+from clipcurate.scores import register
+from clipcurate.scores.inputs import Metadata
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: the agreed names of the other branches' entries, and the column each stage reads
+AGREED = {
+    "exact_dup": "keep", "near_dup": "keep", "decontam": "keep", "semdedup": "keep",
+    "devil_text_rules": "keep", "devil_image_rules": "keep",
+    "cids": "count", "quality_dup_12": "count", "quality_dup_13": "count", "digits": "keep",
+}
+OWN = {"clip_hflip_keep", "flip_itm", "clip_score_hflip", "itm"}
+STAGES = ["devil_dedup", "devil_text", "devil_image", "devil_flip", "devil_itm", "devil_cids", "devil_qdup12",
+          "devil_semdedup", "devil_digits"]
+
+
+@register("_devil_stub_keep", level="chunk", inputs={"meta": Metadata(columns=("text",))}, outputs=("keep",))
+def _stub_keep(params, meta):  # pragma: no cover - planned, never run
+    return {"keep": np.ones(meta.num_rows, bool)}
+
+
+@register("_devil_stub_count", level="chunk", inputs={"meta": Metadata(columns=("text",))}, outputs=("count",))
+def _stub_count(params, meta):  # pragma: no cover - planned, never run
+    return {"count": np.ones(meta.num_rows, np.uint32)}
+
+
+def shipped_config(stubs=True):
+    config = {}
+    for p in (REPO / "config" / "config.yaml", REPO / "config" / "scales" / "tiny.yaml"):
+        config_check._deep_update(config, yaml.safe_load(p.read_text()))
+    for section in config_check.NAMED_SECTIONS:
+        config_check.merge_named_files(config, REPO, section)
+    if stubs:
+        for name, column in AGREED.items():
+            config["scores"].setdefault(name, {"method": f"_devil_stub_{column}"})
+    return config
+
+
+def test_devil_configs_pass_the_start_up_checks():
+    config = shipped_config()
+    config_check.prepare(config, REPO)
+
+
+def test_stage_scores_read_only_agreed_or_own_names_with_the_agreed_columns():
+    stages = yaml.safe_load((REPO / "config" / "scores" / "devil_stages.yaml").read_text())
+    for name, entry in stages.items():
+        for ref in entry["inputs"]:
+            score, column = ref.split(":")
+            assert score in AGREED or score in OWN or score in stages, (name, ref)
+            if score in AGREED:
+                assert column == AGREED[score], (name, ref)
+
+
+def test_each_row_adds_one_stage_to_the_previous_row():
+    stages = yaml.safe_load((REPO / "config" / "scores" / "devil_stages.yaml").read_text())
+    table = yaml.safe_load((REPO / "config" / "tables" / "devil_stages.yaml").read_text())["devil_stages"]
+    recipes = yaml.safe_load((REPO / "config" / "recipes" / "devil.yaml").read_text())
+    rows = [r["recipe"] for r in table["rows"]]
+    assert rows[:3] == ["image_based_clip_l14_30", "no_filter", "devil_dedup"]
+    assert rows[3:] == ["devil_text", "devil_image", "devil_flip", "devil_itm", "devil_cids", "devil_qdup12",
+                        "devil_qdup13", "devil_semdedup", "devil_digits"]
+
+    def refs(name):  # every input reached through earlier stage scores, flattened
+        out = set()
+        for ref in stages[name]["inputs"]:
+            score = ref.split(":")[0]
+            out |= refs(score) if score in stages and stages[score]["method"] == "intersect_keeps" else {ref}
+        return out
+
+    added = {  # what each stage adds to the previous one, in the paper's order
+        "devil_text": "devil_text_rules:keep", "devil_image": "devil_image_rules:keep", "devil_flip": "clip_hflip_keep:keep",
+        "devil_itm": "flip_itm:keep", "devil_cids": "cids:count", "devil_qdup12": "quality_dup_12:count",
+        "devil_semdedup": "semdedup:keep", "devil_digits": "digits:keep",
+    }
+    prev = "devil_dedup"
+    for stage in STAGES[1:]:
+        base = refs(prev)
+        if stage == "devil_itm":  # flip_itm is flipped CLIP and ITM combined: it replaces the flipped cut
+            base = base - {"clip_hflip_keep:keep"}
+        assert refs(stage) == base | {added[stage]}, stage
+        assert recipes[stage]["score"] == stage
+        prev = stage
+    assert refs("devil_qdup13") == (refs("devil_qdup12") - {"quality_dup_12:count"}) | {"quality_dup_13:count"}
+    # flip_itm's flipped cut is clip_hflip_keep's, at the tiny scale and at every real scale
+    cross = yaml.safe_load((REPO / "config" / "scores" / "devil_cross.yaml").read_text())
+    assert cross["flip_itm"]["inputs"][0] == cross["clip_hflip_keep"]["input"]
+    assert cross["flip_itm"]["params"]["fractions"][0] == cross["clip_hflip_keep"]["params"]["fraction"]
+    for scale in ("small", "medium", "large", "xlarge"):
+        s = yaml.safe_load((REPO / "config" / "scales" / f"{scale}.yaml").read_text())["scores"]
+        assert s["flip_itm"]["params"]["thresholds"][0] == s["clip_hflip_keep"]["params"]["threshold"] == 0.19
+
+
+def test_a_missing_agreed_name_is_named():
+    config = shipped_config(stubs=False)
+    for name in AGREED:
+        config["scores"].pop(name, None)
+    config["scores"]["exact_dup"] = {"method": "_devil_stub_keep"}
+    with pytest.raises(ValueError, match=r"near_dup"):
+        config_check.prepare(copy.deepcopy(config), REPO)
