@@ -1,5 +1,5 @@
 """BLIP ITM cost: the measured CPU throughput of the real-scale loader and scorer
-(:func:`clipcurate.itm.load_blip_itm`, :func:`clipcurate.itm.blip_itm_probability`) with a small,
+(:func:`clipcurate.scores.helpers.itm.load_blip_itm`, :func:`clipcurate.scores.helpers.itm.blip_itm_probability`) with a small,
 randomly initialised checkpoint, and the GPU-hours per 128M samples of the published BLIP ITM
 models, estimated from their sizes.
 
@@ -107,7 +107,7 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from clipcurate import itm
+    from clipcurate.scores.helpers import itm
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)

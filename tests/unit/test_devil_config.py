@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from clipcurate import config_check
+from clipcurate.config import check as config_check
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Metadata
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from clipcurate.scores import get
-from clipcurate.scores.cross_filter import cut_list, zscore
-from clipcurate.scores.mixplan import check_scores
+from clipcurate.scores.methods.cross_filter import cut_list, zscore
+from clipcurate.mix.plan import check_scores
 from clipcurate.scores.plan import PlanError
 
 FLIP = np.array([0.30, 0.10, 0.25, 0.18, 0.19, 0.40], np.float32)
@@ -98,7 +98,7 @@ def test_compose_counts_config_errors():
 
 
 def test_itm_score_reads_the_heads_embedding_model():
-    from clipcurate.config_check import prepare
+    from clipcurate.config.check import prepare
     from tests.unit.test_devil_config import REPO, shipped_config
 
     config = shipped_config()

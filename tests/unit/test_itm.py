@@ -1,11 +1,11 @@
-"""ITM (clipcurate.itm): BLIP's ITM head loaded from a saved tiny checkpoint through the same call
+"""ITM (clipcurate.scores.helpers.itm): BLIP's ITM head loaded from a saved tiny checkpoint through the same call
 the workflow uses, the hard-negative mining against brute force, and the tiny world's matching head
 learning to separate matched from mismatched pairs on held-out data."""
 
 import numpy as np
 import pytest
 
-from clipcurate import itm
+from clipcurate.scores.helpers import itm
 
 
 # ---- BLIP ------------------------------------------------------------------------------------

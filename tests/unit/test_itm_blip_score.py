@@ -9,7 +9,7 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from clipcurate import itm
+from clipcurate.scores.helpers import itm
 from clipcurate.scores.plan import PlanError, plan_score
 from tests.unit.test_itm import blip_dir  # noqa: F401 - the saved tiny BLIP
 from tests.unit.test_score_runner import CAPTIONS, CONFIG, KEYS, SHARDS, run, world  # noqa: F401 - the crafted pool

@@ -3,10 +3,10 @@ against in-batch hard negatives, over a frozen CLIP's embeddings; a seeded share
 
 from pathlib import Path
 
-from clipcurate import itm
-from clipcurate.embed import read_embeddings
-from clipcurate.io import write_json
-from clipcurate.runlog import start
+from clipcurate.scores.helpers import itm
+from clipcurate.embed.encode import read_embeddings
+from clipcurate.core.io import write_json
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 cfg = snakemake.params.cfg

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
-from clipcurate import io
+from clipcurate.core import io
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,9 @@ class ChunkImages:
 
     def samples(self) -> Iterator[tuple]:
         """``(image or None, caption)`` per row, in the rows' order."""
-        from clipcurate.embed import decode_image
-        from clipcurate.pool import shard_path
-        from clipcurate.reshard import _iter_samples
+        from clipcurate.embed.encode import decode_image
+        from clipcurate.pool.download import shard_path
+        from clipcurate.pool.reshard import _iter_samples
 
         shards = self.rows.table.column("shard").to_pylist()
         keys = self.rows.table.column("key").to_pylist()

@@ -1,12 +1,12 @@
 """The tiny world's ITM model (config ``itm``): a small image-text matching head over a frozen
 reference CLIP's embeddings, trained on a clean set's matched pairs with in-batch hard negatives
-(:func:`clipcurate.itm.train_itm_head`), the stand-in for BLIP's ITM head that the Devil paper's
+(:func:`clipcurate.scores.helpers.itm.train_itm_head`), the stand-in for BLIP's ITM head that the Devil paper's
 cross-modality filter uses at real scale. Its probability is the ``itm`` score. A seeded share of
 the set is held out and the head's AUC on it (matched pairs against random and hard mismatched
 captions) is recorded in ``train_info.json``. Script: workflow/scripts/train_itm.py."""
 
-from clipcurate.trainers import Trainer, register, register_schema
-from clipcurate.trainers.inputs import ReferenceEmbeddings
+from clipcurate.train.trainers import Trainer, register, register_schema
+from clipcurate.train.trainers.inputs import ReferenceEmbeddings
 
 register_schema(
     ("properties", "itm"),

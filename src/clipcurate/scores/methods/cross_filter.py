@@ -14,7 +14,7 @@ remove more; how the two combine is not given. ``params.combine`` chooses, over 
 
 Each input's cut (``and``/``or``) is ``thresholds[i]`` (an absolute value: 0.19 for the flipped
 CLIP score at real scale) or ``fractions[i]`` (the score at index floor(N f) of the pool sorted in
-descending order, DataComp's ``get_threshold``, as :mod:`clipcurate.scores.datacomp_clip`); per input
+descending order, DataComp's ``get_threshold``, as :mod:`clipcurate.scores.methods.datacomp_clip`); per input
 exactly one of the two is non-null. The ``score`` column is the z-sum in every mode, for ranking.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import datacomp_filters as F
+from clipcurate.scores.helpers import datacomp_filters as F
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Scores
 

@@ -1,11 +1,11 @@
 """ITM score: the probability that an image and its caption match (the "Devil is in the Details"
-paper's cross-modality filter beside the flipped CLIP score; :mod:`clipcurate.itm`).
+paper's cross-modality filter beside the flipped CLIP score; :mod:`clipcurate.scores.helpers.itm`).
 
 On the tiny world the ``itm`` method reads the tiny ITM head ``results/itm/{itm}/head.pt`` (trainer
 ``itm``: a matching head over a frozen CLIP's embeddings, trained with hard negatives on the HQ
 set) and the pool embeddings of the score's ``model``, which must be the head's. At real scale the
 same probability comes from BLIP's ITM head, the ``itm_blip`` method: the model folder the entry
-names under ``blip`` (``from_pretrained`` of a local folder, :func:`clipcurate.itm.load_blip_itm`)
+names under ``blip`` (``from_pretrained`` of a local folder, :func:`clipcurate.scores.helpers.itm.load_blip_itm`)
 run on the chunk's images and captions (an ``Images`` input), ``softmax(itm_score)[:, 1]``; an image
 that does not decode scores 0 (removed by any ITM cut), as the embedding stage gives it a zero vector.
 A scale file switches the ITM score a recipe uses by naming ``itm_blip`` where the tiny world names
@@ -42,7 +42,7 @@ def check_itm(entry, config, key):
 )
 def itm_score(params: dict, emb: dict, head: str) -> dict[str, np.ndarray]:
     """The head's ITM probability per row, in [0, 1] (higher = a better match)."""
-    from clipcurate.itm import head_probability, load_head
+    from clipcurate.scores.helpers.itm import head_probability, load_head
 
     return {"score": head_probability(load_head(head), emb["image"], emb["text"])}
 
@@ -59,7 +59,7 @@ def itm_blip(params: dict, images, blip: str) -> dict[str, np.ndarray]:
     """BLIP's ITM probability per row, in [0, 1]; 0 for an image that does not decode."""
     import torch
 
-    from clipcurate.itm import blip_itm_probability, load_blip_itm
+    from clipcurate.scores.helpers.itm import blip_itm_probability, load_blip_itm
 
     model, processor = load_blip_itm(blip, device="cuda" if torch.cuda.is_available() else "cpu")
     out = np.zeros(len(images), np.float32)

@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcurate import io
+from clipcurate.core import io
 
 
 class ItmError(ValueError):
@@ -126,7 +126,7 @@ def train_itm_head(image: np.ndarray, text: np.ndarray, *, hidden: int, steps: i
     Returns ``{"state": state_dict, "dim", "hidden", "final_loss", "train_accuracy"}``."""
     import torch
 
-    from clipcurate.lr_schedule import cosine_lr
+    from clipcurate.train.lr_schedule import cosine_lr
 
     image = np.ascontiguousarray(image, np.float32)
     text = np.ascontiguousarray(text, np.float32)
