@@ -49,6 +49,30 @@ def single_base(base, where: str) -> np.ndarray:
     return base_counts(values, f"{where} ({ref})")
 
 
+def check_base(entry, config, key: str, field: str = "base") -> None:
+    """At planning time: ``<key>.<field>`` names one column, and it is a ``keep`` or ``count`` column
+    the named score's method declares (a float score there would fail only when the job runs)."""
+    from clipcurate.scores import UnknownMethodError, get
+
+    ref = entry.get(field)
+    refs = [ref] if isinstance(ref, str) else list(ref or [])
+    if len(refs) != 1:
+        raise ValueError(f"config: {key}.{field}: name exactly one keep or count column (e.g. 'previous:keep'), got {ref!r}")
+    name, _, column = str(refs[0]).partition(":")
+    column = column or "score"
+    if column not in ("keep", "count"):
+        raise ValueError(f"config: {key}.{field}: {refs[0]!r} names the column {column!r}; the previous stage is a "
+                         f"'keep' or 'count' column (write '{name}:keep' or '{name}:count')")
+    other = (config.get("scores") or {}).get(name) or {}
+    try:
+        outputs = get(other.get("method")).outputs
+    except (UnknownMethodError, TypeError):
+        return  # an unknown score or method is reported by the planner itself
+    if column not in outputs:
+        raise ValueError(f"config: {key}.{field}: score {name!r} (method {other.get('method')!r}) has no {column!r} "
+                         f"column; its outputs are {list(outputs)}")
+
+
 # --------------------------------------------------------------------------------------------
 # CIDS
 

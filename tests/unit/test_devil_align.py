@@ -66,7 +66,7 @@ def pool(tmp_path, monkeypatch):
 
 
 CONFIG = {"pool": {"source": "world"}, "models": {"m": {"arch": "x"}},
-          "scores": {"base": {"method": "clip_score", "model": "m"}, "hflip": {"method": "clip_score", "model": "m"}},
+          "scores": {"base": {"method": "basic"}, "hflip": {"method": "clip_score", "model": "m"}},
           "mixes": {}}
 CHUNKS = [f"{c:05d}" for c in range(N_CHUNKS)]
 
@@ -194,6 +194,19 @@ def test_cids_config_errors_name_the_key(params, message):
     config["scores"]["c"] = {"method": "cids", "model": "m", "base": "base:keep", "params": params}
     with pytest.raises(PlanError, match=rf"scores\.c\.params.*{message}"):
         plan_score(config, "c")
+
+
+@pytest.mark.parametrize("base, message", [
+    ("hflip", r"names the column 'score'; the previous stage is a 'keep' or 'count' column"),
+    ("hflip:keep", r"score 'hflip' \(method 'clip_score'\) has no 'keep' column"),
+    (["base:keep", "hflip:keep"], "name exactly one"),
+])
+def test_the_base_must_be_one_keep_or_count_column_at_planning_time(base, message):
+    for method, extra in (("cids", {}), ("quality_dup", {"quality": "hflip"})):
+        config = copy.deepcopy(CONFIG)
+        config["scores"]["c"] = {"method": method, "model": "m", "base": base, **extra}
+        with pytest.raises(PlanError, match=rf"scores\.c\.base: .*{message}"):
+            plan_score(config, "c")
 
 
 def test_cids_needs_a_base():

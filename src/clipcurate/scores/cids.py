@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 
 def check(entry, config, key):
+    A.check_base(entry, config, key)
     """Parameters the schema cannot express: one target size, ranges."""
     p = entry.get("params") or {}
     ratio = p.get("sample_ratio")

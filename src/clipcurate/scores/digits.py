@@ -28,6 +28,7 @@ MODES = ("add_back", "upweight")
 
 
 def check(entry, config, key):
+    A.check_base(entry, config, key)
     p = entry.get("params") or {}
     if p.get("mode", "add_back") not in MODES:
         raise ValueError(f"config: {key}.params.mode: expected one of {list(MODES)}, got {p.get('mode')!r}")

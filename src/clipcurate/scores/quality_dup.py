@@ -41,6 +41,7 @@ from clipcurate.scores.stages import GROUP_SHARDS, Resources, Stages, emb_batche
 
 
 def check(entry, config, key):
+    A.check_base(entry, config, key)
     p = entry.get("params") or {}
     for name in ("w1", "w2"):
         if name in p and (isinstance(p[name], bool) or not isinstance(p[name], int) or p[name] < 0):
