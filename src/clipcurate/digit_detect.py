@@ -7,8 +7,8 @@ pool sample):
 * **real scale: BLIP-2** through ``transformers`` (:func:`load_blip2`: ``Blip2ForConditionalGeneration``
   and ``Blip2Processor`` loaded from a local folder named in config; :func:`ask_blip2`: the prompt,
   greedy decoding of a few tokens, the answer parsed yes / no by :func:`parse_yes_no`);
-* **tiny world: a trained detector**, since the world has no BLIP-2: logistic regression
-  (scikit-learn) on the reference model's image embeddings, trained by the ``digit_detector``
+* **tiny world: a trained detector**, since the world has no BLIP-2: an MLP head (scikit-learn)
+  on the reference model's image embeddings, trained by the ``digit_detector``
   trainer (:mod:`clipcurate.trainers.digit_detector`) on one of the world's reference sets, labelled
   from the world's ground truth (:func:`world_digit_labels`: which samples the generator drew as
   digit scenes). It scores the pool from the stored embeddings (:func:`detector_probability`).
@@ -79,17 +79,22 @@ def embedding_rows(keys) -> np.ndarray:
 # the trained detector (tiny world)
 
 
-def train_detector(x: np.ndarray, y: np.ndarray, *, c: float = 1.0, holdout: float = 0.2, seed: int = 0,
-                   balanced: bool = True) -> dict:
-    """Logistic regression (scikit-learn, lbfgs) of ``y`` (digit or not) on L2-normalised embeddings.
+def train_detector(x: np.ndarray, y: np.ndarray, *, hidden: int = 256, alpha: float = 1e-4, c: float = 1.0,
+                   holdout: float = 0.2, seed: int = 0, balanced: bool = False, max_iter: int = 500) -> dict:
+    """A digit classifier (scikit-learn) of ``y`` (digit or not) on image embeddings.
 
-    A stratified ``holdout`` share is kept out of training; its accuracy, balanced accuracy and the
-    majority-class accuracy are returned with the weights (``w``, ``b``) so that the workflow records
-    how good the detector is. ``balanced`` weights the classes inversely to their frequency (digit
-    scenes are 6 % of the world's scenes).
+    ``hidden > 0``: an MLP head (``MLPClassifier``: one ReLU layer of ``hidden`` units, L2 penalty
+    ``alpha``, Adam, ``max_iter`` epochs, seeded); ``hidden == 0``: logistic regression (lbfgs, inverse
+    penalty ``c``, class weights inverse to frequency with ``balanced``). Measured on the tiny world's HQ
+    set (64-d embeddings of the reference model, 6 % digits, 20 % held out): logistic regression 0.96
+    accuracy at 0.61 recall and 0.73 precision, an MLP of 256 units 0.98 at 0.82 and 0.90, so the MLP
+    is the default. A stratified ``holdout`` share is kept out of training; its accuracy, recall,
+    precision, balanced accuracy and the majority-class accuracy are returned with the ``layers``
+    (``[(W, b), ...]``; ReLU between them, a sigmoid after the last).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
 
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=bool)
@@ -99,12 +104,17 @@ def train_detector(x: np.ndarray, y: np.ndarray, *, c: float = 1.0, holdout: flo
         raise DigitError(f"detector training: {int(y.sum())} digit and {int((~y).sum())} other samples; need both")
     idx = np.arange(len(y))
     tr, te = train_test_split(idx, test_size=holdout, random_state=seed, stratify=y) if holdout > 0 else (idx, idx[:0])
-    clf = LogisticRegression(C=float(c), class_weight="balanced" if balanced else None, max_iter=2000)
-    clf.fit(x[tr], y[tr])
-    out = {"w": clf.coef_[0].astype(np.float32), "b": np.float32(clf.intercept_[0]), "n_train": len(tr),
-           "n_holdout": len(te), "positives": int(y.sum())}
+    if hidden:
+        clf = MLPClassifier(hidden_layer_sizes=(int(hidden),), alpha=float(alpha), max_iter=int(max_iter), random_state=seed)
+        clf.fit(x[tr], y[tr])
+        layers = [(w.astype(np.float32), b.astype(np.float32)) for w, b in zip(clf.coefs_, clf.intercepts_)]
+    else:
+        clf = LogisticRegression(C=float(c), class_weight="balanced" if balanced else None, max_iter=2000)
+        clf.fit(x[tr], y[tr])
+        layers = [(clf.coef_.T.astype(np.float32), clf.intercept_.astype(np.float32))]
+    out = {"layers": layers, "n_train": len(tr), "n_holdout": len(te), "positives": int(y.sum())}
     if len(te):
-        pred = clf.predict(x[te]).astype(bool)
+        pred = detector_probability(x[te], {"layers": layers}) >= 0.5
         out["holdout_accuracy"] = float((pred == y[te]).mean())
         out["holdout_recall"] = float(pred[y[te]].mean())
         out["holdout_precision"] = float(y[te][pred].mean()) if pred.any() else 0.0
@@ -114,11 +124,14 @@ def train_detector(x: np.ndarray, y: np.ndarray, *, c: float = 1.0, holdout: flo
 
 
 def save_detector(path, det: dict, info: dict) -> None:
-    """The detector's weights (``.npz``: ``w``, ``b``) and its training record (JSON in ``info``), atomically."""
+    """The detector's layers (``.npz``: ``W0, b0, W1, b1, ...``) and its training record (JSON in
+    ``info``), atomically."""
+    arrays = {}
+    for i, (w, b) in enumerate(det["layers"]):
+        arrays[f"W{i}"], arrays[f"b{i}"] = np.asarray(w, np.float32), np.asarray(b, np.float32).reshape(-1)
     with io.atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, w=np.asarray(det["w"], np.float32), b=np.asarray([det["b"]], np.float32),
-                     info=np.frombuffer(json.dumps(info).encode(), np.uint8))
+            np.savez(f, **arrays, info=np.frombuffer(json.dumps(info).encode(), np.uint8))
 
 
 def load_detector(path) -> dict:
@@ -126,18 +139,27 @@ def load_detector(path) -> dict:
     if not path.exists():
         raise DigitError(f"{path}: digit detector not found")
     with np.load(path, allow_pickle=False) as z:
-        if "w" not in z.files or "b" not in z.files:
-            raise DigitError(f"{path}: not a digit detector (arrays w, b); it has {z.files}")
-        return {"w": z["w"].astype(np.float32), "b": float(z["b"][0])}
+        layers, i = [], 0
+        while f"W{i}" in z.files and f"b{i}" in z.files:
+            layers.append((z[f"W{i}"].astype(np.float32), z[f"b{i}"].astype(np.float32)))
+            i += 1
+        if not layers:
+            raise DigitError(f"{path}: not a digit detector (arrays W0, b0, ...); it has {z.files}")
+    return {"layers": layers}
 
 
 def detector_probability(image: np.ndarray, det: dict) -> np.ndarray:
-    """P(digit) of each image embedding."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 2 or image.shape[1] != len(det["w"]):
-        raise DigitError(f"image embeddings of shape {image.shape}; the detector takes dimension {len(det['w'])} "
+    """P(digit) of each image embedding: the layers with ReLU between them and a sigmoid at the end."""
+    h = np.asarray(image, dtype=np.float32)
+    layers = det["layers"]
+    if h.ndim != 2 or h.shape[1] != layers[0][0].shape[0]:
+        raise DigitError(f"image embeddings of shape {h.shape}; the detector takes dimension {layers[0][0].shape[0]} "
                          "(use the detector's model)")
-    z = image @ det["w"] + det["b"]
+    for i, (w, b) in enumerate(layers):
+        h = h @ w + b
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0)
+    z = h[:, 0]
     return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).astype(np.float32)
 
 

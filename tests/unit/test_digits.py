@@ -73,25 +73,37 @@ def test_world_digit_labels_refuse_another_world(world, tmp_path):
         D.world_digit_labels(other, "hq")
 
 
-def test_detector_on_held_out_world_samples_beats_the_floor(world):
+@pytest.mark.parametrize("hidden", [0, 256])
+def test_detector_on_held_out_world_samples_beats_the_floor(world, hidden):
     labels = D.world_digit_labels(world, "hq")
     keys, x, _ = _pixels(world)
     y = labels[D.embedding_rows(keys)]
-    det = D.train_detector(x, y, c=1.0, holdout=0.3, seed=0)
-    # measured here: balanced accuracy 0.9+ on pixels (the floor: 0.5, always "no"; majority accuracy ~0.94)
-    assert det["holdout_balanced_accuracy"] > 0.8, det
-    assert det["holdout_recall"] > 0.7, det
+    det = D.train_detector(x, y, hidden=hidden, c=1.0, holdout=0.3, seed=0, balanced=True)
+    # the floor: always "no" (balanced accuracy 0.5, accuracy the majority share 0.93). Measured on these
+    # pixel features (world seed 3, split seed 0): logistic regression balanced accuracy 0.82 (recall
+    # 0.73, precision 0.34), the MLP 0.88 (accuracy 0.98, recall 0.77, precision 1.0)
+    assert det["holdout_balanced_accuracy"] > 0.7, det
+    assert det["holdout_recall"] > 0.6, det
+    if hidden:
+        assert det["holdout_accuracy"] > det["majority_accuracy"] + 0.02, det
     p = D.detector_probability(x, det)
     assert p.shape == (len(x),) and ((p >= 0) & (p <= 1)).all()
     assert p[y].mean() > p[~y].mean() + 0.3
 
 
 def test_detector_round_trip_and_dimension_check(tmp_path):
-    det = {"w": np.array([1.0, -1.0], np.float32), "b": 0.5}
+    det = {"layers": [(np.array([[1.0], [-1.0]], np.float32), np.array([0.5], np.float32))]}
     D.save_detector(tmp_path / "d.npz", det, {"x": 1})
     back = D.load_detector(tmp_path / "d.npz")
     np.testing.assert_allclose(D.detector_probability(np.array([[1.0, 0.0], [0.0, 2.0]]), back),
                                1 / (1 + np.exp(-np.array([1.5, -1.5]))), rtol=1e-6)
+    # an MLP by hand: relu([x0 - x1, x1]) . [2, -1] - 1
+    mlp = {"layers": [(np.array([[1.0, 0.0], [-1.0, 1.0]], np.float32), np.zeros(2, np.float32)),
+                      (np.array([[2.0], [-1.0]], np.float32), np.array([-1.0], np.float32))]}
+    D.save_detector(tmp_path / "m.npz", mlp, {})
+    x = np.array([[3.0, 1.0], [0.0, 2.0]], np.float32)  # hidden [2, 1] -> 2; [0, 2] -> -3
+    np.testing.assert_allclose(D.detector_probability(x, D.load_detector(tmp_path / "m.npz")),
+                               1 / (1 + np.exp(-np.array([2.0, -3.0]))), rtol=1e-6)
     with pytest.raises(D.DigitError, match="takes dimension 2"):
         D.detector_probability(np.zeros((1, 3)), back)
 
@@ -123,7 +135,8 @@ def test_digits_score_through_the_runner(tmp_path, monkeypatch):
                    "results/embeddings/m/00000.parquet")
     io.write_scores("results/scores/prev.parquet", pa.array(uids), {"count": np.array([0, 2, 0, 1, 1, 3], np.uint32)}, fingerprint=fp)
     Path("results/digit_detectors/d").mkdir(parents=True)
-    D.save_detector("results/digit_detectors/d/detector.npz", {"w": np.array([4.0, -4.0], np.float32), "b": 0.0}, {})
+    D.save_detector("results/digit_detectors/d/detector.npz",
+                    {"layers": [(np.array([[4.0], [-4.0]], np.float32), np.zeros(1, np.float32))]}, {})
     config = {"pool": {"source": "world"}, "models": {"m": {"arch": "x"}}, "digit_detectors": {"d": {"model": "m", "set": "hq"}},
               "scores": {"prev": {"method": "x"}, "dig": {"method": "digits", "model": "m", "detector": "d", "base": "prev:count",
                                                           "params": {"mode": "add_back", "weight": 2}}}}

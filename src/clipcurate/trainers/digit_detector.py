@@ -1,5 +1,5 @@
 """The tiny world's digit detector (the Devil paper's digit enhancement; config ``digit_detectors``):
-logistic regression on one model's frozen image embeddings of a world reference set, labelled by the
+an MLP head (or logistic regression) on one model's frozen image embeddings of a world reference set, labelled by the
 world's ground truth (which samples the generator drew as digit scenes,
 :func:`clipcurate.digit_detect.world_digit_labels`). The ``digits`` score reads it
 (:mod:`clipcurate.scores.digits`). At real scale BLIP-2 answers the same question instead
@@ -21,9 +21,12 @@ register_schema(
             "properties": {
                 "model": {"type": "string", "description": "the model whose image embeddings it reads (the score's model)"},
                 "set": {"type": "string", "description": "the world reference set it is trained on (labels from the world's truth)"},
-                "C": {"type": "number", "exclusiveMinimum": 0, "description": "inverse L2 regularisation (scikit-learn)"},
+                "hidden": {"type": "integer", "minimum": 0, "description": "units of the MLP head's hidden layer; 0: logistic regression"},
+                "alpha": {"type": "number", "minimum": 0, "description": "the MLP's L2 penalty (scikit-learn)"},
+                "C": {"type": "number", "exclusiveMinimum": 0, "description": "logistic regression's inverse L2 penalty"},
+                "max_iter": {"type": "integer", "minimum": 1, "description": "the MLP's epochs"},
                 "holdout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "share held out to measure accuracy"},
-                "balanced": {"type": "boolean", "description": "class weights inverse to frequency"},
+                "balanced": {"type": "boolean", "description": "logistic regression: class weights inverse to frequency"},
             },
         },
     },
