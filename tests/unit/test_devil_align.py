@@ -294,3 +294,20 @@ def test_quality_dup_config_errors(params, message):
     config["scores"]["q"] = {"method": "quality_dup", "model": "m", "quality": "hflip", "base": "base:keep", "params": params}
     with pytest.raises(PlanError, match=rf"scores\.q\.params.*{message}"):
         plan_score(config, "q")
+
+
+def test_quality_dup_counts_reach_the_subset_unchanged(pool):
+    # the counts sampler writes each uid count times into the DataComp .npy that reshard repeats
+    # (tests/unit/test_pool_reshard.py: a score's counts through the sampler and reshard)
+    from collections import Counter
+
+    from clipcurate import subset
+
+    run_staged("qd", {"method": "quality_dup", "model": "m", "quality": "hflip", "base": "base:keep",
+                      "params": {"centroids": K, "w1": 1, "w2": 2, "group_shards": 2}})
+    counts = io.read_scores("results/scores/qd.parquet", "results/pool/index.parquet")["count"]
+    stats = subset.write_recipe_subset("qd", {"method": "counts"}, "results/pool/index.parquet", "results/scores/qd.parquet",
+                                       "qd.parquet", "qd.npy", n_target=10, seed=0)
+    assert stats["n_total"] == int(counts.sum())
+    got = Counter(io.pairs_to_uids(np.load("qd.npy")))
+    assert got == {u: int(c) for u, c in zip(pool["uids"], counts) if c}
