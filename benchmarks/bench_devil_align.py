@@ -18,11 +18,11 @@ memory: the peak RSS of the CIDS fit job and of one apply job, each in a fresh p
 ``--sizes`` pool rows (the fit clusters ``--sample-ratio`` of them, as at real scale), and the line
 through the two sizes extrapolated to ``--target-rows`` (128M).
 
-quality: the group stage's per-cluster counts (:func:`clipcurate.alignment.quality_counts` through
+quality: the group stage's per-cluster counts (:func:`clipcurate.scores.helpers.alignment.quality_counts` through
 :func:`clipcurate.scores.groups.run_clusters`) over ``--rows`` members in ``--clusters`` clusters.
 
-blip2: images/s of :func:`clipcurate.digit_detect.ask_blip2` with a tiny randomly initialised BLIP-2
-(saved and loaded through :func:`clipcurate.digit_detect.load_blip2`: measures the plumbing, not a
+blip2: images/s of :func:`clipcurate.scores.helpers.digit_detect.ask_blip2` with a tiny randomly initialised BLIP-2
+(saved and loaded through :func:`clipcurate.scores.helpers.digit_detect.load_blip2`: measures the plumbing, not a
 real model), and the GPU-hours per 128M images estimated from the published sizes of BLIP-2
 OPT-2.7b (EVA ViT-g/14: 1.0B parameters over 257 patch tokens at 224 px; Q-Former 107M over 32
 queries; OPT-2.7B over 32 query + the prompt's tokens, then ``--new-tokens`` decoded): forward FLOPs
@@ -67,7 +67,7 @@ def _ctx(stage, chunk=None, threads=1):
 
 
 def _params(args):
-    from clipcurate.scores.cids import DEFAULTS
+    from clipcurate.scores.methods.cids import DEFAULTS
 
     return {**DEFAULTS, "centroids": args.centroids, "niter": args.niter, "sample_ratio": args.sample_ratio,
             "fraction": 0.2, "seed": 0}
@@ -186,7 +186,7 @@ def bench_memory(args) -> int:
 
 
 def bench_quality(args) -> int:
-    from clipcurate import alignment as A
+    from clipcurate.scores.helpers import alignment as A
     from clipcurate.scores.groups import run_clusters
 
     rng = np.random.default_rng(0)
@@ -211,7 +211,7 @@ def bench_quality(args) -> int:
 def bench_blip2(args) -> int:
     import torch
 
-    from clipcurate import digit_detect as D
+    from clipcurate.scores.helpers import digit_detect as D
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.unit.test_digits import _save_tiny_blip2

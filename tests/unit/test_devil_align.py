@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import alignment as A
-from clipcurate import datacomp_filters as F
-from clipcurate import io
+from clipcurate.scores.helpers import alignment as A
+from clipcurate.scores.helpers import datacomp_filters as F
+from clipcurate.core import io
 from clipcurate.scores import get
 from clipcurate.scores.plan import PlanError, plan_score
 from clipcurate.scores.stages import (read_arrays, run_apply, run_fit, run_gather, run_group, run_prepare, stage_files,
@@ -301,7 +301,7 @@ def test_quality_dup_counts_reach_the_subset_unchanged(pool):
     # (tests/unit/test_pool_reshard.py: a score's counts through the sampler and reshard)
     from collections import Counter
 
-    from clipcurate import subset
+    from clipcurate.sample import subset
 
     run_staged("qd", {"method": "quality_dup", "model": "m", "quality": "hflip", "base": "base:keep",
                       "params": {"centroids": K, "w1": 1, "w2": 2, "group_shards": 2}})

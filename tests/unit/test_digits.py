@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate import digit_detect as D
-from clipcurate import io
-from clipcurate.scores.digits import enhance
+from clipcurate.scores.helpers import digit_detect as D
+from clipcurate.core import io
+from clipcurate.scores.methods.digits import enhance
 from clipcurate.scores.plan import PlanError, plan_score, score_files
 from clipcurate.scores.runner import run_score
 
@@ -38,7 +38,7 @@ def _pixels(world):
     """Each hq image as 16x16 grey pixels (features independent of any model), in key order."""
     from PIL import Image
 
-    from clipcurate.embed import iter_reference_samples
+    from clipcurate.embed.encode import iter_reference_samples
 
     keys, feats, captions = [], [], []
     for key, img, caption, _ in iter_reference_samples(world / "reference" / "hq"):

@@ -1,14 +1,14 @@
-"""Train the tiny world's digit detector (rules/models.smk, trainer clipcurate.trainers.digit_detector):
+"""Train the tiny world's digit detector (rules/models.smk, trainer clipcurate.train.trainers.digit_detector):
 an MLP head on a reference set's image embeddings, labels from the world's ground truth."""
 
 from pathlib import Path
 
 import numpy as np
 
-from clipcurate import digit_detect as D
-from clipcurate.embed import read_embeddings
-from clipcurate.io import write_json
-from clipcurate.runlog import start
+from clipcurate.scores.helpers import digit_detect as D
+from clipcurate.embed.encode import read_embeddings
+from clipcurate.core.io import write_json
+from clipcurate.core.runlog import start
 
 log = start(snakemake)
 cfg = snakemake.params.cfg

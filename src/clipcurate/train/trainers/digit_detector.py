@@ -1,13 +1,13 @@
 """The tiny world's digit detector (the Devil paper's digit enhancement; config ``digit_detectors``):
 an MLP head (or logistic regression) on one model's frozen image embeddings of a world reference set, labelled by the
 world's ground truth (which samples the generator drew as digit scenes,
-:func:`clipcurate.digit_detect.world_digit_labels`). The ``digits`` score reads it
-(:mod:`clipcurate.scores.digits`). At real scale BLIP-2 answers the same question instead
-(:func:`clipcurate.digit_detect.ask_blip2`). Script: workflow/scripts/train_digit_detector.py.
+:func:`clipcurate.scores.helpers.digit_detect.world_digit_labels`). The ``digits`` score reads it
+(:mod:`clipcurate.scores.methods.digits`). At real scale BLIP-2 answers the same question instead
+(:func:`clipcurate.scores.helpers.digit_detect.ask_blip2`). Script: workflow/scripts/train_digit_detector.py.
 A CPU job: the fit is seconds on a few thousand embeddings."""
 
-from clipcurate.trainers import Trainer, register, register_schema
-from clipcurate.trainers.inputs import ReferenceEmbeddings, WorldSets
+from clipcurate.train.trainers import Trainer, register, register_schema
+from clipcurate.train.trainers.inputs import ReferenceEmbeddings, ReferenceSets
 
 register_schema(
     ("properties", "digit_detectors"),
@@ -39,7 +39,7 @@ register(Trainer(
     wildcard="detector",
     inputs={
         "embeddings": ReferenceEmbeddings(set_key="set", model_key="model"),
-        "world": WorldSets(key="set"),
+        "world": ReferenceSets(key="set"),
     },
     outputs={
         "detector": "results/digit_detectors/{detector}/detector.npz",

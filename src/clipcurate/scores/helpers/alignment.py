@@ -1,8 +1,8 @@
 """Distribution alignment of "The Devil is in the Details" (Yu et al. 2023, §3.3): the pure parts of
 cluster-importance-based data selection (CIDS) and quality-based duplication.
 
-The score methods ``cids`` and ``quality_dup`` (:mod:`clipcurate.scores.cids`,
-:mod:`clipcurate.scores.quality_dup`) put these on the staged contract; here they are plain numpy
+The score methods ``cids`` and ``quality_dup`` (:mod:`clipcurate.scores.methods.cids`,
+:mod:`clipcurate.scores.methods.quality_dup`) put these on the staged contract; here they are plain numpy
 functions, so that tests compare them with direct counts and hand-computed cases.
 
 No code of the paper is public; the summary gives the idea (cluster the pool, weight each cluster by

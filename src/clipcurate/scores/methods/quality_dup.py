@@ -2,7 +2,7 @@
 the better samples by repeating them. Within each k-means cluster of image embeddings the survivors
 of the previous stage (``base``) are ranked by a quality score (``quality``: the flipped-CLIP score,
 ``clip_score_hflip``); the top part gets ``w2`` copies and the rest ``w1``
-(:func:`clipcurate.alignment.quality_counts`). The paper compares (w1, w2) = (1, 2) and (1, 3)
+(:func:`clipcurate.scores.helpers.alignment.quality_counts`). The paper compares (w1, w2) = (1, 2) and (1, 3)
 (config ``quality_dup_12`` and ``quality_dup_13``). The output is repeat counts (``count``, uint32)
 that the ``counts`` sampler writes into the subset and ``reshard`` repeats.
 
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from clipcurate import alignment as A
-from clipcurate import datacomp_filters as F
+from clipcurate.scores.helpers import alignment as A
+from clipcurate.scores.helpers import datacomp_filters as F
 from clipcurate.scores import register
-from clipcurate.scores.image_filter import fit_sample
+from clipcurate.scores.methods.image_filter import fit_sample
 from clipcurate.scores.inputs import Embeddings, Scores
 from clipcurate.scores.stages import GROUP_SHARDS, Resources, Stages, emb_batches, emb_take, read_arrays
 

@@ -1,7 +1,7 @@
 """CIDS, cluster-importance-based data selection ("The Devil is in the Details", §3.3): resample the
 survivors of the previous stages so that their distribution over k-means clusters of image embeddings
 is the downstream-train set's (ImageNet-train in the paper; the tiny world's ``downstream`` set, or a
-user's reference set at real scale). Pure parts: :mod:`clipcurate.alignment`.
+user's reference set at real scale). Pure parts: :mod:`clipcurate.scores.helpers.alignment`.
 
 A staged method (:mod:`clipcurate.scores.stages`), so that it runs at 128M rows:
 
@@ -12,15 +12,15 @@ A staged method (:mod:`clipcurate.scores.stages`), so that it runs at 128M rows:
     image-based filter samples).
 ``fit`` (once)
     faiss k-means of the samples into ``centroids`` clusters (DataComp's settings,
-    :func:`clipcurate.datacomp_filters.train_centroids`); the downstream images and the sample assigned
+    :func:`clipcurate.scores.helpers.datacomp_filters.train_centroids`); the downstream images and the sample assigned
     to them (largest inner product); the pool's survivors per cluster (exact without ``sample_ratio``:
     every survivor is in the sample; otherwise the sample's shares times the exact number of
-    survivors); each cluster's importance (:func:`~clipcurate.alignment.cluster_importance`) and its
-    expected draws per sample (:func:`~clipcurate.alignment.draw_rates`) for the target size
+    survivors); each cluster's importance (:func:`~clipcurate.scores.helpers.alignment.cluster_importance`) and its
+    expected draws per sample (:func:`~clipcurate.scores.helpers.alignment.draw_rates`) for the target size
     ``n_target`` (or ``fraction`` of the pool's rows). Artifact: ``results/scores/<name>/fit.npz``.
 ``apply`` (per chunk)
     Each survivor is assigned to its cluster and drawn independently with the cluster's rate, from a
-    generator seeded by ``seed`` and the chunk (:func:`~clipcurate.alignment.draw_counts`): Poisson
+    generator seeded by ``seed`` and the chunk (:func:`~clipcurate.scores.helpers.alignment.draw_counts`): Poisson
     counts with ``replace: true`` (sampling with replacement), a keep with probability min(1, rate)
     with ``replace: false``. Nothing but the per-cluster totals crosses chunks, so the apply jobs are
     independent and each holds one parquet row group of embeddings.
@@ -42,10 +42,10 @@ import logging
 
 import numpy as np
 
-from clipcurate import alignment as A
-from clipcurate import datacomp_filters as F
+from clipcurate.scores.helpers import alignment as A
+from clipcurate.scores.helpers import datacomp_filters as F
 from clipcurate.scores import register
-from clipcurate.scores.image_filter import fit_sample
+from clipcurate.scores.methods.image_filter import fit_sample
 from clipcurate.scores.inputs import Embeddings, Reference, Scores
 from clipcurate.scores.stages import Resources, Stages, emb_batches, emb_take
 

@@ -9,7 +9,7 @@ pool sample):
   greedy decoding of a few tokens, the answer parsed yes / no by :func:`parse_yes_no`);
 * **tiny world: a trained detector**, since the world has no BLIP-2: an MLP head (scikit-learn)
   on the reference model's image embeddings, trained by the ``digit_detector``
-  trainer (:mod:`clipcurate.trainers.digit_detector`) on one of the world's reference sets, labelled
+  trainer (:mod:`clipcurate.train.trainers.digit_detector`) on one of the world's reference sets, labelled
   from the world's ground truth (:func:`world_digit_labels`: which samples the generator drew as
   digit scenes). It scores the pool from the stored embeddings (:func:`detector_probability`).
 """
@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from clipcurate import io
+from clipcurate.core import io
 
 
 class DigitError(ValueError):
@@ -42,7 +42,7 @@ def world_digit_labels(world_dir, set_name: str) -> np.ndarray:
     checked against the shards: every sample's caption must be the plan's, else the world was made by
     other code and the labels would be wrong (an error naming the shard and key).
     """
-    from clipcurate.embed import iter_reference_samples
+    from clipcurate.embed.encode import iter_reference_samples
     from clipcurate.world.generate import plan_reference
 
     world_dir = Path(world_dir)

@@ -5,7 +5,7 @@ whether each image shows digits and puts those samples back, for +19.8 % on digi
 This method reads the previous stage (``base``: its keep or count column) and a digit detector's
 P(digit) per pool sample (on the tiny world the ``digit_detector`` trainer's logistic regression over
 the reference model's image embeddings, ``digit_detectors.<detector>``; the BLIP-2 loader and prompt
-for real scale are :func:`clipcurate.digit_detect.load_blip2` / :func:`~clipcurate.digit_detect.ask_blip2`).
+for real scale are :func:`clipcurate.scores.helpers.digit_detect.load_blip2` / :func:`~clipcurate.scores.helpers.digit_detect.ask_blip2`).
 A sample is a digit sample when P(digit) >= ``threshold``. ``mode``:
 
 * ``add_back``: digit samples the base dropped come back with ``weight`` copies; the base's own
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate import alignment as A
+from clipcurate.scores.helpers import alignment as A
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Artifact, Embeddings, Scores
 
@@ -69,7 +69,7 @@ def enhance(base_counts, digit, mode: str, weight: int) -> np.ndarray:
 )
 def digits(params: dict, emb: dict, detector: str, base: dict) -> dict[str, np.ndarray]:
     """P(digit) of each sample and the enhanced counts."""
-    from clipcurate import digit_detect as D
+    from clipcurate.scores.helpers import digit_detect as D
 
     b = A.single_base(base, "digits: base")
     p = D.detector_probability(emb["image"], D.load_detector(detector))
