@@ -68,7 +68,6 @@ def test_chunk_variants_match_a_direct_computation(tmp_path, pool, variant):
 
 
 @pytest.mark.parametrize("variant, match", [
-    ("textmask", r"image variant 'textmask' is not available \(text masking needs an OCR text detector"),
     ("sepia", r"unknown image variant 'sepia'; known variants: \['hflip', 'plain', 'textmask'\]"),
 ])
 def test_unavailable_or_unknown_variant_is_refused(tmp_path, pool, variant, match):

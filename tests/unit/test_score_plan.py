@@ -5,6 +5,7 @@ import copy
 import pytest
 from pathlib import Path
 
+from clipcurate import variants
 from clipcurate.scores import REGISTRY, register
 from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
 from clipcurate.mix.plan import check_scores, mix_files, plan_mix
@@ -19,9 +20,24 @@ def _plan_ref(params, emb, ref, meta, others):
     return {}
 
 
-@register("_plan_textmask", level="chunk", inputs={"emb": Embeddings(variant="textmask")})
-def _plan_textmask(params, emb):
+def _off_image(image, params, artifacts):
+    return image
+
+
+def _plan_off(params, emb):
     return {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _off_variant():
+    """An image variant declared but not available (every shipped variant is available) and a
+    method reading it, for this module's tests only (the registries are process-wide)."""
+    variants.names()
+    variants.register("_plan_off_variant", unavailable="needs a thing not built yet")(_off_image)
+    register("_plan_off", level="chunk", inputs={"emb": Embeddings(variant="_plan_off_variant")})(_plan_off)
+    yield
+    REGISTRY.pop("_plan_off", None)
+    variants.REGISTRY.pop("_plan_off_variant", None)
 
 
 @register("_plan_hflip", level="chunk", inputs={"emb": Embeddings(variant="hflip")})
@@ -163,10 +179,10 @@ def test_a_score_entry_chooses_its_variant():
     ({"scores__ref__inputs": ["ref"]}, r"scores\.ref\.inputs: a score cannot read itself"),
     ({"scores__clip_score": {"method": "_plan_ref", "model": "openai", "ref_model": "openai", "inputs": ["ref"]}},
      r"scores read each other in a cycle"),
-    ({"scores__tm": {"method": "_plan_textmask", "model": "openai"}}, r"scores\.tm\.method: .*'textmask' image variant, which is not available yet"),
-    ({"scores__clip_score__variant": "textmask"},
-     r"scores\.clip_score\.variant: method 'clip_score' needs .*'textmask' image variant, which is not available yet \(text masking needs an OCR"),
-    ({"scores__clip_score__variant": "sepia"}, r"scores\.clip_score\.variant: unknown image variant 'sepia'; known variants: \['hflip', 'plain', 'textmask'\]"),
+    ({"scores__tm": {"method": "_plan_off", "model": "openai"}}, r"scores\.tm\.method: .*'_plan_off_variant' image variant, which is not available yet"),
+    ({"scores__clip_score__variant": "_plan_off_variant"},
+     r"scores\.clip_score\.variant: method 'clip_score' needs .*'_plan_off_variant' image variant, which is not available yet \(needs a thing not built"),
+    ({"scores__clip_score__variant": "sepia"}, r"scores\.clip_score\.variant: unknown image variant 'sepia'; known variants: \['_plan_off_variant', 'hflip', 'plain', 'textmask'\]"),
     ({"embed": {"variants": {"sepia": {}}}}, r"embed\.variants\.sepia: unknown image variant"),
     ({"embed": {"variants": {"hflip": {"params": {"axis": 1}}}}}, r"embed\.variants\.hflip\.params\.axis: unknown parameter of variant 'hflip'; known: \[\]"),
     ({"mixes__sum__inputs": ["clip_score", "nope"]}, r"mixes\.sum\.inputs: unknown score 'nope'"),

@@ -30,7 +30,7 @@ from clipcurate.embed import variants
 
 def __getattr__(name: str):
     """``VARIANTS`` (every declared image variant) and ``AVAILABLE_VARIANTS`` (those the embed rule
-    can produce; ``textmask`` is declared but needs an OCR text detector), read from the variant
+    can produce: every shipped one), read from the variant
     registry (:mod:`clipcurate.embed.variants`, one module each) whenever they are asked for."""
     if name == "VARIANTS":
         return variants.names()

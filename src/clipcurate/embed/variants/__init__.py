@@ -1,8 +1,8 @@
 """The image-variant registry: one module per variant (docs/architecture.md, "Adding a variant").
 
 A variant is a transform of the pool's images before a model embeds them: ``plain`` (the images as
-given), ``hflip`` (flipped left-right: the Devil paper's flipped CLIP score), ``textmask`` (rendered
-text masked out, T-MARS style; declared, not available yet). A variant module calls :func:`register`
+given), ``hflip`` (flipped left-right: the Devil paper's flipped CLIP score), ``textmask`` (text regions
+found by PP-OCR's detector filled with their mean colour, T-MARS). A variant module calls :func:`register`
 with
 
 - its ``name`` (the ``{variant}`` of ``results/embeddings/{model}/{variant}/{chunk}.parquet``),
@@ -11,7 +11,9 @@ with
 - optionally the files it needs (``artifacts``: argument name -> path template formatted with the
   resolved params, e.g. a text detector's weights); they become inputs of the variant's embed jobs,
 - optionally why it cannot run yet (``unavailable``): planning a score that needs it then stops with
-  that reason, naming the config key.
+  that reason, naming the config key,
+- optionally a ``check(params)`` raising ValueError for a bad parameter value, called when a score's
+  plan resolves the variant (so a bad value stops planning, not an embed job).
 
 Everything else derives from these declarations: the variants a score may ask for
 (:mod:`clipcurate.scores.inputs`), the ``variant`` wildcard of ``rules/embed.smk``, the transform
@@ -43,6 +45,7 @@ class Variant:
     unavailable: str = ""  # why it cannot be embedded yet ("" when it can)
     module: str = ""
     doc: str = ""
+    check: Callable | None = None  # check(params) raises ValueError for a bad value (at planning time)
 
     @property
     def available(self) -> bool:
@@ -57,7 +60,7 @@ class VariantConfigError(ValueError):
     message names the config key."""
 
 
-def register(name: str, defaults=None, artifacts=None, unavailable: str = ""):
+def register(name: str, defaults=None, artifacts=None, unavailable: str = "", check: Callable | None = None):
     """Decorator adding an image transform to the registry (see the module docstring)."""
     if not name.isidentifier():
         raise ValueError(f"variant {name!r}: the name must be an identifier (it is a path component and a wildcard value)")
@@ -75,7 +78,7 @@ def register(name: str, defaults=None, artifacts=None, unavailable: str = ""):
         old = REGISTRY.get(name)
         if old is not None and (old.module, old.func.__qualname__) != (func.__module__, func.__qualname__):
             raise ValueError(f"image variant {name!r} registered twice ({old.module} and {func.__module__})")
-        REGISTRY[name] = Variant(name, func, defaults, artifacts, unavailable, func.__module__, (func.__doc__ or "").strip())
+        REGISTRY[name] = Variant(name, func, defaults, artifacts, unavailable, func.__module__, (func.__doc__ or "").strip(), check)
         return func
 
     return wrap
@@ -134,6 +137,11 @@ def plan_variant(config: Mapping, name: str) -> dict:
             f"config: embed.variants.{name}.params.{unknown[0]}: unknown parameter of variant {name!r}; known: {sorted(v.defaults)}"
         )
     params = {**v.defaults, **given}
+    if v.check is not None:
+        try:
+            v.check(params)
+        except ValueError as e:
+            raise VariantConfigError(f"config: embed.variants.{name}.params: {e}") from e
     artifacts = {}
     for arg, template in v.artifacts.items():
         path = template.format(**params)
