@@ -9,7 +9,7 @@ Usage::
 Renders the world's own pool scenes (``clipcurate.world``: ``plan_pool`` of a 2,000-sample world, the
 first ``--samples`` scene-text and clean samples) at the world's native 64 px and downsizes them
 (box filter) to the download size (``download.image_size``, 32 px), then runs
-:func:`clipcurate.variants.textmask.textmask` at each ``--det-sizes`` (the side the detector sees:
+:func:`clipcurate.embed.variants.textmask.textmask` at each ``--det-sizes`` (the side the detector sees:
 the 32 px image upscaled). Real-scale cost: the same scenes rendered at 224 px and detected at 512 px
 (T-MARS's render size). One onnxruntime thread (``threads: 1``, the variant's default); the rate at
 N cores is N times it (embed jobs are independent per chunk).
@@ -48,7 +48,7 @@ def world_images(n: int, download_size: int, render_size: int | None = None, see
 
 
 def run(images: dict[str, list], params: dict, repeats: int) -> dict:
-    from clipcurate.variants import textmask as tm
+    from clipcurate.embed.variants import textmask as tm
 
     every = [im for ims in images.values() for im in ims]
     tm.textmask(every[0], params, {})  # the onnxruntime session, once
@@ -67,7 +67,7 @@ def run(images: dict[str, list], params: dict, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from clipcurate.variants import textmask as tm
+    from clipcurate.embed.variants import textmask as tm
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=60, help="scene-text and clean samples each")

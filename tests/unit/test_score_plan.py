@@ -5,7 +5,7 @@ import copy
 import pytest
 from pathlib import Path
 
-from clipcurate import variants
+from clipcurate.embed import variants
 from clipcurate.scores import REGISTRY, register
 from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
 from clipcurate.mix.plan import check_scores, mix_files, plan_mix

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from clipcurate import variants
-from clipcurate.variants import textmask as tm
+from clipcurate.embed import variants
+from clipcurate.embed.variants import textmask as tm
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 CONFIG = {"pool": {"source": "world"}, "models": {"m": {"arch": "a"}}, "scores": {}, "mixes": {}, "flyt": {"runs": {}},
