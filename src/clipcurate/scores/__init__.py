@@ -69,7 +69,8 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
     """Decorator adding a score function to the registry.
 
     ``inputs`` maps the function's keyword arguments to input kinds; ``outputs`` is any of
-    ``score``, ``keep`` and ``count``; ``defaults`` are the parameters the config entry's ``params:`` override;
+    ``score``, ``keep`` and ``count``, plus further named float columns (identifiers, e.g. NormSim's
+    ``inf`` and ``l2``) that mixes and FLYT runs read as ``name:column``; ``defaults`` are the parameters the config entry's ``params:`` override;
     ``check(entry, config, key)`` may raise ValueError for cross-references the input kinds cannot
     express (errors naming ``key``, e.g. ``scores.<name>``). With ``report=True`` (pool-level
     methods only) the function also returns ``"report"``, a JSON-able dict the workflow writes to
@@ -90,8 +91,10 @@ def register(name: str, level: str, inputs: Mapping, outputs=("score",), default
     if report and level != "pool":
         raise ValueError(f"method {name}: report=True needs level='pool'")
     outputs = tuple(outputs)
-    if not outputs or any(o not in OUTPUTS for o in outputs):
-        raise ValueError(f"method {name}: outputs must be a non-empty subset of {OUTPUTS}, got {outputs}")
+    if not outputs or any(not isinstance(o, str) or not o.isidentifier() or o in ("uid", *RESERVED) for o in outputs) \
+            or len(set(outputs)) != len(outputs):
+        raise ValueError(f"method {name}: outputs must be distinct column names: any of {OUTPUTS} and further float "
+                         f"columns named by identifiers (not 'uid'), got {outputs}")
     check_declaration(name, level, inputs, stages, resources, defaults or {})
 
     def wrap(func):
