@@ -181,3 +181,72 @@ def test_sclip_normsim_two_stage_hand_computed():
     out = mix("two_stage", {"sclip_loss": sclip, "normsim:inf": norms},
               {"first": "sclip_loss", "second": "normsim:inf", "p": 0.3, "q": 0.2})
     assert np.flatnonzero(out["keep"]).tolist() == [1, 2]
+
+
+# ------------------------------------------------------------------------------------ config
+
+#: The agreed names of M-FLYT's twelve inputs, in FLYT Table 2's order (issue 15 §1): hcross builds
+#: clip_score_l14 on a larger openai_large, hhype the hype columns.
+TWELVE = ["clip_score", "clip_score_l14", "dfn", "dfn_ft", "hype:neg_dist", "hype:eps_i", "hype:eps_t",
+          "sclip_loss", "normsim:inf", "in1k_classifier", "cc2m_classifier", "eflyt"]
+
+
+def _shipped():
+    from pathlib import Path
+
+    from clipcurate.config_check import load_yaml
+
+    root = Path(__file__).resolve().parents[2]
+    return load_yaml(root / "config" / "config.yaml"), load_yaml(root / "config" / "mixes" / "flyt.yaml"), \
+        load_yaml(root / "config" / "tables" / "flyt_inputs.yaml"), root
+
+
+def test_mflyt_and_the_aggregations_read_exactly_the_twelve_inputs():
+    config, mixes, _, _ = _shipped()
+    runs = config["flyt"]["runs"]
+    assert runs["mflyt"]["inputs"] == TWELVE
+    for name in ("sum", "standardized_sum", "in_weighted_r2", "in_weighted_r4", "in_weighted_r8", "in_weighted_r16"):
+        assert mixes[name]["inputs"] == TWELVE, name
+        if name.startswith("in_weighted"):
+            assert list(mixes[name]["params"]["in_accuracy"]) == TWELVE
+    assert [mixes[f"in_weighted_r{r}"]["params"]["r"] for r in (2, 4, 8, 16)] == [2, 4, 8, 16]
+    assert mixes["mflyt"]["flyt"] == "mflyt"
+
+
+def test_table9_leaves_out_exactly_the_papers_groups():
+    """Each leave-one-group-out run is the twelve less one of FLYT Table 9's groups, order kept."""
+    config, _, _, _ = _shipped()
+    runs = config["flyt"]["runs"]
+    groups = {
+        "mflyt_no_clip": ["clip_score", "clip_score_l14"],
+        "mflyt_no_dfn": ["dfn", "dfn_ft"],
+        "mflyt_no_hype": ["hype:neg_dist", "hype:eps_i", "hype:eps_t"],
+        "mflyt_no_sclip": ["sclip_loss", "normsim:inf"],
+        "mflyt_no_classifiers": ["in1k_classifier", "cc2m_classifier"],
+        "mflyt_no_eflyt": ["eflyt"],
+    }
+    for run, out in groups.items():
+        assert runs[run]["inputs"] == [i for i in TWELVE if i not in out], run
+        assert {k: v for k, v in runs[run].items() if k != "inputs"} == {k: v for k, v in runs["mflyt"].items() if k != "inputs"}
+    # the groups partition the twelve
+    assert sorted(i for g in groups.values() for i in g) == sorted(TWELVE)
+    assert runs["mflyt_hype"]["inputs"] == groups["mflyt_no_hype"]
+    assert runs["mflyt_sclip"]["inputs"] == groups["mflyt_no_sclip"]
+    # Table 8: one setting changed each
+    assert runs["mflyt_ce_temperature"]["train"] == {"downstream_loss": "ce_temperature"}
+    assert runs["mflyt_init_openai"]["reference_model"] == "openai" and runs["mflyt"]["reference_model"] == "nofilter"
+    assert runs["mflyt_unstandardized"]["standardize"] is False
+
+
+def test_standardize_reaches_the_run_only_when_set():
+    """A run's ``standardize: false`` reaches train_run; runs that leave it out keep their params
+    (no key), so the other FLYT runs are not rerun."""
+    from types import SimpleNamespace
+
+    from clipcurate.trainers.flyt import run_params
+
+    config, _, _, _ = _shipped()
+    w = SimpleNamespace(config=config, model_spec=lambda m: {"name": m}, score_specs=lambda refs: list(refs))
+    runs = config["flyt"]["runs"]
+    assert "standardize" not in run_params(runs["mflyt"], "mflyt", w)
+    assert run_params(runs["mflyt_unstandardized"], "mflyt_unstandardized", w)["standardize"] is False
