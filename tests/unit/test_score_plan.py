@@ -204,8 +204,9 @@ def test_register_refuses_bad_declarations():
         register("_bad1", level="chunk", inputs={"emb": "embeddings"})
     with pytest.raises(ValueError, match="reserved"):
         register("_bad2", level="chunk", inputs={"index": Truth()})
-    with pytest.raises(ValueError, match="outputs"):
-        register("_bad3", level="chunk", inputs={}, outputs=("prob",))
+    for bad in (("bad column",), ("uid",), ("score", "score"), ()):
+        with pytest.raises(ValueError, match="outputs"):
+            register("_bad3", level="chunk", inputs={}, outputs=bad)
     with pytest.raises(ValueError, match="variant"):
         Embeddings(variant="sepia")
     with pytest.raises(ValueError, match="unknown column"):
