@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.unit.test_score_runner import world  # noqa: F401 - the crafted pool fixture
+
 torch = pytest.importorskip("torch")
 
 
@@ -250,3 +252,36 @@ def test_standardize_reaches_the_run_only_when_set():
     runs = config["flyt"]["runs"]
     assert "standardize" not in run_params(runs["mflyt"], "mflyt", w)
     assert run_params(runs["mflyt_unstandardized"], "mflyt_unstandardized", w)["standardize"] is False
+
+
+# ------------------------------------------------------------------------------------ planner and runner
+
+
+def test_normsim_and_sclip_loss_through_the_planner_and_runner(world):  # noqa: F811 - the crafted pool
+    """The config entries plan and run per chunk on a crafted 7-row pool: NormSim's columns against
+    the reference set computed directly; s-CLIPLoss within each chunk against the chunk's CLIP losses."""
+    from tests.unit.test_score_runner import CHUNKS, run
+
+    got = run("normsim", {"method": "normsim", "model": "m", "target": "downstream", "params": {"device": "cpu"}})
+    sims = world["img"].astype(np.float64) @ world["ref_img"].astype(np.float64).T
+    np.testing.assert_allclose(got["inf"], np.abs(sims).max(axis=1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["l2"], np.linalg.norm(sims, axis=1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got["score"], got["inf"])
+
+    tau = 0.1
+    got = run("sclip_loss", {"method": "sclip_loss", "model": "m",
+                             "params": {"batch_size": 1000, "permutations": 2, "temperature": tau, "device": "cpu"}})
+    want = np.zeros(len(CHUNKS))
+    for c in set(CHUNKS):  # one batch per chunk: the chunk's own pairs are the negatives
+        rows = [i for i, ch in enumerate(CHUNKS) if ch == c]
+        want[rows] = -tau * _clip_loss_per_sample(world["img"][rows], world["txt"][rows], tau)
+    np.testing.assert_allclose(got["score"], want, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_sclip_loss_params_are_config_errors():
+    from clipcurate.scores.sclip_loss import _check
+
+    for params, msg in (({"batch_size": 1}, "at least 2"), ({"permutations": 0}, "positive integer"),
+                        ({"temperature": 0}, "positive number"), ({"device": "tpu"}, "auto, cpu or cuda")):
+        with pytest.raises(ValueError, match=msg):
+            _check({"params": params}, {}, "scores.s")
