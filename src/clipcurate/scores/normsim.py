@@ -52,7 +52,7 @@ def normsim(pool: np.ndarray, target: np.ndarray, *, block_rows: int = 4096, dev
     of ``target`` (both (., d) float arrays, already L2-normalised)."""
     import torch
 
-    from clipcurate.scores.sclip_loss import _device
+    from clipcurate.scores.sclip_loss import _device, as_tensor
 
     pool = np.ascontiguousarray(pool, np.float32)
     target = np.ascontiguousarray(target, np.float32)
@@ -63,13 +63,13 @@ def normsim(pool: np.ndarray, target: np.ndarray, *, block_rows: int = 4096, dev
         raise ValueError("NormSim: the target set has no embeddings")
     n = len(pool)
     dev = _device(device)
-    g = torch.from_numpy(target).to(dev)
+    g = as_tensor(target, dev)
     inf = np.empty(n, np.float32)
     with torch.no_grad():
         gram = (g.double().T @ g.double())  # d x d, float64: the sum of m squares stays exact enough
         l2sq = np.empty(n, np.float64)
         for lo in range(0, n, block_rows):
-            f = torch.from_numpy(pool[lo:lo + block_rows]).to(dev)
+            f = as_tensor(pool[lo:lo + block_rows], dev)
             inf[lo:lo + len(f)] = (f @ g.T).abs().amax(dim=1).cpu().numpy()
             fd = f.double()
             l2sq[lo:lo + len(f)] = ((fd @ gram) * fd).sum(dim=1).cpu().numpy()

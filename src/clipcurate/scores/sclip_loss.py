@@ -104,6 +104,18 @@ def batch_terms(f, g, temperature: float, block_rows: int = 4096):
     return diag, half_t * r1, half_t * col
 
 
+def as_tensor(x: np.ndarray, device):
+    """A float32 torch view of ``x`` on ``device``, without copying a read-only array on the CPU (the
+    embedding readers' arrays are read-only views of Arrow buffers; nothing here writes to them)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(device)
+
+
 def chunk_seed(uids) -> int:
     """A stable per-chunk number from its uids (first, last, count)."""
     if len(uids) == 0:
@@ -126,8 +138,7 @@ def negclip_loss(image: np.ndarray, text: np.ndarray, *, batch_size: int, permut
     if n == 0:
         return np.zeros(0, np.float32)
     dev = _device(device)
-    f_all = torch.from_numpy(np.ascontiguousarray(image, np.float32)).to(dev)
-    g_all = torch.from_numpy(np.ascontiguousarray(text, np.float32)).to(dev)
+    f_all, g_all = as_tensor(image, dev), as_tensor(text, dev)
     total = np.zeros(n, np.float64)
     n_batches = max(1, math.ceil(n / int(batch_size)))
     base = [int(s) for s in (seed if isinstance(seed, (list, tuple)) else [seed])]
