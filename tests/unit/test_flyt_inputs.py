@@ -237,6 +237,7 @@ def test_table9_leaves_out_exactly_the_papers_groups():
     # Table 8: one setting changed each
     assert runs["mflyt_ce_temperature"]["train"] == {"downstream_loss": "ce_temperature"}
     assert runs["mflyt_init_openai"]["reference_model"] == "openai" and runs["mflyt"]["reference_model"] == "nofilter"
+    assert runs["mflyt_init_random"]["reference_model"] == "random_init" and config["models"]["random_init"]["pretrained"] is None
     assert runs["mflyt_unstandardized"]["standardize"] is False
 
 
