@@ -23,7 +23,10 @@ What is done here, and why:
 
 * **Chunk level, batches within a chunk.** A chunk of the pool plays the role of their metadata
   file, so nothing concatenates the pool at 128M rows and every chunk is one job (GPU when present).
-  A chunk smaller than B is one batch (fewer negatives: at the tiny scale the config sets B).
+  A chunk smaller than B is one batch (fewer negatives: at the tiny scale the config sets B). At
+  medium a chunk is 1M rows (31 batches of about 32,258) and the job holds its image and text
+  embeddings, 4 GB at d = 512; at xlarge (25M-row chunks, L/14) that is 150 GB, so there the chunks
+  must be made smaller (``scale.chunk_shards``) before this score runs.
 * **Equal-size batches.** Their last batch of a file is smaller, which lowers R1 + R2 (fewer
   terms in the log-sum-exp) and inflates those samples' scores; here each batching splits the chunk
   into ceil(n / B) batches whose sizes differ by at most one (``numpy.array_split`` of a permutation).
