@@ -229,3 +229,14 @@ def test_eval_chart_bars_per_task_and_aggregate_lines(tmp_path, drawn):
     assert [p.get_facecolor() for p in ax.containers[0].patches][0] != ax.containers[0].patches[1].get_facecolor()
     assert {k: v[0] for k, v in lines(ax).items()} == {"ImageNet = 0.500": [0.5, 0.5], "Average = 0.375": [0.375, 0.375]}
     assert legend_labels(ax) == ["ImageNet = 0.500", "Average = 0.375", "ImageNet", "VTAB"]
+
+
+def test_flyt_curves_tell_twelve_inputs_apart(tmp_path, drawn):
+    """M-FLYT's twelve inputs outnumber the palette: every line still has its own colour and style."""
+    names = [f"in{i}" for i in range(12)]
+    info = {"inputs": names, "history": [{"step": s, "upstream_loss": 1.0, "downstream_loss": 1.0,
+                                          "mixer_weights": [0.01 * i * s for i in range(12)]} for s in range(3)]}
+    plots.flyt_curves(info, tmp_path / "f.png", title="mflyt")
+    weight_ax = drawn[0][0].axes[1]
+    styles = [(ln.get_color(), ln.get_linestyle()) for ln in weight_ax.get_lines()]
+    assert len(styles) == 12 and len(set(styles)) == 12

@@ -34,10 +34,6 @@ def merged(scale: str) -> dict:
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config = deep_update(config, yaml.safe_load((REPO / f"config/scales/{scale}.yaml").read_text()))
-    from clipcurate.config.check import merge_named_files
-
-    for kind in ("scores", "mixes"):  # config/{scores,mixes}/*.yaml, a scale file's entry deep-merged over a file's
-        merge_named_files(config, REPO, kind)
     for section in NAMED_SECTIONS:
         merge_named_files(config, REPO, section)
     return config

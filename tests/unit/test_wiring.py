@@ -84,9 +84,11 @@ def test_trainer_rules_derive_inputs_params_and_constraints(tiny):
     from clipcurate.train import trainers
 
     mflyt, eflyt = trainers.get("train_mflyt"), trainers.get("train_eflyt")
-    assert tiny.trainer_constraints(mflyt) == {"flyt": "mflyt"} and tiny.trainer_constraints(eflyt) == {"flyt": "eflyt"}
-    mixer = tiny.trainer_inputs(mflyt)(W(flyt="mflyt"))
-    assert mixer["scores"] == ["results/scores/clip_score.parquet", "results/scores/eflyt.parquet"]
+    mixers = tiny.trainer_constraints(mflyt)["flyt"].split("|")
+    assert "mflyt" in mixers and "mflyt_no_eflyt" in mixers and "eflyt" not in mixers
+    assert tiny.trainer_constraints(eflyt) == {"flyt": "eflyt"}
+    mixer = tiny.trainer_inputs(mflyt)(W(flyt="mflyt_sclip"))  # M-FLYT over s-CLIPLoss and NormSim's inf column
+    assert mixer["scores"] == ["results/scores/sclip_loss.parquet", "results/scores/normsim.parquet"]
     assert "embedder" not in mixer and mixer["downstream"] == "resources/world"
     assert mixer["index"] == "results/pool/index.parquet" and mixer["shards"] == "results/pool/shards"
     head = tiny.trainer_params(eflyt)["run"](W(flyt="eflyt"))
@@ -111,6 +113,7 @@ def test_table_figures_follow_scores_mixes_and_trained_artifacts(tiny):
     cfg = copy.deepcopy(tiny.config)
     cfg["tables"]["t"] = {"rows": [{"recipe": "r", "label": "R"}], "columns": ["ImageNet"]}
     cfg["recipes"]["r"] = {"label": "R", "mix": "mflyt", "sample": {"method": "threshold", "fraction": 0.3}}
+    cfg["flyt"]["runs"]["mflyt"]["inputs"] = ["clip_score", "eflyt"]
     figs = Wiring(cfg, REPO).table_figures("t")
     # the M-FLYT mix reads its mixer (run mflyt), whose inputs include the eflyt score, read from
     # the E-FLYT head (run eflyt) over openai's embeddings; mflyt's reference model is nofilter

@@ -19,5 +19,6 @@ info = train_run(
     score_specs=run["score_specs"],
     embed_spec=run["embed_spec"],
     hidden_mult=run["hidden_mult"],
+    standardize=run.get("standardize", True),
 )
 log.info("FLYT %s: %d steps in %.0f s", snakemake.wildcards.flyt, info["steps_done"], info["seconds"])

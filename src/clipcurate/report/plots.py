@@ -282,8 +282,9 @@ def flyt_curves(info: Mapping, out_png, title: str = "") -> None:
         if len(names) != w.shape[1]:
             names = [f"input {i}" for i in range(w.shape[1])]
         for i, n in enumerate(names):
-            wax.plot(steps, w[:, i], color=COLORS[i % len(COLORS)], marker="o" if len(steps) < 30 else None,
-                     markersize=3, label=f"{n} (final {w[-1, i]:.3g})")
+            # M-FLYT's twelve inputs outnumber the palette: the second round of colours is dashed
+            wax.plot(steps, w[:, i], color=COLORS[i % len(COLORS)], linestyle=("-", "--", ":")[(i // len(COLORS)) % 3],
+                     marker="o" if len(steps) < 30 else None, markersize=3, label=f"{n} (final {w[-1, i]:.3g})")
         wax.set_xlabel("FLYT step")
         wax.set_ylabel("mixer weight (per standardised score)")
         wax.set_title("M-FLYT weight per input", fontsize=10)

@@ -73,8 +73,12 @@ def train_run(
     score_specs: Sequence[tuple[str, str, str]] = (),
     embed_spec: Mapping | None = None,
     hidden_mult: float = 1.0,
+    standardize: bool = True,
 ) -> dict:
-    """Train one scorer and write its files under ``out_dir``; returns the train_info dict."""
+    """Train one scorer and write its files under ``out_dir``; returns the train_info dict.
+
+    ``standardize=False`` (M-FLYT only; FLYT Table 8's "Input standardization: No") feeds the raw
+    input scores to the mixer: its stored mean/std stay 0/1, so the mix stage reads them raw too."""
     if scorer_kind not in SCORERS:
         raise ValueError(f"flyt scorer {scorer_kind!r}: expected one of {SCORERS}")
     t0 = time.time()
@@ -89,7 +93,9 @@ def train_run(
         if not score_specs:
             raise ValueError("M-FLYT needs at least one input score")
         uids, feats = pool_score_features(index_path, score_specs)
-        scorer = LinearMixer(feats.shape[1], zero_init=True).fit_standardization(torch.from_numpy(feats))
+        scorer = LinearMixer(feats.shape[1], zero_init=True)
+        if standardize:
+            scorer.fit_standardization(torch.from_numpy(feats))
         up = upstream_batches(shards, preprocess, tokenizer, int(train["upstream_batch"]), seed=seed,
                               shuffle_buffer=buffer, uids=uids, features=feats)
     else:
@@ -119,6 +125,7 @@ def train_run(
     info = {
         "scorer": scorer_kind,
         "train": dict(train),
+        **({} if standardize else {"standardize": False}),
         "seed": seed,
         "reference_spec": dict(reference_spec),
         "downstream": {"dir": str(downstream_dir), "classes": len(down["classnames"]), "templates": len(down["templates"])},

@@ -48,11 +48,13 @@ register_schema(
                         "reference_model": {"type": "string"},
                         "downstream": {"type": ["string", "null"]},
                         "hidden_mult": {"type": "number", "exclusiveMinimum": 0},
+                        "standardize": {"type": "boolean", "description": "M-FLYT: z-score each input over the pool (default true; FLYT Table 8's ablation turns it off)"},
                         "train": {"$ref": "#/$defs/flyt_train_override"},
                     },
                     "allOf": [
                         {"if": {"properties": {"scorer": {"const": "mixer"}}}, "then": {"required": ["inputs"]}},
-                        {"if": {"properties": {"scorer": {"const": "embedding"}}}, "then": {"required": ["embed_model"]}},
+                        {"if": {"properties": {"scorer": {"const": "embedding"}}},
+                         "then": {"required": ["embed_model"], "not": {"required": ["standardize"]}}},
                     ],
                 },
             },
@@ -81,6 +83,8 @@ def run_params(run: Mapping, name: str, w) -> dict:
         "score_specs": w.score_specs(run.get("inputs", [])),
         "embed_spec": w.model_spec(run["embed_model"]) if "embed_model" in run else None,
         "hidden_mult": float(run.get("hidden_mult", 1.0)),
+        # only when set, so that the runs that leave it at its default keep their params
+        **({"standardize": bool(run["standardize"])} if "standardize" in run else {}),
     }
 
 
