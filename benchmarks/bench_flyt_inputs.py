@@ -66,8 +66,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from clipcurate.scores.normsim import normsim
-    from clipcurate.scores.sclip_loss import negclip_loss
+    from clipcurate.scores.methods.normsim import normsim
+    from clipcurate.scores.methods.sclip_loss import negclip_loss
 
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -10,7 +10,7 @@ and a one-line config ``world: {seed: s}`` (config/claims.yaml's header gives th
 
 then reads each run's ``results/tables/table2.csv`` and prints, per seed, on the ImageNet analogue
 and on the Average: M-FLYT, the best of the twelve single inputs (which one), the Standardized Sum,
-and M-FLYT's margins over both with their standard errors (clipcurate.claims' rule: a margin counts
+and M-FLYT's margins over both with their standard errors (clipcurate.report.claims' rule: a margin counts
 when it exceeds 2 SE). Nothing here is tuned against the evaluation tasks; the script only reads the
 tables the configured recipes give.
 

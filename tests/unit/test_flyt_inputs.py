@@ -36,7 +36,7 @@ def _clip_loss_per_sample(img, txt, tau):
 
 @pytest.mark.parametrize("tau", [0.01, 0.07, 0.002])  # 0.002: the log-sum-exp path (2/tau > 700)
 def test_negclip_loss_one_batch_is_minus_tau_times_clip_loss(tau):
-    from clipcurate.scores.sclip_loss import negclip_loss
+    from clipcurate.scores.methods.sclip_loss import negclip_loss
 
     img, txt = _pairs(300, 16)
     got = negclip_loss(img, txt, batch_size=1000, permutations=3, temperature=tau, seed=0, block_rows=64, device="cpu")
@@ -47,7 +47,7 @@ def test_negclip_loss_one_batch_is_minus_tau_times_clip_loss(tau):
 def test_negclip_loss_averages_the_batchings():
     """With B < n every sample's score is the mean, over the K batchings, of -tau times its CLIP loss
     in the batch it fell into; the batches are equal-size pieces of each seeded permutation."""
-    from clipcurate.scores.sclip_loss import negclip_loss
+    from clipcurate.scores.methods.sclip_loss import negclip_loss
 
     n, b, k, tau = 250, 64, 4, 0.05
     img, txt = _pairs(n, 8, seed=1, noise=1.0)
@@ -74,7 +74,7 @@ def test_negclip_loss_averages_the_batchings():
 def test_negclip_loss_demotes_generic_captions():
     """Two pairs with the same cosine: a generic caption that also matches 30 other images of its
     batch, and a caption unlike any other image. s-CLIPLoss ranks the generic one far lower."""
-    from clipcurate.scores.sclip_loss import negclip_loss
+    from clipcurate.scores.methods.sclip_loss import negclip_loss
 
     rng = np.random.default_rng(2)
     d = 32
@@ -108,7 +108,7 @@ def test_sclip_loss_method_is_seeded_per_chunk():
 
 
 def test_normsim_against_explicit_norms_and_absolute_max():
-    from clipcurate.scores.normsim import normsim
+    from clipcurate.scores.methods.normsim import normsim
 
     rng = np.random.default_rng(4)
     target = _unit(rng.normal(size=(50, 12))).astype(np.float32)
@@ -136,7 +136,7 @@ def test_normsim_method_columns():
 
 
 def test_normsim_rejects_mismatched_models():
-    from clipcurate.scores.normsim import normsim
+    from clipcurate.scores.methods.normsim import normsim
 
     with pytest.raises(ValueError, match="same d"):
         normsim(np.zeros((3, 4)), np.zeros((3, 5)))
@@ -151,7 +151,7 @@ def test_linear_classifier_ranks_like_sklearn_logistic_regression():
     from scipy.stats import spearmanr
     from sklearn.linear_model import LogisticRegression
 
-    from clipcurate.dfn import train_binary_classifier
+    from clipcurate.train.dfn import train_binary_classifier
 
     rng = np.random.default_rng(6)
     d = 16
@@ -176,7 +176,7 @@ def test_linear_classifier_ranks_like_sklearn_logistic_regression():
 
 def test_sclip_normsim_two_stage_hand_computed():
     """Top 30 % by s-CLIPLoss, then 20 % of the ORIGINAL pool by NormSim among those (10 rows)."""
-    from clipcurate.mixing import mix
+    from clipcurate.mix.aggregate import mix
 
     sclip = np.array([9, 8, 7, 6, 5, 4, 3, 2, 1, 0], np.float32)      # stage 1 keeps rows 0, 1, 2
     norms = np.array([0.1, 0.9, 0.5, 1.0, 1.0, 1, 1, 1, 1, 1], np.float32)  # of those, the 2 best: 1, 2
@@ -196,7 +196,7 @@ TWELVE = ["clip_score", "clip_score_l14", "dfn", "dfn_ft", "hype:neg_dist", "hyp
 def _shipped():
     from pathlib import Path
 
-    from clipcurate.config_check import load_yaml
+    from clipcurate.config.check import load_yaml
 
     root = Path(__file__).resolve().parents[2]
     return load_yaml(root / "config" / "config.yaml"), load_yaml(root / "config" / "mixes" / "flyt.yaml"), \
@@ -246,7 +246,7 @@ def test_standardize_reaches_the_run_only_when_set():
     (no key), so the other FLYT runs are not rerun."""
     from types import SimpleNamespace
 
-    from clipcurate.trainers.flyt import run_params
+    from clipcurate.train.trainers.flyt import run_params
 
     config, _, _, _ = _shipped()
     w = SimpleNamespace(config=config, model_spec=lambda m: {"name": m}, score_specs=lambda refs: list(refs))
@@ -280,7 +280,7 @@ def test_normsim_and_sclip_loss_through_the_planner_and_runner(world):  # noqa: 
 
 
 def test_bad_sclip_loss_params_are_config_errors():
-    from clipcurate.scores.sclip_loss import _check
+    from clipcurate.scores.methods.sclip_loss import _check
 
     for params, msg in (({"batch_size": 1}, "at least 2"), ({"permutations": 0}, "positive integer"),
                         ({"temperature": 0}, "positive number"), ({"device": "tpu"}, "auto, cpu or cuda")):

@@ -52,7 +52,7 @@ def normsim(pool: np.ndarray, target: np.ndarray, *, block_rows: int = 4096, dev
     of ``target`` (both (., d) float arrays, already L2-normalised)."""
     import torch
 
-    from clipcurate.scores.sclip_loss import _device, as_tensor
+    from clipcurate.scores.methods.sclip_loss import _device, as_tensor
 
     pool = np.ascontiguousarray(pool, np.float32)
     target = np.ascontiguousarray(target, np.float32)
