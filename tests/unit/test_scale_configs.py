@@ -28,14 +28,11 @@ def deep_update(base: dict, over: dict) -> dict:
 
 
 def merged(scale: str) -> dict:
-    """config.yaml + scales/{scale}.yaml, then config/{scores,mixes,recipes,tables}/*.yaml under them as
-    the Snakefile merges them (a scale file's entry deep-merges over a file's entry)."""
-    from clipcurate.config_check import NAMED_SECTIONS, merge_named_files
-
+    """config.yaml + scales/{scale}.yaml; recipes and tables come from their own folders in the Snakefile."""
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config = deep_update(config, yaml.safe_load((REPO / f"config/scales/{scale}.yaml").read_text()))
-    for kind in NAMED_SECTIONS:
-        merge_named_files(config, REPO, kind)
+    config.setdefault("recipes", {})
+    config.setdefault("tables", {})
     return config
 
 
