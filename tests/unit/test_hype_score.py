@@ -126,7 +126,12 @@ def test_hype_plans_and_its_columns_are_mix_and_mflyt_inputs():
     cfg = _config()
     plan = plan_score(cfg, "hype")
     assert plan.inputs["model_file"]["path"] == "results/hyperbolic/hype/model.pt"
-    assert plan.inputs["ref"]["set"] == "hq" and plan.outputs == ("score", "neg_dist", "eps_i", "eps_t")
+    assert plan.inputs["ref"]["set"] == "downstream" and plan.outputs == ("score", "neg_dist", "eps_i", "eps_t")
+    # a real pool has no world sets; its downstream set (ImageNet-1k train) is the reference
+    real = copy.deepcopy(cfg)
+    real["pool"]["source"] = "datacomp"
+    real["reference_sets"] = {"downstream": "/data/imagenet_train"}
+    assert plan_score(real, "hype").inputs["ref"]["set"] == "downstream"
     assert cfg["mixes"]["hype_sum"]["inputs"] == ["hype:neg_dist", "hype:eps_i", "hype:eps_t"]
     check_score_columns(cfg)  # the hype_sum mix's references are declared columns
     mflyt = copy.deepcopy(cfg)

@@ -13,7 +13,8 @@ The hyperbolic model is the ``train_hyperbolic`` trainer's artifact
 (``results/hyperbolic/{hyperbolic}/model.pt``): towers over the frozen embeddings of the score's
 ``model``, which must be the one it was trained on (checked when the config is read). HYPE's
 reference set (``reference.pt``) is undocumented in size and origin; here it is a reference set of
-the workflow (``reference:``, default the clean HQ set), subsampled to ``params.reference_size``
+the workflow (``reference:``, default ``downstream``: the ImageNet-train analogue, ImageNet-1k train
+at real scale, where every scale file defines it), subsampled to ``params.reference_size``
 rows (seeded), so a chunk costs ``rows * reference_size`` cone angles, computed ``params.block``
 rows at a time (no concatenation of the pool: every chunk is scored on its own).
 """
@@ -49,7 +50,7 @@ def reference_rows(n: int, size: int, seed: int) -> np.ndarray:
 @register(
     "hype",
     level="chunk",
-    inputs={"emb": Embeddings(model_key="model"), "ref": Reference(set="hq", set_key="reference", model_key="model"),
+    inputs={"emb": Embeddings(model_key="model"), "ref": Reference(set="downstream", set_key="reference", model_key="model"),
             "model_file": Artifact("results/hyperbolic/{hyperbolic}/model.pt")},
     outputs=("score", *TERMS),
     defaults={"reference_size": 1000, "seed": 0, "block": 2048},
