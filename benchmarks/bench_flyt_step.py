@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "src" / "clipcurate" / "model_configs" / "tiny-clip.json"
+CONFIG = ROOT / "src" / "clipcurate" / "embed" / "model_configs" / "tiny-clip.json"
 N_CLASSES = 10
 N_INPUT_SCORES = 4
 TEMPLATES = ["a photo of a {c}.", "a bad photo of the {c}.", "a close-up photo of a {c}.", "itap of a {c}."]

@@ -715,9 +715,9 @@ CONFIG_CASES = [
     ({"evaluation": {"suite": "datacomp39"}}, r"config: evaluation\.suite: no suite file .*datacomp39\.yaml; known suites: datacomp38, tiny"),
     # models and FLYT
     ({"scale": {"model": "ViT-B-23"}}, r"config: scale\.model: unknown architecture 'ViT-B-23'; expected an open_clip model config name"),
-    ({"models": {"openai": {"arch": "tiny_clip"}}}, r"config: models\.openai\.arch: unknown architecture 'tiny_clip'.*shipped one \(tiny-clip\)"),
+    ({"models": {"openai": {"arch": "tiny_clip"}}}, r"config: models\.openai\.arch: unknown architecture 'tiny_clip'.*shipped one \(tiny-clip, tiny-clip-large\)"),
     ({"models": {"nofilter": {"arch": "ViT-B-32"}}}, r"config: models\.nofilter\.arch: 'ViT-B-32', but its weights results/train/no_filter/.* scale\.model \('tiny-clip'\); expected the same architecture"),
-    ({"models": {"openai": {"train": {"dataset": "imagenet"}}}}, r"config: models\.openai\.train\.dataset: unknown reference set 'imagenet'; expected one of the world's: pretrain, hq"),
+    ({"models": {"openai": {"train": {"dataset": "imagenet"}}}}, r"config: models\.openai\.train\.dataset: unknown reference set 'imagenet'; known: \['downstream', 'hq', 'pretrain', 'retrieval_train'\] \(the world's sets, and reference_sets: for a user's set\)"),
     ({"flyt": {"runs": {"eflyt": {"embed_model": "clip-b32"}}}}, r"config: flyt\.runs\.eflyt\.embed_model: unknown model 'clip-b32'"),
     # planning-time checks joining sections (clipcurate.config.plan_checks): found before any job runs
     ({"evaluation": {"data_root": "/no/such/eval"}}, r"config: evaluation\.data_root: '/no/such/eval' has no effect with pool\.source: world \(the tiny world evaluates its own generated tasks"),

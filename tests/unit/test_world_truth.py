@@ -55,7 +55,7 @@ def _rgb(data: bytes) -> np.ndarray:
 
 def _reference_side() -> int:
     """The side the tiny reference CLIP sees (its open_clip config), which is also the download size."""
-    return json.loads((REPO / "src/clipcurate/model_configs/tiny-clip.json").read_text())["vision_cfg"]["image_size"]
+    return json.loads((REPO / "src/clipcurate/embed/model_configs/tiny-clip.json").read_text())["vision_cfg"]["image_size"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -374,9 +374,9 @@ def check_score_refs(config: Mapping) -> None:
 
     for name, recipe in config["recipes"].items():
         if "score" in recipe and recipe["score"] not in scores:  # a recipe samples a whole score file
-            raise ConfigError(f"config: recipes.{name}.score: unknown score {recipe['score']!r}; known: {sorted(scores)}")
+            raise ConfigError(f"config: recipes.{name}.score: unknown score {recipe['score']!r}; known: {_some(recipe['score'], scores)}")
         if "mix" in recipe and recipe["mix"] not in config["mixes"]:
-            raise ConfigError(f"config: recipes.{name}.mix: unknown mix {recipe['mix']!r}; known: {sorted(config['mixes'])}")
+            raise ConfigError(f"config: recipes.{name}.mix: unknown mix {recipe['mix']!r}; known: {_some(recipe['mix'], config['mixes'])}")
     # every score and mix entry against its method's declared inputs (clipcurate.scores.plan):
     # names exist, keys are used, trained artifacts are of the right trainer, no cycles; errors name the key
     from clipcurate.mix.plan import check_scores
