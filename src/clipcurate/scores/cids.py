@@ -149,7 +149,7 @@ DEFAULTS = {"centroids": 1000, "niter": 20, "sample_ratio": None, "max_points_pe
     check=check,
     stages=Stages(prepare=prepare, prepare_inputs=("emb", "base"), fit=fit, fit_inputs=("ref",),
                   apply_inputs=("emb", "base")),
-    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=16000, runtime=240, threads=4),
+    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=32000, runtime=240, threads=4),
                "apply": Resources(mem_mb=8000, runtime=60, threads=2), "gather": Resources(mem_mb=16000, runtime=60)},
 )
 def cids(params: dict, ctx, fitted: dict, prepared: dict, emb, base: dict) -> dict[str, np.ndarray]:

@@ -122,7 +122,7 @@ DEFAULTS = {"w1": 1, "w2": 2, "top_fraction": 0.5, "centroids": 1000, "niter": 2
     check=check,
     stages=Stages(prepare=prepare, prepare_inputs=("emb", "base"), fit=fit, group=group,
                   apply_inputs=("emb", "quality", "base"), param_files={"fit": ("centroids_file",)}),
-    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=16000, runtime=240, threads=4),
+    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=32000, runtime=240, threads=4),
                "apply": Resources(mem_mb=8000, runtime=60, threads=2), "group": Resources(mem_mb=16000, runtime=60),
                "gather": Resources(mem_mb=16000, runtime=60)},
 )
