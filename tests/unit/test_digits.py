@@ -164,8 +164,9 @@ def test_digits_score_through_the_runner(tmp_path, monkeypatch):
 
 
 def _save_tiny_blip2(path: Path) -> None:
+    import json
+
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2Processor, Blip2QFormerConfig,
                               Blip2VisionConfig, BlipImageProcessor, OPTConfig, PreTrainedTokenizerFast)
 
@@ -173,9 +174,14 @@ def _save_tiny_blip2(path: Path) -> None:
              "numbers?", "answer:", "yes", "no"]
     vocab = {w: i for i, w in enumerate(words)}
     vocab.update({f"w{i}": i for i in range(len(words), 60)})
-    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", unk_token="<unk>", eos_token="</s>", bos_token="<s>")
+    # a word-level tokenizer in the tokenizers library's JSON format, read by transformers' fast tokenizer
+    spec = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+            "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": None, "decoder": None,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "word_tokenizer.json").write_text(json.dumps(spec))
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(path / "word_tokenizer.json"), pad_token="<pad>", unk_token="<unk>",
+                                  eos_token="</s>", bos_token="<s>")
     proc = Blip2Processor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok, num_query_tokens=4)
     cfg = Blip2Config(
         vision_config=Blip2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
