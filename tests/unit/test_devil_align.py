@@ -311,3 +311,30 @@ def test_quality_dup_counts_reach_the_subset_unchanged(pool):
     assert stats["n_total"] == int(counts.sum())
     got = Counter(io.pairs_to_uids(np.load("qd.npy")))
     assert got == {u: int(c) for u, c in zip(pool["uids"], counts) if c}
+
+
+def test_cids_with_given_centroids_counts_every_survivor_exactly(pool):
+    # given centroids (here the classes' means; DataComp's released ones at real scale): each prepare
+    # job assigns its survivors, so the fit's totals are exact whatever the pool's size
+    centroids = np.stack([pool["img"][pool["cls"] == k].mean(0) for k in range(K)]).astype(np.float32)
+    np.save("centroids.npy", centroids)
+    entry = {"method": "cids", "model": "m", "base": "base:keep",
+             "params": {"centroids_file": "centroids.npy", "n_target": 2000, "seed": 1}}
+    config = copy.deepcopy(CONFIG)
+    config["scores"]["cg"] = entry
+    plan = plan_score(config, "cg").to_dict()
+    assert stage_files(plan, "prepare", chunk="00000")["param_centroids_file"] == "centroids.npy"
+    got = run_staged("cg", entry)
+    fitted = read_arrays(stage_path("cg", "fit"))
+    lab = np.argmax(pool["img"] @ centroids.T, axis=1)
+    assert np.array_equal(lab, pool["cls"])
+    np.testing.assert_array_equal(fitted["pool_counts"], np.bincount(pool["cls"][pool["keep"]], minlength=K))
+    np.testing.assert_array_equal(fitted["ref_counts"], [30, 20, 10, 0, 0, 0])
+    total = int(got["count"].sum())
+    assert abs(total - 2000) < 5 * np.sqrt(2000)
+    drawn = np.bincount(pool["cls"], weights=got["count"], minlength=K) / total
+    want = np.array([0.5, 1 / 3, 1 / 6, 0, 0, 0])
+    assert (np.abs(drawn - want) <= 5 * np.sqrt(want * (1 - want) / total)).all(), drawn
+    config["scores"]["cg"]["params"]["sample_ratio"] = 0.5
+    with pytest.raises(PlanError, match=r"scores\.cg\.params: sample_ratio .* centroids_file"):
+        plan_score(config, "cg")

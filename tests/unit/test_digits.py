@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clipcurate.scores.helpers import digit_detect as D
+from clipcurate import digit_labels as L
 from clipcurate.core import io
 from clipcurate.scores.methods.digits import enhance
 from clipcurate.scores.plan import PlanError, plan_score, score_files
@@ -50,12 +51,12 @@ def _pixels(world):
 
 
 def test_world_digit_labels_are_the_digit_scenes(world):
-    labels = D.world_digit_labels(world, "hq")
+    labels = L.world_digit_labels(world, "hq")
     keys, _, captions = _pixels(world)
     assert len(labels) == 1500
     # independent reading: the world captions a digit scene with "digit", "number" or the digit itself
     # (clipcurate.world.concepts.caption_en), a shape scene with none of them
-    rows = D.embedding_rows(keys)
+    rows = L.embedding_rows(keys)
     assert np.array_equal(labels[rows], np.array([re.search(r"digit|number|[0-9]", c) is not None for c in captions]))
     assert 0.03 < labels.mean() < 0.10  # the world's digit_fraction is 0.06
 
@@ -70,14 +71,14 @@ def test_world_digit_labels_refuse_another_world(world, tmp_path):
     meta["seed"] = 4  # the manifest no longer describes these shards
     (other / "world.json").write_text(json.dumps(meta))
     with pytest.raises(D.DigitError, match=r"reference/hq: sample .* is not the generator's sample"):
-        D.world_digit_labels(other, "hq")
+        L.world_digit_labels(other, "hq")
 
 
 @pytest.mark.parametrize("hidden", [0, 256])
 def test_detector_on_held_out_world_samples_beats_the_floor(world, hidden):
-    labels = D.world_digit_labels(world, "hq")
+    labels = L.world_digit_labels(world, "hq")
     keys, x, _ = _pixels(world)
-    y = labels[D.embedding_rows(keys)]
+    y = labels[L.embedding_rows(keys)]
     det = D.train_detector(x, y, hidden=hidden, c=1.0, holdout=0.3, seed=0, balanced=True)
     # the floor: always "no" (balanced accuracy 0.5, accuracy the majority share 0.93). Measured on these
     # pixel features (world seed 3, split seed 0): logistic regression balanced accuracy 0.82 (recall
@@ -163,8 +164,9 @@ def test_digits_score_through_the_runner(tmp_path, monkeypatch):
 
 
 def _save_tiny_blip2(path: Path) -> None:
+    import json
+
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2Processor, Blip2QFormerConfig,
                               Blip2VisionConfig, BlipImageProcessor, OPTConfig, PreTrainedTokenizerFast)
 
@@ -172,9 +174,14 @@ def _save_tiny_blip2(path: Path) -> None:
              "numbers?", "answer:", "yes", "no"]
     vocab = {w: i for i, w in enumerate(words)}
     vocab.update({f"w{i}": i for i in range(len(words), 60)})
-    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", unk_token="<unk>", eos_token="</s>", bos_token="<s>")
+    # a word-level tokenizer in the tokenizers library's JSON format, read by transformers' fast tokenizer
+    spec = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+            "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": None, "decoder": None,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "word_tokenizer.json").write_text(json.dumps(spec))
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(path / "word_tokenizer.json"), pad_token="<pad>", unk_token="<unk>",
+                                  eos_token="</s>", bos_token="<s>")
     proc = Blip2Processor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok, num_query_tokens=4)
     cfg = Blip2Config(
         vision_config=Blip2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from clipcurate.scores.helpers import digit_detect as D
+from clipcurate import digit_labels as L
 from clipcurate.embed.encode import read_embeddings
 from clipcurate.core.io import write_json
 from clipcurate.core.runlog import start
@@ -13,8 +14,8 @@ from clipcurate.core.runlog import start
 log = start(snakemake)
 cfg = snakemake.params.cfg
 emb = read_embeddings(snakemake.input.embeddings, columns=("image",))
-labels = D.world_digit_labels(snakemake.input.world, cfg["set"])
-rows = D.embedding_rows(emb["key"].to_pylist())
+labels = L.world_digit_labels(snakemake.input.world, cfg["set"])
+rows = L.embedding_rows(emb["key"].to_pylist())
 y = labels[rows]
 det = D.train_detector(emb["image"], y, hidden=int(cfg.get("hidden", 256)), alpha=float(cfg.get("alpha", 1e-4)),
                        c=float(cfg.get("C", 1.0)), holdout=float(cfg.get("holdout", 0.2)), seed=int(snakemake.params.seed),

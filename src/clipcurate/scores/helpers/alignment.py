@@ -73,6 +73,22 @@ def check_base(entry, config, key: str, field: str = "base") -> None:
                          f"column; its outputs are {list(outputs)}")
 
 
+def load_centroids(path) -> np.ndarray:
+    """Centroids from a staged method's fit artifact (``.npz`` with ``centroids``, e.g. CIDS's
+    ``results/scores/cids/fit.npz``), a ``.npy`` or DataComp's released ``.pt``."""
+    from pathlib import Path
+
+    from clipcurate import datacomp_filters as F
+    from clipcurate.scores.stages import read_arrays
+
+    if Path(path).suffix == ".npz":
+        arrays = read_arrays(path)
+        if "centroids" not in arrays:
+            raise AlignmentError(f"{path}: no array 'centroids'; it has {sorted(arrays)}")
+        return np.ascontiguousarray(arrays["centroids"], dtype=np.float32)
+    return F.load_centroids(path)
+
+
 # --------------------------------------------------------------------------------------------
 # CIDS
 

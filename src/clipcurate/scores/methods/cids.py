@@ -15,7 +15,8 @@ A staged method (:mod:`clipcurate.scores.stages`), so that it runs at 128M rows:
     :func:`clipcurate.scores.helpers.datacomp_filters.train_centroids`); the downstream images and the sample assigned
     to them (largest inner product); the pool's survivors per cluster (exact without ``sample_ratio``:
     every survivor is in the sample; otherwise the sample's shares times the exact number of
-    survivors); each cluster's importance (:func:`~clipcurate.scores.helpers.alignment.cluster_importance`) and its
+    survivors; with ``centroids_file``, given centroids such as DataComp's released ones, each
+    prepare job assigns its survivors and the totals are exact at any size); each cluster's importance (:func:`~clipcurate.scores.helpers.alignment.cluster_importance`) and its
     expected draws per sample (:func:`~clipcurate.scores.helpers.alignment.draw_rates`) for the target size
     ``n_target`` (or ``fraction`` of the pool's rows). Artifact: ``results/scores/<name>/fit.npz``.
 ``apply`` (per chunk)
@@ -75,16 +76,33 @@ def check(entry, config, key):
     s = p.get("smoothing", 0.0)
     if isinstance(s, bool) or not isinstance(s, (int, float)) or s < 0:
         raise ValueError(f"config: {key}.params.smoothing: expected a number >= 0, got {s!r}")
+    f = p.get("centroids_file")
+    if f is not None and str(f).rsplit(".", 1)[-1] not in ("npz", "npy", "pt"):
+        raise ValueError(f"config: {key}.params.centroids_file: expected a .npz stage artifact (key 'centroids'), "
+                         f"a .npy or DataComp's .pt centroids, got {f!r}")
+    if p.get("centroids_file") is not None and p.get("sample_ratio") is not None:
+        raise ValueError(f"config: {key}.params: sample_ratio samples the survivors to cluster, but centroids_file gives "
+                         "the centroids (nothing is clustered; every survivor is counted); set one of them")
     if not isinstance(p.get("replace", True), bool):
         raise ValueError(f"config: {key}.params.replace: expected true (counts, with replacement) or false (keep), "
                          f"got {p.get('replace')!r}")
 
 
 def prepare(params: dict, ctx, emb, base: dict) -> dict[str, np.ndarray]:
-    """The chunk's survivors and its sample of their image embeddings for the k-means."""
+    """The chunk's survivors and its sample of their image embeddings for the k-means; with given
+    centroids (``centroids_file``) instead its survivors per cluster (exact totals, no sample)."""
     counts = A.single_base(base, f"chunk {ctx.chunk}: base")
     rows = np.flatnonzero(counts > 0)
     n_kept = len(rows)
+    if params["centroids_file"]:
+        c = A.load_centroids(params["centroids_file"])
+        per = np.zeros(len(c), np.int64)
+        for lo, hi, batch in emb_batches(emb, ("image",)):  # a row group at a time
+            r = np.flatnonzero(counts[lo:hi] > 0)
+            if r.size:
+                per += np.bincount(F.assign_centroids(batch["image"][r], c, gpus=ctx.gpus), minlength=len(c))
+        return {"sample": np.zeros((0, c.shape[1]), np.float32), "cluster_counts": per,
+                "n_kept": np.array([n_kept], np.int64), "n_rows": np.array([len(counts)], np.int64)}
     if params["sample_ratio"] is not None and len(rows):
         rng = np.random.default_rng([int(params["seed"]), int(ctx.chunk)])
         rows = rows[rng.integers(0, len(rows), size=int(len(rows) * float(params["sample_ratio"])))]
@@ -106,9 +124,17 @@ def fit(params: dict, ctx, prepared, ref: dict) -> dict[str, np.ndarray]:
         part = prepared[i]
         n_rows += int(part["n_rows"][0])
         n_kept += int(part["n_kept"][0])
+    d = ref["image"].shape[1]
+    if params["centroids_file"]:
+        c = A.load_centroids(params["centroids_file"])
+        if c.shape[1] != d:
+            raise A.AlignmentError(f"cids: centroids of dimension {c.shape[1]}, downstream embeddings of {d}")
+        pool = np.zeros(len(c), np.float64)
+        for i in range(len(prepared)):
+            pool += prepared[i]["cluster_counts"]  # exact: every survivor assigned in its chunk's prepare
+        return _weights(params, ctx, c, pool, ref, n_rows, n_kept)
     k = int(params["centroids"])
     x = fit_sample(prepared, k * int(params["max_points_per_centroid"]), int(params["seed"]))
-    d = ref["image"].shape[1]
     if len(x) == 0:
         raise A.AlignmentError("cids: the base keeps no pool sample; nothing to cluster")
     if x.shape[1] != d:
@@ -119,6 +145,12 @@ def fit(params: dict, ctx, prepared, ref: dict) -> dict[str, np.ndarray]:
                           max_points_per_centroid=int(params["max_points_per_centroid"]), gpus=ctx.gpus)
     sample_counts = np.bincount(F.assign_centroids(x, c, gpus=ctx.gpus), minlength=k).astype(np.float64)
     pool = sample_counts * (n_kept / len(x))  # exact when the sample is every survivor
+    return _weights(params, ctx, c, pool, ref, n_rows, n_kept)
+
+
+def _weights(params, ctx, c, pool, ref, n_rows, n_kept) -> dict[str, np.ndarray]:
+    """The fit's artifact from the centroids and the survivors per cluster."""
+    k = len(c)
     refc = np.bincount(F.assign_centroids(ref["image"], c, gpus=ctx.gpus), minlength=k).astype(np.float64)
     imp = A.cluster_importance(pool, refc, float(params["smoothing"]))
     target = n_target(params, n_rows)
@@ -133,7 +165,7 @@ def fit(params: dict, ctx, prepared, ref: dict) -> dict[str, np.ndarray]:
 
 
 DEFAULTS = {"centroids": 1000, "niter": 20, "sample_ratio": None, "max_points_per_centroid": 10_000_000,
-            "n_target": None, "fraction": 0.2, "replace": True, "smoothing": 0.0, "seed": 0}
+            "centroids_file": None, "n_target": None, "fraction": 0.2, "replace": True, "smoothing": 0.0, "seed": 0}
 
 
 @register(
@@ -148,8 +180,8 @@ DEFAULTS = {"centroids": 1000, "niter": 20, "sample_ratio": None, "max_points_pe
     defaults=DEFAULTS,
     check=check,
     stages=Stages(prepare=prepare, prepare_inputs=("emb", "base"), fit=fit, fit_inputs=("ref",),
-                  apply_inputs=("emb", "base")),
-    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=16000, runtime=240, threads=4),
+                  apply_inputs=("emb", "base"), param_files={"prepare": ("centroids_file",), "fit": ("centroids_file",)}),
+    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=32000, runtime=240, threads=4),
                "apply": Resources(mem_mb=8000, runtime=60, threads=2), "gather": Resources(mem_mb=16000, runtime=60)},
 )
 def cids(params: dict, ctx, fitted: dict, prepared: dict, emb, base: dict) -> dict[str, np.ndarray]:

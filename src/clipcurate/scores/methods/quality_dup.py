@@ -37,7 +37,7 @@ from clipcurate.scores.helpers import datacomp_filters as F
 from clipcurate.scores import register
 from clipcurate.scores.methods.image_filter import fit_sample
 from clipcurate.scores.inputs import Embeddings, Scores
-from clipcurate.scores.stages import GROUP_SHARDS, Resources, Stages, emb_batches, emb_take, read_arrays
+from clipcurate.scores.stages import GROUP_SHARDS, Resources, Stages, emb_batches, emb_take
 
 
 def check(entry, config, key):
@@ -64,16 +64,6 @@ def check(entry, config, key):
                          f"a .npy or DataComp's .pt centroids, got {f!r}")
 
 
-def load_centroids(path) -> np.ndarray:
-    """Centroids from a staged method's fit artifact (``.npz`` with ``centroids``) or a centroid file."""
-    if Path(path).suffix == ".npz":
-        arrays = read_arrays(path)
-        if "centroids" not in arrays:
-            raise A.AlignmentError(f"{path}: no array 'centroids'; it has {sorted(arrays)}")
-        return np.ascontiguousarray(arrays["centroids"], dtype=np.float32)
-    return F.load_centroids(path)
-
-
 def prepare(params: dict, ctx, emb, base: dict) -> dict[str, np.ndarray]:
     """The chunk's sample of its survivors' image embeddings (none when the centroids are given)."""
     counts = A.single_base(base, f"chunk {ctx.chunk}: base")
@@ -89,7 +79,7 @@ def prepare(params: dict, ctx, emb, base: dict) -> dict[str, np.ndarray]:
 def fit(params: dict, ctx, prepared) -> dict[str, np.ndarray]:
     """The clusters: k-means of the survivors' sample, or the given centroids."""
     if params["centroids_file"]:
-        return {"centroids": load_centroids(params["centroids_file"])}
+        return {"centroids": A.load_centroids(params["centroids_file"])}
     k = int(params["centroids"])
     x = fit_sample(prepared, k * int(params["max_points_per_centroid"]), int(params["seed"]))
     if len(x) < k:
@@ -122,7 +112,7 @@ DEFAULTS = {"w1": 1, "w2": 2, "top_fraction": 0.5, "centroids": 1000, "niter": 2
     check=check,
     stages=Stages(prepare=prepare, prepare_inputs=("emb", "base"), fit=fit, group=group,
                   apply_inputs=("emb", "quality", "base"), param_files={"fit": ("centroids_file",)}),
-    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=16000, runtime=240, threads=4),
+    resources={"prepare": Resources(mem_mb=8000, runtime=60), "fit": Resources(mem_mb=32000, runtime=240, threads=4),
                "apply": Resources(mem_mb=8000, runtime=60, threads=2), "group": Resources(mem_mb=16000, runtime=60),
                "gather": Resources(mem_mb=16000, runtime=60)},
 )
