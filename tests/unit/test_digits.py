@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clipcurate.scores.helpers import digit_detect as D
-from clipcurate import digit_labels as L
+from clipcurate.train import digit_labels as L
 from clipcurate.core import io
 from clipcurate.scores.methods.digits import enhance
 from clipcurate.scores.plan import PlanError, plan_score, score_files

@@ -78,7 +78,7 @@ def load_centroids(path) -> np.ndarray:
     ``results/scores/cids/fit.npz``), a ``.npy`` or DataComp's released ``.pt``."""
     from pathlib import Path
 
-    from clipcurate import datacomp_filters as F
+    from clipcurate.scores.helpers import datacomp_filters as F
     from clipcurate.scores.stages import read_arrays
 
     if Path(path).suffix == ".npz":

@@ -10,7 +10,7 @@ pool sample):
 * **tiny world: a trained detector**, since the world has no BLIP-2: an MLP head (scikit-learn)
   on the reference model's image embeddings, trained by the ``digit_detector``
   trainer (:mod:`clipcurate.train.trainers.digit_detector`) on one of the world's reference sets, labelled
-  from the world's ground truth (:func:`clipcurate.digit_labels.world_digit_labels`: which samples the
+  from the world's ground truth (:func:`clipcurate.train.digit_labels.world_digit_labels`: which samples the
   generator drew as digit scenes; apart, so that the score jobs' code version leaves the world out). It scores the pool from the stored embeddings (:func:`detector_probability`).
 """
 

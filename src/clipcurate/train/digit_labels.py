@@ -1,5 +1,5 @@
 """Digit labels of the tiny world's reference sets, from its generator (the digit detector's training
-labels, :mod:`clipcurate.trainers.digit_detector`). Apart from :mod:`clipcurate.digit_detect` so that
+labels, :mod:`clipcurate.train.trainers.digit_detector`). Apart from :mod:`clipcurate.scores.helpers.digit_detect` so that
 the ``digits`` score's code version does not count the world's generator."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipcurate.digit_detect import DigitError
+from clipcurate.scores.helpers.digit_detect import DigitError
 
 
 def world_digit_labels(world_dir, set_name: str) -> np.ndarray:
@@ -20,7 +20,7 @@ def world_digit_labels(world_dir, set_name: str) -> np.ndarray:
     checked against the shards: every sample's caption must be the plan's, else the world was made by
     other code and the labels would be wrong (an error naming the shard and key).
     """
-    from clipcurate.embed import iter_reference_samples
+    from clipcurate.embed.encode import iter_reference_samples
     from clipcurate.world.generate import plan_reference
 
     world_dir = Path(world_dir)
