@@ -44,15 +44,22 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
 
 
-def clustered(rng, n, d, per_cluster):
-    """Unit vectors around n / per_cluster centres, with 10 % near copies of earlier rows."""
+def clustered(rng, n, d, per_cluster, block=65536):
+    """Unit vectors around n / per_cluster centres, with 10 % near copies of earlier rows; filled
+    block by block, so that generating them holds no temporary of the whole array."""
     k = max(1, n // per_cluster)
     centres = rng.standard_normal((k, d), dtype=np.float32)
-    x = centres[rng.integers(0, k, n)]
-    x += 0.6 * np.linalg.norm(centres, axis=1).mean() / np.sqrt(d) * rng.standard_normal((n, d), dtype=np.float32)
-    copies = rng.choice(np.arange(n // 2, n), size=n // 10, replace=False)
-    x[copies] = x[copies - n // 2] + 0.02 * rng.standard_normal((len(copies), d), dtype=np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    scale = np.float32(0.6 * np.linalg.norm(centres, axis=1).mean() / np.sqrt(d))
+    x = np.empty((n, d), np.float32)
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        x[lo:hi] = centres[rng.integers(0, k, hi - lo)] + scale * rng.standard_normal((hi - lo, d), dtype=np.float32)
+    copies = np.sort(rng.choice(np.arange(n // 2, n), size=n // 10, replace=False))
+    for lo in range(0, len(copies), block):
+        c = copies[lo:lo + block]
+        x[c] = x[c - n // 2] + 0.02 * rng.standard_normal((len(c), d), dtype=np.float32)
+    for lo in range(0, n, block):
+        x[lo:lo + block] /= np.linalg.norm(x[lo:lo + block], axis=1, keepdims=True)
     return x
 
 

@@ -378,3 +378,20 @@ def test_decontam_removes_planted_eval_copies(pool):
         np.testing.assert_allclose(out["score"], 1 - best[rows], atol=1e-5)
     keep = best < 0.9995
     assert set(np.flatnonzero(~keep)) == set(planted.tolist())
+
+
+def test_semdedup_score_serves_an_eps_sweep():
+    """keep at eps equals score >= eps away from float ties: one score file gives every eps."""
+    rng = np.random.default_rng(8)
+    base = unit(rng.normal(size=(5, 8)))
+    x = unit(base[rng.integers(0, 5, 200)] + 0.1 * rng.normal(size=(200, 8)))
+    sim = x @ unit(x.mean(0, keepdims=True))[0]
+    _, m = D.semdedup_keep(x, sim, 0.05)
+    score = 1 - m
+    removed = []
+    for eps in (0.005, 0.02, 0.05, 0.1):
+        keep, _ = D.semdedup_keep(x, sim, eps)
+        far = np.abs(score - eps) > 1e-5
+        np.testing.assert_array_equal(keep[far], (score >= eps)[far])
+        removed.append(int((~keep).sum()))
+    assert removed == sorted(removed) and 0 < removed[1] < removed[-1] < 200
