@@ -289,16 +289,16 @@ def sample_text_scene(
     return base.with_(text=tuple(words), text_colour=_dark_colour(rng), text_pos=text_pos)
 
 
-def sample_scene_text_scene(rng: np.random.Generator, scene: Scene) -> Scene:
+def sample_scene_text_scene(rng: np.random.Generator, scene: Scene, coloured_p: float = 0.6) -> Scene:
     """The pool's scene-text kind: the key word of ``scene`` rendered, the object weak or absent.
 
     One word (the shape's name, or the digit's), as large as fits: two lines of words are too small
-    for the 32 px reference model to read. In 60 % of them the word is painted in the scene's colour
+    for the 32 px reference model to read. In ``coloured_p`` of them the word is painted in the scene's colour
     (a red "star" sign) and the caption names that colour too, so the caption's words are all
     visible in the text, as a sign's are.
     """
     words = [scene.cls] if scene.subject == "shape" else [DIGIT_WORDS[int(scene.cls)]]
-    coloured = rng.random() < 0.6
+    coloured = rng.random() < coloured_p
     mode = rng.random()
     if mode < 0.4:  # absent
         under = Scene(subject="text", cls=None, colour=scene.colour, count=0, size="small",
