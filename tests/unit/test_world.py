@@ -20,6 +20,7 @@ from PIL import Image
 
 from clipcurate.world import (
     COLOUR_NAMES,
+    COLOURS,
     DEFAULT_CFG,
     FAILURES,
     KINDS,
@@ -336,11 +337,17 @@ def test_scene_text_captions_name_the_rendered_words():
     assert len(pool) == 200
     from clipcurate.world.jobs import job_scene
 
+    coloured = 0
     for r in pool:
         scene = job_scene(r["job"])
-        assert r["cls"] in scene.text and all(w in r["text"] for w in scene.text)
+        assert scene.text == (r["cls"],) and re.search(rf"\b{r['cls']}\b", r["text"])  # one word, as large as fits
+        if scene.text_colour_name is not None:  # painted in the colour the caption names
+            coloured += 1
+            assert re.search(rf"\b{scene.text_colour_name} {r['cls']}\b", r["text"])
+            assert scene.text_colour == tuple(round(0.8 * c) for c in COLOURS[scene.text_colour_name])
         weak = not scene.objects or scene.style == "faint" or max(o[2] for o in scene.objects) < 0.1
         assert weak, scene
+    assert 0.5 < coloured / len(pool) < 0.7
 
 
 # --------------------------------------------------------------------------------------------

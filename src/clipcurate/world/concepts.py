@@ -148,6 +148,8 @@ class Scene:
     text: tuple[str, ...] = ()  # lines of rendered words
     text_colour: tuple[int, int, int] = (20, 20, 20)
     text_pos: tuple[float, float] = (0.5, 0.5)  # where the text block sits in its free range
+    #: a colour name the rendered word is painted in (a red "star" sign): captions name it
+    text_colour_name: str | None = None
 
     def with_(self, **kw) -> "Scene":
         return replace(self, **kw)
@@ -287,11 +289,16 @@ def sample_text_scene(
     return base.with_(text=tuple(words), text_colour=_dark_colour(rng), text_pos=text_pos)
 
 
-def sample_scene_text_scene(rng: np.random.Generator, scene: Scene) -> Scene:
-    """The pool's scene-text kind: the key words of ``scene`` rendered, the object weak or absent."""
+def sample_scene_text_scene(rng: np.random.Generator, scene: Scene, coloured_p: float = 0.6) -> Scene:
+    """The pool's scene-text kind: the key word of ``scene`` rendered, the object weak or absent.
+
+    One word (the shape's name, or the digit's), as large as fits: two lines of words are too small
+    for the 32 px reference model to read. In ``coloured_p`` of them the word is painted in the scene's colour
+    (a red "star" sign) and the caption names that colour too, so the caption's words are all
+    visible in the text, as a sign's are.
+    """
     words = [scene.cls] if scene.subject == "shape" else [DIGIT_WORDS[int(scene.cls)]]
-    if rng.random() < 0.6:
-        words = [scene.colour] + words
+    coloured = rng.random() < coloured_p
     mode = rng.random()
     if mode < 0.4:  # absent
         under = Scene(subject="text", cls=None, colour=scene.colour, count=0, size="small",
@@ -304,7 +311,12 @@ def sample_scene_text_scene(rng: np.random.Generator, scene: Scene) -> Scene:
         under = scene.with_(objects=((px, py, 0.06, 0.0),), count=1, size="small")
     else:  # faint
         under = scene.with_(style="faint", alpha=float(rng.uniform(0.12, 0.25)))
-    return sample_text_scene(rng, words, under=under)
+    shown = sample_text_scene(rng, words, under=under)
+    if coloured:
+        # darkened a little so that yellow and orange stay legible on the light backgrounds
+        paint = tuple(int(round(0.8 * c)) for c in COLOURS[scene.colour])
+        shown = shown.with_(text_colour=paint, text_colour_name=scene.colour)
+    return shown
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,7 +414,7 @@ def caption_scene_text(scene: Scene, rng: np.random.Generator) -> str:
     "a photo of an orange arrow" for an image showing the words "orange" / "arrow" (and a weak or no
     arrow): a sign captioned by what it says, the pairing that teaches CLIP to read.
     """
-    np_ = " ".join(scene.text)
+    np_ = " ".join(([scene.text_colour_name] if scene.text_colour_name else []) + list(scene.text))
     if rng.random() < 0.1:
         np_ += " shape"
     np_ = ("one" if rng.random() < 0.2 else _article(np_)) + " " + np_

@@ -49,7 +49,9 @@ DEFAULT_CFG: dict = {
     # OpenAI-CLIP analogue to read, so that it rates the pool's scene text as OpenAI's CLIP does
     # (0.15 until issue 14: the model then preferred clean pairs to scene text, AUC 0.92)
     "pretrain_text_fraction": 0.35,
-    "digit_fraction": 0.06,  # digit scenes among generic scenes (pool, pretrain, hq)
+    "digit_fraction": 0.06,
+    # scene-text words painted in the colour their caption names (the rest dark), pool and pretraining
+    "scene_text_colour_fraction": 0.6,  # digit scenes among generic scenes (pool, pretrain, hq)
     "shard_size": 1000,  # samples per reference / eval shard
     # share of the pool's served images on a non-square canvas (4:3, 3:2, 16:9 and their
     # transposes; the scene centred, so img2dataset's center_crop recovers it)
@@ -119,7 +121,8 @@ def resolve_cfg(cfg: dict | None) -> dict:
         raise WorldError(f"world cfg: kinds: the fractions must sum to 1, they sum to {total:.6f}")
     if fr["near_duplicate"] > 0 and fr["clean"] <= 0:
         raise WorldError("world cfg: near_duplicate > 0 needs clean > 0 (near duplicates copy clean images)")
-    for key in ("pretrain_text_fraction", "digit_fraction", "non_square_fraction", "eval_copy_exact_fraction"):
+    for key in ("pretrain_text_fraction", "digit_fraction", "non_square_fraction", "eval_copy_exact_fraction",
+                "scene_text_colour_fraction"):
         if not isinstance(out[key], (int, float)) or not 0.0 <= float(out[key]) <= 1.0:
             raise WorldError(f"world cfg: {key} must be in [0, 1], got {out[key]!r}")
     return out

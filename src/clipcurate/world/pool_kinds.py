@@ -77,7 +77,7 @@ def plan_pool(cfg: dict, seed: int) -> list[dict]:
             row.update(text=C.caption_en(other, rng), job=("scene", scene), cls=shape_cls(scene))
         elif kind == "scene_text":
             scene = C.sample_shape_scene(rng)
-            shown = C.sample_scene_text_scene(rng, scene)
+            shown = C.sample_scene_text_scene(rng, scene, cfg["scene_text_colour_fraction"])
             row.update(text=C.caption_scene_text(shown, rng), job=("scene", shown), cls=scene.cls)
         elif kind == "near_duplicate":
             j = clean_idx[int(rng.integers(len(clean_idx)))]

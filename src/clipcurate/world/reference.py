@@ -32,7 +32,7 @@ def plan_reference(name: str, n: int, cfg: dict, seed: int) -> list[dict]:
                     # text in a scene, captioned naturally: the caption mentions the rendered words
                     # (like a photo of a sign captioned by what it shows). This is what makes the
                     # reference CLIP score the pool's scene-text images high, as OpenAI's CLIP does.
-                    scene = C.sample_scene_text_scene(rng, C.sample_shape_scene(rng))
+                    scene = C.sample_scene_text_scene(rng, C.sample_shape_scene(rng), cfg["scene_text_colour_fraction"])
                     out.append({"job": ("scene", scene), "txt": C.caption_scene_text(scene, rng)})
                     continue
                 # pure text ("OCR") sample: caption = the rendered words
