@@ -114,3 +114,21 @@ def test_a_missing_agreed_name_is_named():
     config["scores"]["exact_dup"] = {"method": "_devil_stub_keep"}
     with pytest.raises(ValueError, match=r"near_dup"):
         config_check.prepare(copy.deepcopy(config), REPO)
+
+
+@pytest.mark.parametrize("scale", ["small", "medium", "large", "xlarge"])
+def test_real_scales_pass_the_start_up_checks(scale, tmp_path):
+    """As tests/unit/test_bad_inputs.py checks every shipped scale, with the agreed names stubbed:
+    the real scales' flipped cut 0.19, itm_blip (BLIP from a folder) and the digit columns."""
+    config = {}
+    for p in (REPO / "config" / "config.yaml", REPO / "config" / "scales" / "tiny.yaml", REPO / "config" / "scales" / f"{scale}.yaml"):
+        config_check._deep_update(config, yaml.safe_load(p.read_text()))
+    config["pool"]["metadata_dir"] = "/data/datacomp/metadata"
+    config["evaluation"]["data_root"] = str(tmp_path)
+    for section in config_check.NAMED_SECTIONS:
+        config_check.merge_named_files(config, REPO, section)
+    for name, column in AGREED.items():
+        config["scores"].setdefault(name, {"method": f"_devil_stub_{column}"})
+    config_check.prepare(config, REPO)
+    assert config["scores"]["flip_itm"]["inputs"] == ["clip_score_hflip", "itm_blip"]
+    assert config["tables"]["devil_stages"]["columns"][5:7] == ["vtab/svhn", "mnist"]
