@@ -1,0 +1,41 @@
+"""The E-FLYT runs of config.yaml carry tiny-world learning rates, batch sizes and step counts; at
+DataComp medium each must fall back on FLYT's own values (Table 7 and the Table 11/12 grids), and
+the textmask detector on T-MARS's 512 px, so that a tiny setting never leaks into a real-scale run."""
+
+import pytest
+
+from tests.unit.test_scale_configs import merged
+
+# FLYT Table 7 (E-FLYT-Base, -22, -LR) and the values its Tables 11 and 12 vary
+PAPER = {
+    "reference_lr": {1e-5, 5e-5, 1e-4, 5e-4},
+    "scorer_lr": {5e-4, 1e-3, 5e-3, 1e-2},
+    "steps": {1250, 5000, 12500},
+    "downstream_batch": {768, 1024, 1536, 3072, 4096},
+    "upstream_batch": {4096},
+}
+
+
+def effective(config, run):
+    return {**config["flyt"]["train"], **(config["flyt"]["runs"][run].get("train") or {})}
+
+
+def embedding_runs(config):
+    return [r for r, spec in config["flyt"]["runs"].items() if spec["scorer"] == "embedding"]
+
+
+def test_the_tiny_eflyt_run_uses_ten_times_the_base_reference_lr():
+    tiny = merged("tiny")
+    assert effective(tiny, "eflyt")["reference_lr"] == pytest.approx(10 * tiny["flyt"]["train"]["reference_lr"])
+    assert len(embedding_runs(tiny)) >= 20  # eflyt and the appendix runs (Tables 11-13)
+
+
+def test_every_eflyt_run_at_medium_has_the_papers_values():
+    med = merged("medium")
+    for run in embedding_runs(med):
+        train = effective(med, run)
+        for key, allowed in PAPER.items():
+            assert any(train[key] == pytest.approx(v) for v in allowed), (
+                f"flyt.runs.{run}.train.{key} = {train[key]} at medium; FLYT uses {sorted(allowed)}")
+    assert effective(med, "eflyt")["reference_lr"] == pytest.approx(5e-5)
+    assert med["embed"]["variants"]["textmask"]["params"]["det_size"] == 512
