@@ -1,8 +1,8 @@
 """Benchmark: the Devil paper's text rules at scale (clipcurate.scores.methods.devil_text).
 
 ``tagger``: the part-of-speech rule (``pos_noun``): a tagger trained on the tiny world's captions
-(:mod:`clipcurate.world.caption_pos`), saved and loaded through :func:`clipcurate.scores.helpers.pos_tagger.load_tagger`,
-then :func:`clipcurate.scores.helpers.pos_tagger.has_tag` over ``--captions`` captions (world captions, optionally
+(:mod:`clipcurate.world.caption_pos`), saved and loaded through :func:`clipcurate.train.pos_tagger.load_tagger`,
+then :func:`clipcurate.train.pos_tagger.has_tag` over ``--captions`` captions (world captions, optionally
 padded to ``--words`` words with more world words, since DataComp captions are longer than the
 world's; ``--no-tagdict`` sends every token through the perceptron, as a real caption's rarer
 words go, where the world's closed vocabulary is all in the tagger's word -> tag table). Prints the median captions/s and tokens/s over ``--repeats`` runs, and the CPU-hours per
@@ -44,7 +44,7 @@ def _world_captions(n: int, seed: int) -> list[str]:
 
 
 def bench_tagger(args) -> None:
-    from clipcurate.scores.helpers import pos_tagger as P
+    from clipcurate.train import pos_tagger as P
     from clipcurate.world.caption_pos import tag_captions
 
     tagger = P.train_tagger(tag_captions(_world_captions(4000, 0)), iterations=5, seed=0)

@@ -107,13 +107,20 @@ def test_each_row_adds_one_stage_to_the_previous_row():
         assert s["flip_itm"]["params"]["thresholds"][0] == s["clip_hflip_keep"]["params"]["threshold"] == 0.19
 
 
-def test_a_missing_agreed_name_is_named():
-    config = shipped_config(stubs=False)
-    for name in AGREED:
-        config["scores"].pop(name, None)
-    config["scores"]["exact_dup"] = {"method": "_devil_stub_keep"}
+def test_a_missing_agreed_name_is_named(tmp_path):
+    """A stage naming an entry that no config file defines stops the workflow at start-up, naming it."""
+    import shutil
+
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    dedup = tmp_path / "config" / "scores" / "dedup.yaml"
+    entries = yaml.safe_load(dedup.read_text())
+    del entries["near_dup"]
+    dedup.write_text(yaml.safe_dump(entries))
+    config = {}
+    for p in (REPO / "config" / "config.yaml", REPO / "config" / "scales" / "tiny.yaml"):
+        config_check._deep_update(config, yaml.safe_load(p.read_text()))
     with pytest.raises(ValueError, match=r"near_dup"):
-        config_check.prepare(copy.deepcopy(config), REPO)
+        config_check.prepare(config, tmp_path)
 
 
 @pytest.mark.parametrize("scale", ["small", "medium", "large", "xlarge"])

@@ -151,7 +151,7 @@ def test_linear_classifier_ranks_like_sklearn_logistic_regression():
     from scipy.stats import spearmanr
     from sklearn.linear_model import LogisticRegression
 
-    from clipcurate.train.dfn import train_binary_classifier
+    from clipcurate.scores.helpers.classifier import train_binary_classifier
 
     rng = np.random.default_rng(6)
     d = 16

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from clipcurate.core import io
-from clipcurate.scores.helpers import pos_tagger as P
+from clipcurate.train import pos_tagger as P
 from clipcurate.scores.plan import plan_score
 from clipcurate.scores.runner import run_score
 from clipcurate.scores.stages import run_gather, stage_files, stage_path

@@ -261,4 +261,9 @@ def test_sampler_sweeps_and_figure3_table():
     assert [p["fraction"] for p in by_method["threshold"]] == [0.05, 0.10, 0.15, 0.20, 0.25]
     assert by_method["nocap"] == [{"method": "nocap"}]
     table = yaml.safe_load((REPO / "config/tables/figure3.yaml").read_text())["figure3"]
-    assert [row["recipe"] for row in table["rows"]] == list(recipes)
+    # the sweeps, with the paper's α = 0.15 (FLYT's own SCS recipe, config/recipes/flyt.yaml) and
+    # α = 0.25 (Table 14) among the SCS rows
+    rows = [row["recipe"] for row in table["rows"]]
+    assert [r for r in rows if r not in ("mflyt_scs015", "mflyt_scs_a025")] == list(recipes)
+    assert rows.index("mflyt_scs015") == rows.index("mflyt_scs_a010") + 1
+    assert rows.index("mflyt_scs_a025") == rows.index("mflyt_scs_a020") + 1

@@ -86,7 +86,8 @@ def test_trainer_rules_derive_inputs_params_and_constraints(tiny):
     mflyt, eflyt = trainers.get("train_mflyt"), trainers.get("train_eflyt")
     mixers = tiny.trainer_constraints(mflyt)["flyt"].split("|")
     assert "mflyt" in mixers and "mflyt_no_eflyt" in mixers and "eflyt" not in mixers
-    assert tiny.trainer_constraints(eflyt) == {"flyt": "eflyt"}
+    heads = tiny.trainer_constraints(eflyt)["flyt"].split("|")  # E-FLYT-Base and the appendix's E-FLYT runs
+    assert "eflyt" in heads and "eflyt_lr_s05" in heads and "mflyt" not in heads
     mixer = tiny.trainer_inputs(mflyt)(W(flyt="mflyt_sclip"))  # M-FLYT over s-CLIPLoss and NormSim's inf column
     assert mixer["scores"] == ["results/scores/sclip_loss.parquet", "results/scores/normsim.parquet"]
     assert "embedder" not in mixer and mixer["downstream"] == "resources/world"

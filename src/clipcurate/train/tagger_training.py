@@ -1,7 +1,7 @@
 """Training the tiny world's part-of-speech tagger (trainer ``tagger``,
 :mod:`clipcurate.train.trainers.tagger`): the captions of the world's reference sets, tagged from the
 world's vocabulary (:mod:`clipcurate.world.caption_pos`), a seeded held-out share, NLTK's averaged
-perceptron trained on the rest (:mod:`clipcurate.scores.helpers.pos_tagger`)."""
+perceptron trained on the rest (:mod:`clipcurate.train.pos_tagger`)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def split_held_out(n: int, held_out: float, seed: int) -> tuple[np.ndarray, np.n
 def train_world_tagger(captions: Sequence[str], cfg: Mapping, seed: int, out_folder: str | Path) -> dict:
     """Tag ``captions`` from the world's vocabulary, train on the training share, save the tagger
     in ``out_folder`` and return the training report (counts and held-out token accuracy)."""
-    from clipcurate.scores.helpers import pos_tagger
+    from clipcurate.train import pos_tagger
     from clipcurate.world.caption_pos import tag_captions
 
     captions = list(captions)

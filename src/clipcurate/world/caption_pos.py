@@ -56,8 +56,8 @@ class UntaggedWord(ValueError):
 
 
 def tag_caption(text: str, tags: dict[str, str] | None = None) -> list[tuple[str, str]]:
-    """(token, tag) for each Treebank token of a world caption (:func:`clipcurate.scores.helpers.pos_tagger.tokenize`)."""
-    from clipcurate.scores.helpers.pos_tagger import tokenize
+    """(token, tag) for each Treebank token of a world caption (:func:`clipcurate.train.pos_tagger.tokenize`)."""
+    from clipcurate.train.pos_tagger import tokenize
 
     tags = tags or vocabulary_tags()
     out = []

@@ -7,7 +7,7 @@ The rules' exact forms are the readings of :mod:`clipcurate.scores.helpers.devil
   baselines' language ID, reused as the paper says it uses fastText).
 * ``caption_length``: ``min_len <= length <= max_len`` in ``unit`` words or characters.
 * ``pos_noun``: some token of the caption is tagged with one of ``tags`` (default: the Penn Treebank
-  noun tags) by an NLTK averaged perceptron tagger (:mod:`clipcurate.scores.helpers.pos_tagger`) whose weights file
+  noun tags) by an NLTK averaged perceptron tagger (:mod:`clipcurate.train.pos_tagger`) whose weights file
   is ``tagger_model`` in the entry: NLTK's released English model at real scale, the tagger the
   workflow trains on the world's captions (trainer ``tagger``) on the tiny world.
 * ``frequent_captions``: a pool-level method on the staged contract (:mod:`clipcurate.scores.stages`):
@@ -103,7 +103,7 @@ def _check_pos(entry, config, key):
         raise ValueError(f"config: {key}.tagger_model: {model!r}; expected the path of an NLTK perceptron tagger's "
                          "weights file (averaged_perceptron_tagger_<lang>.weights.json)")
     if not model.startswith("results/"):
-        from clipcurate.scores.helpers.pos_tagger import TaggerError, split_model_path
+        from clipcurate.train.pos_tagger import TaggerError, split_model_path
 
         try:
             split_model_path(model)
@@ -116,7 +116,7 @@ def _check_pos(entry, config, key):
           outputs=("keep",), defaults=_POS_DEFAULTS, check=_check_pos)
 def pos_noun(params: dict, meta, tagger) -> dict[str, np.ndarray]:
     """Keep mask: the tagger gives some token of the caption one of ``params["tags"]``."""
-    from clipcurate.scores.helpers import pos_tagger
+    from clipcurate.train import pos_tagger
 
     model = pos_tagger.load_tagger(tagger)
     return {"keep": pos_tagger.has_tag(model, meta.column("text"), params["tags"])}
