@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 AGREED = {
     "exact_dup": "keep", "near_dup": "keep", "decontam": "keep", "semdedup": "keep",
     "devil_text_rules": "keep", "devil_image_rules": "keep",
-    "cids": "count", "quality_dup_12": "count", "quality_dup_13": "count", "digits": "keep",
+    "cids": "count", "quality_dup_12": "count", "quality_dup_13": "count", "digits": "count",
 }
 OWN = {"clip_hflip_keep", "flip_itm", "clip_score_hflip", "itm"}
 STAGES = ["devil_dedup", "devil_text", "devil_image", "devil_flip", "devil_itm", "devil_cids", "devil_qdup12",
@@ -77,17 +77,22 @@ def test_each_row_adds_one_stage_to_the_previous_row():
     assert rows[3:] == ["devil_text", "devil_image", "devil_flip", "devil_itm", "devil_cids", "devil_qdup12",
                         "devil_qdup13", "devil_semdedup", "devil_digits"]
 
-    def refs(name):  # every input reached through earlier stage scores, flattened
-        out = set()
-        for ref in stages[name]["inputs"]:
-            score = ref.split(":")[0]
-            out |= refs(score) if score in stages and stages[score]["method"] == "intersect_keeps" else {ref}
-        return out
+    align = yaml.safe_load((REPO / "config" / "scores" / "devil_align.yaml").read_text())
+
+    def expand(ref):  # a reference with everything it reads: earlier stage scores and alignment bases
+        score = ref.split(":")[0]
+        if score in stages:
+            return set().union(*(expand(r) for r in stages[score]["inputs"]))
+        base = (align.get(score) or {}).get("base")
+        return {ref} | (expand(base) if base else set())
+
+    def refs(name):
+        return expand(f"{name}:keep")
 
     added = {  # what each stage adds to the previous one, in the paper's order
         "devil_text": "devil_text_rules:keep", "devil_image": "devil_image_rules:keep", "devil_flip": "clip_hflip_keep:keep",
         "devil_itm": "flip_itm:keep", "devil_cids": "cids:count", "devil_qdup12": "quality_dup_12:count",
-        "devil_semdedup": "semdedup:keep", "devil_digits": "digits:keep",
+        "devil_semdedup": "semdedup:keep", "devil_digits": "digits:count",
     }
     prev = "devil_dedup"
     for stage in STAGES[1:]:
