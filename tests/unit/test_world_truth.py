@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import tarfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,6 @@ from clipcurate.world import concepts as C
 from clipcurate.world import faces as F
 from clipcurate.world import generate_world, render as R, resolve_cfg
 from clipcurate.world.geometry import aspect_ratio
-from clipcurate.world.jobs import job_scene
 from clipcurate.world.pool_kinds import plan_pool
 from clipcurate.world.streams import stream
 

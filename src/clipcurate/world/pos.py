@@ -30,7 +30,6 @@ import tarfile
 from pathlib import Path
 
 from . import concepts as C
-from .faces import FACE_CAPTIONS
 from .verify import WorldError
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from clipcurate.core.io import write_json
 from . import concepts as C
