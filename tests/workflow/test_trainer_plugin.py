@@ -1,7 +1,7 @@
 """A new trainer is one module plus config, planned by Snakemake itself (a dry run, no data).
 
 A copy of the workflow gets a toy text-detector trainer (src/clipcurate/train/trainers/toy_detector.py),
-its script, and a score method reading the detector (src/clipcurate/scores/toy_detector.py);
+its script, and a score method reading the detector (src/clipcurate/scores/methods/toy_detector.py);
 nothing else is edited. The rule rules/models.smk defines for it in its loop over the registry is
 planned with its derived inputs and output; a bad cross-reference stops the workflow while it is
 parsed, with the one-line message `python -m clipcurate.config.check` prints too.
@@ -70,7 +70,7 @@ def checkout(tmp_path_factory):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
     (root / "src/clipcurate/train/trainers/toy_detector.py").write_text(TRAINER)
-    (root / "src/clipcurate/scores/toy_detector.py").write_text(SCORE)
+    (root / "src/clipcurate/scores/methods/toy_detector.py").write_text(SCORE)
     (root / "workflow/scripts/train_toy_detector.py").write_text('"""Train the toy detector."""\nfrom clipcurate import io\n')
     (root / "src/clipcurate/train/trainers/toy_constant.py").write_text(CONSTANT)
     (root / "workflow/scripts/train_toy_constant.py").write_text(

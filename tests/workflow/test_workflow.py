@@ -211,8 +211,8 @@ def test_dry_run_plans_chunks_from_config(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"mixes": {"bad": {"method": "mflyt", "flyt": "nope"}}}, "mixes.bad.flyt: unknown M-FLYT run 'nope'; known flyt.runs: eflyt, mflyt"),
-        ({"mixes": {"bad": {"method": "mflyt", "flyt": "eflyt"}}}, "mixes.bad.flyt: flyt.runs.eflyt is no M-FLYT run (scorer: mixer); those are: mflyt"),
+        ({"mixes": {"bad": {"method": "mflyt", "flyt": "nope"}}}, "mixes.bad.flyt: unknown M-FLYT run 'nope'; known flyt.runs: eflyt, eflyt22_imagenet, "),
+        ({"mixes": {"bad": {"method": "mflyt", "flyt": "eflyt"}}}, "mixes.bad.flyt: flyt.runs.eflyt is no M-FLYT run (scorer: mixer); those are: mflyt, mflyt_ce_temperature, "),
         ({"mixes": {"bad": {"method": "sum", "inputs": ["clip_score", "no_such_score"]}}}, "mixes.bad.inputs: unknown score 'no_such_score'"),
         ({"flyt": {"runs": {"mflyt": {"inputs": ["clip_score", "nope"]}}}}, "flyt.runs.mflyt.inputs: unknown score 'nope'"),
         ({"scores": {"eflyt": {"model": "nofilter"}}}, "scores.eflyt.model ('nofilter') must be the E-FLYT head's embedding model"),
