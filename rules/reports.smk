@@ -96,7 +96,7 @@ rule claims_run:
         code=code_version("claims_run"),
     log:
         "logs/claims/seed{seed}.log",
-    threads: workflow.cores
+    threads: CLAIMS_RUNS["cores"]
     resources:
         **cpu_resources(mem_mb=2000, runtime=7 * 24 * 60),
     conda:

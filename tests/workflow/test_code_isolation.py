@@ -27,7 +27,9 @@ pytestmark = pytest.mark.workflow
 MICRO = REPO / "tests" / "workflow" / "micro.yaml"
 CHUNKS = ("00000", "00001")  # the micro pool: 8 shards, 4 per chunk
 TARGETS = [f"results/scores/{s}.parquet" for s in ("clip_score", "clip_score_hflip", "hq_classifier", "basic")] + [
-    "results/mixes/sum.parquet"]  # sum = clip_score + eflyt (its head trained by train_eflyt)
+    "results/mixes/sum.parquet"]  # sum = clip_score + eflyt (its head trained by train_eflyt; BASE below)
+#: FLYT's aggregations mix twelve inputs; here `sum` mixes two, so that the DAG stays small
+BASE = {"mixes": {"sum": {"method": "sum", "inputs": ["clip_score", "eflyt"]}}}
 NEW_TARGETS = ["results/scores/probe.parquet", "results/scores/probe_cls.parquet"]
 
 NEW_METHOD = '''"""A score method added by the test: the CLIP score negated."""
@@ -73,7 +75,9 @@ def workflow(tmp_path_factory):
     root = tmp_path_factory.mktemp("isolation")
     repo = checkout((root / "repo").mkdir() or root / "repo")
     work = root / "work"
-    for job in plan(repo / "Snakefile", work, [MICRO], TARGETS):
+    base = root / "base.yaml"
+    base.write_text(yaml.safe_dump(BASE))
+    for job in plan(repo / "Snakefile", work, [MICRO, base], TARGETS):
         for f in job.output:
             if is_flagged(f, "directory"):
                 (work / f).mkdir(parents=True, exist_ok=True)
@@ -83,7 +87,7 @@ def workflow(tmp_path_factory):
     smk = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(work), "--notemp"]
 
     def run(*args, config=()):
-        proc = subprocess.run([*smk, "--configfile", str(MICRO), *map(str, config), *args], capture_output=True, text=True)
+        proc = subprocess.run([*smk, "--configfile", str(MICRO), str(base), *map(str, config), *args], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         return proc.stdout
 

@@ -518,7 +518,7 @@ class Wiring:
     def claims_runs(self) -> dict:
         """``reports.claims_runs`` with its defaults: the seeds, the claims' config files, z."""
         own = (self.config.get("reports") or {}).get("claims_runs") or {}
-        return {"seeds": [self.seed], "configfiles": [], "z": 2.0, "snakemake_args": [], **own}
+        return {"seeds": [self.seed], "configfiles": [], "z": 2.0, "snakemake_args": [], "cores": 2, **own}
 
     def claims_targets(self) -> list[str]:
         from clipcurate.report.claims_runs import claim_targets
