@@ -73,7 +73,9 @@ def test_flyt_chain_on_the_micro_pool(micro_workdir):
     """E-FLYT head -> eflyt score -> M-FLYT mixer -> mflyt mix -> SCS subset (a few FLYT steps)."""
     tmp_path = micro_workdir
     n_index = len(pq.read_table(tmp_path / "results/pool/index.parquet", columns=["uid"]))
-    run_smk(tmp_path, "results/subsets/mflyt_scs015.parquet", *micro_args(tmp_path), "--cores", "2")
+    two = tmp_path / "mflyt_two_inputs.yaml"  # M-FLYT over two inputs here; its twelve need many more trainings
+    two.write_text(yaml.safe_dump({"flyt": {"runs": {"mflyt": {"inputs": ["clip_score", "eflyt"]}}}}))
+    run_smk(tmp_path, "results/subsets/mflyt_scs015.parquet", *micro_args(tmp_path), str(two), "--cores", "2")
     weights = list(csv.DictReader(open(tmp_path / "results/flyt/mflyt/weights.csv")))
     assert [w["input"] for w in weights] == ["clip_score", "eflyt"]
     info = yaml.safe_load((tmp_path / "results/flyt/mflyt/train_info.json").read_text())
@@ -148,7 +150,7 @@ def test_a_grouped_method_runs_its_group_jobs_on_the_micro_pool(micro_workdir, t
             shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(REPO / name, repo / name)
-    (repo / "src/clipcurate/scores/cluster_dedup.py").write_text(section_blocks("python")[2])
+    (repo / "src/clipcurate/scores/methods/cluster_dedup.py").write_text(section_blocks("python")[2])
     overlay = tmp_path / "dedup.yaml"
     overlay.write_text(yaml.safe_dump({"scores": {"dedup": {"method": "cluster_dedup", "model": "openai",
                                                             "params": {"threshold": 0.97, "group_shards": 3}}}}))
@@ -339,16 +341,26 @@ def test_report_renders_in_headless_chromium(micro_workdir, tmp_path):
 
 @pytest.mark.workflow
 def test_score_quality_report_and_dfn_plan_on_the_micro_pool(micro_workdir, tmp_path):
-    """The quality report over the micro run's scores and the HQ-vs-pool classifier (the DFN scores
-    left out: they need seven more trainings), judged by the ground-truth oracle; and the DFN chain's plan."""
+    """The quality report over the micro run's scores and the HQ-vs-pool classifier (scores that need
+    further trainings left out), judged by the ground-truth oracle; and the DFN chain's plan."""
     from clipcurate.train.dfn import expand_quality_experiment
 
     workdir = micro_workdir
+    from clipcurate.config.check import NAMED_SECTIONS, merge_named_files
+
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    dfn_scores = [s for s in cfg["scores"] if s.startswith("dfn")]
-    dfn_scores += list(expand_quality_experiment(cfg["dfn_quality"], cfg["models"], cfg["seed"])["scores"])
+    for section in NAMED_SECTIONS:
+        merge_named_files(cfg, REPO, section)
+    # the report over the baselines' scores, the reference CLIP's (plain and flipped), the classifier
+    # backbone, the oracle and the Devil paper's rules and exact duplicates; the rest need further
+    # trainings (DFNs, the larger CLIP, HYPE, ITM, FLYT heads) or OCR, each tested on its own
+    kept = {"clip_score", "clip_score_hflip", "truth_clean", "basic", "text_based", "image_based", "clip_b32_top30",
+            "laion", "hq_classifier", "english", "caption_length", "frequent_captions", "aspect_ratio", "face_area",
+            "devil_image_rules", "exact_dup"}
+    excluded = sorted(set(cfg["scores"]) - kept)
+    dfn_scores = list(expand_quality_experiment(cfg["dfn_quality"], cfg["models"], cfg["seed"])["scores"])
     over = tmp_path / "quality.yaml"
-    over.write_text(yaml.safe_dump({"reports": {"score_quality": {"exclude": cfg["reports"]["score_quality"]["exclude"] + dfn_scores,
+    over.write_text(yaml.safe_dump({"reports": {"score_quality": {"exclude": excluded + dfn_scores,
                                                                   "expectations": cfg["reports"]["score_quality"]["expectations"]}}}))
     run_smk(workdir, "results/reports/score_quality.csv", *micro_args(workdir), str(over), "--cores", "2")
     rows = {r["entry"]: r for r in csv.DictReader(open(workdir / "results/reports/score_quality.csv"))}
