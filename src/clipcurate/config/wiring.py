@@ -15,14 +15,15 @@ Paths are relative to the Snakemake working directory (the workflow's file layou
 from __future__ import annotations
 
 import math
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
 import yaml
 
+from clipcurate.config.claims_wiring import ClaimsWiring
 from clipcurate.config.expand import quality_points
+from clipcurate.config.trainer_wiring import TrainerWiring, _regex
 
 WORLD_DIR = "resources/world"
 POOL_INDEX = "results/pool/index.parquet"
@@ -33,14 +34,10 @@ METADATA_ROWS = "results/pool/metadata_rows.parquet"
 SLURM_SITE_KEYS = {"partition": "slurm_partition", "account": "slurm_account", "qos": "qos"}
 
 
-def _regex(names) -> str:
-    """A wildcard regex matching exactly ``names`` (never matches if there are none)."""
-    names = sorted(names)
-    return "|".join(re.escape(n) for n in names) if names else "(?!)"
-
-
-class Wiring:
-    """The rules' view of one checked config (``repo``: the workflow's checkout)."""
+class Wiring(TrainerWiring, ClaimsWiring):
+    """The rules' view of one checked config (``repo``: the workflow's checkout); the trainer rules'
+    part is :class:`~clipcurate.config.trainer_wiring.TrainerWiring`, the claims target's
+    :class:`~clipcurate.config.claims_wiring.ClaimsWiring`."""
 
     def __init__(self, config: Mapping, repo: str | Path):
         self.config = config
@@ -262,97 +259,6 @@ class Wiring:
 
         return score_specs(inputs)
 
-    # ---- trainers (clipcurate.train.trainers): one rule each, defined in a loop in rules/models.smk ----
-
-    def trainers(self) -> list:
-        """Every registered trainer (:class:`clipcurate.train.trainers.Trainer`)."""
-        from clipcurate.train import trainers
-
-        return trainers.trainers()
-
-    def trainer(self, name: str):
-        from clipcurate.train import trainers
-
-        return trainers.get(name)
-
-    def trainer_constraints(self, t) -> dict:
-        """The rule's wildcard constraint: exactly the entries this trainer trains."""
-        return {t.wildcard: _regex(t.entries(self.config))}
-
-    def _trainer_entry(self, t, wildcards) -> tuple[str, Mapping]:
-        name = getattr(wildcards, t.wildcard)
-        return name, t.entry(self.config, name)
-
-    def trainer_inputs(self, t):
-        """The rule's input function: the files of each declared input the entry wants."""
-
-        def inputs(wildcards) -> dict:
-            name, entry = self._trainer_entry(t, wildcards)
-            files: dict = {}
-            for arg, kind in t.inputs.items():
-                if kind.wanted(entry):
-                    files.update(kind.files(arg, entry, self))
-            return files
-
-        return inputs
-
-    def trainer_outputs(self, t, report=None, category: str = "") -> dict:
-        """The rule's outputs; those the trainer flags for the report wrapped in ``report(...)``
-        (Snakemake's, passed in), their captions under report/."""
-        out = {}
-        for key, path in t.outputs.items():
-            flags = t.reports.get(key)
-            if flags and report is not None:
-                out[key] = report(path, caption=f"../report/{flags['caption']}", category=category,
-                                  subcategory=flags.get("subcategory", t.label), labels=dict(flags.get("labels") or {}))
-            else:
-                out[key] = path
-        return out
-
-    def trainer_params(self, t) -> dict:
-        """The rule's params: each declared param as a function of the wildcards, and the code version."""
-
-        def param(f):
-            return lambda wildcards: f(self._trainer_entry(t, wildcards)[1], getattr(wildcards, t.wildcard), self)
-
-        return {**{k: param(f) for k, f in t.params.items()}, "code": self.code_version(t.script)}
-
-    def trainer_script(self, rule) -> str:
-        """The script of the trainer whose rule is ``rule`` (its name, or Snakemake's rule object),
-        relative to rules/. Snakemake evaluates a rule's ``script:`` when the rule is defined and
-        again when the job runs, in the Snakefile's namespace, where the loop variable of
-        rules/models.smk then holds the last trainer: the rule's own name identifies it."""
-        return f"../workflow/scripts/{self.trainer(getattr(rule, 'name', rule)).script}.py"
-
-    def trainer_resources(self, t) -> dict:
-        r = t.resources
-        gpus = self.scale.get("gpus", 1) if r.get("gpus") == "scale" else int(r.get("gpus", 1))
-        if not t.gpu:
-            return self.cpu_resources(r["mem_mb"], r["runtime"])
-        return self.gpu_resources(r["mem_mb"], r["runtime"], gpus=gpus)
-
-    def flyt_run(self, name: str) -> dict:
-        """config.flyt.runs[name] (the FLYT figure's param)."""
-        runs = self.config["flyt"]["runs"]
-        if name not in runs:
-            raise ValueError(f"config: flyt.runs: unknown flyt run {name!r}; known flyt.runs: {', '.join(sorted(runs)) or '(none)'}")
-        return runs[name]
-
-    def flyt_train(self, name: str) -> dict:
-        """A FLYT run's training hyperparameters (:func:`clipcurate.train.trainers.flyt.run_train`)."""
-        from clipcurate.train.trainers.flyt import run_train
-
-        return run_train(self.config, self.flyt_run(name))
-
-    def trained_label(self, path_template: str, name: str) -> str:
-        """What the entry ``name`` whose artifact is ``path_template`` is (``M-FLYT run``), for captions."""
-        from clipcurate.train import trainers
-
-        for t in trainers.trainers():
-            if path_template in t.outputs.values() and name in t.entries(self.config):
-                return t.label
-        raise ValueError(f"no trainer writes {path_template} for {name!r}")
-
     # ---- mixes (clipcurate.scores.plan) ---------------------------------------------------
 
     def _mix_plan(self, name: str):
@@ -507,47 +413,6 @@ class Wiring:
             "dfn_evals": [f"results/eval/models/{p['model']}.jsonl" for p in self.dfn_quality_points],
             "subset_evals": [f"results/eval/{p['recipe']}.jsonl" for p in self.dfn_quality_points],
         }
-
-    # ---- the claims target (rules/reports.smk; clipcurate.report.claims_runs) ----------------
-
-    @property
-    def claims(self) -> list:
-        return list((self.config.get("reports") or {}).get("claims") or [])
-
-    @property
-    def claims_runs(self) -> dict:
-        """``reports.claims_runs`` with its defaults: the seeds, the claims' config files, z."""
-        own = (self.config.get("reports") or {}).get("claims_runs") or {}
-        return {"seeds": [self.seed], "configfiles": [], "z": 2.0, "snakemake_args": [], "cores": 2, **own}
-
-    def claims_targets(self) -> list[str]:
-        from clipcurate.report.claims_runs import claim_targets
-
-        return claim_targets(self.claims)
-
-    def claims_run_files(self) -> list[str]:
-        if not self.claims:
-            raise ValueError("results/reports/claims.csv needs claims: config reports.claims is empty")
-        return [f"results/claims/seed{int(s)}/claims_run.json" for s in self.claims_runs["seeds"]]
-
-    @staticmethod
-    def caller_config(configfiles, overrides) -> tuple[list[str], dict]:
-        """This run's ``--configfile`` files (relative to the working directory where they are inside
-        it, so that params do not depend on where it lives) and its ``--config`` overrides: a claims
-        run repeats them before its own config files."""
-        import os
-
-        cwd = Path.cwd()
-        files = []
-        for f in configfiles or []:
-            p = Path(f)
-            files.append(os.path.relpath(p, cwd) if p.is_absolute() and p.is_relative_to(cwd) else str(f))
-        return files, dict(overrides or {})
-
-    def claims_run_dirs(self) -> list[str]:
-        from clipcurate.report.claims_runs import run_dir
-
-        return [run_dir(s) for s in self.claims_runs["seeds"]]
 
     # ---- report captions and figures (rules/report_common.smk, rules/tables.smk) ---------
 
