@@ -122,3 +122,24 @@ def test_a_claim_naming_an_unknown_row_fails_at_planning_time(tmp_path):
                           capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 1
     assert "reports.claims[0] ('typo'): worse 'CLIP scor' is not a row of table 'table1'" in proc.stderr
+
+
+def test_claims_are_tiny_world_only():
+    """At real scale a scale file may rename a table's columns (the Devil table's digit tasks), so the
+    claims are not checked there, and the claims target refuses to run: they are decided over world seeds."""
+    import pytest
+
+    from clipcurate.config.checks import check_claims_config
+    from clipcurate.config.claims_wiring import ClaimsWiring
+
+    bad = [{"claim": "x", "table": "devil_stages", "better": "a", "worse": "b", "metric": "digits"}]
+    check_claims_config({"pool": {"source": "datacomp"}, "reports": {"claims": bad}, "tables": {}})
+    with pytest.raises(Exception, match="devil_stages"):
+        check_claims_config({"pool": {"source": "world"}, "reports": {"claims": bad}, "tables": {}})
+
+    class Real(ClaimsWiring):
+        real_scale = True
+        config = {"reports": {"claims": bad}}
+
+    with pytest.raises(ValueError, match="tiny-world seeds"):
+        Real().claims_run_files()

@@ -3,8 +3,6 @@ on the frozen embeddings of one model."""
 
 from pathlib import Path
 
-import numpy as np
-
 from clipcurate.scores.helpers import classifier
 from clipcurate.embed.encode import read_embeddings
 from clipcurate.core.io import write_json
@@ -14,8 +12,7 @@ log = start(snakemake)
 cfg = snakemake.params.cfg
 features = cfg.get("features", "image_text")
 pos = classifier.classifier_features(read_embeddings(snakemake.input.positive), features)
-chunks = [read_embeddings(p) for p in snakemake.input.embeddings]
-neg = classifier.classifier_features({k: np.concatenate([c[k] for c in chunks]) for k in ("image", "text")}, features)
+neg = classifier.pool_negatives(list(snakemake.input.embeddings), features, cfg.get("max_negatives"), snakemake.params.seed)
 log.info("positives (%s): %d, negatives (pool): %d, features %s (%d)", cfg["positive"], len(pos), len(neg), features, pos.shape[1])
 clf = classifier.train_binary_classifier(
     pos, neg, steps=int(cfg["steps"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),

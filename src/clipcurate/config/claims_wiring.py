@@ -26,6 +26,9 @@ class ClaimsWiring:
         return claim_targets(self.claims)
 
     def claims_run_files(self) -> list[str]:
+        if self.real_scale:
+            raise ValueError("results/reports/claims.csv decides claims over tiny-world seeds (reports.claims_runs); "
+                             "it does not run on a real pool (pool.source: datacomp): run it without the scale file")
         if not self.claims:
             raise ValueError("results/reports/claims.csv needs claims: config reports.claims is empty")
         return [f"results/claims/seed{int(s)}/claims_run.json" for s in self.claims_runs["seeds"]]

@@ -9,7 +9,7 @@ trainer (:mod:`clipcurate.train.trainers.classifier`), read by the ``binary_clas
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -28,6 +28,47 @@ def classifier_features(emb: Mapping[str, np.ndarray], features: str) -> np.ndar
     if features in ("image", "text"):
         return np.asarray(emb[features], dtype=np.float32)
     raise ClassifierError(f"classifier features: expected image, text or image_text, got {features!r}")
+
+
+def pool_negatives(paths: Sequence[str], features: str, max_rows: int | None, seed: int) -> np.ndarray:
+    """The classifier's negatives: the features of a uniform sample of ``max_rows`` pool rows.
+
+    ``paths`` are the pool's per-chunk embedding files. The sample is drawn without replacement and
+    seeded: how many rows each chunk gives is one multivariate hypergeometric draw over the chunks'
+    row counts (read from the parquet footers), then each chunk's rows are a uniform choice within it.
+    Chunks are read one at a time into a preallocated array, so the peak is the sample plus one
+    chunk, never the pool: at 128M rows the whole pool's image + text features (1,024 float32) would
+    be 524 GB. Training draws ``steps x batch_size / 2`` negatives with replacement (FLYT B.2 at
+    medium: 40K x 128 = 5.1M), so a sample of a few million rows gives it the same distribution;
+    ``max_rows: None`` (or a pool smaller than it) takes every row, in pool order.
+    """
+    import pyarrow.parquet as pq
+
+    from clipcurate.embed.encode import read_embeddings
+
+    if not paths:
+        raise ClassifierError("binary classifier: no pool embedding files for the negatives")
+    sizes = np.array([pq.ParquetFile(p).metadata.num_rows for p in paths], dtype=np.int64)
+    total = int(sizes.sum())
+    take_all = max_rows is None or int(max_rows) >= total
+    if not take_all and int(max_rows) < 1:
+        raise ClassifierError(f"binary classifier: max negatives must be positive, got {max_rows}")
+    rng = np.random.default_rng([int(seed), 0x6E6567])
+    per_chunk = sizes if take_all else rng.multivariate_hypergeometric(sizes, int(max_rows))
+    out = None
+    at = 0
+    for path, n, k in zip(paths, sizes, per_chunk):
+        if k == 0:
+            continue
+        feats = classifier_features(read_embeddings(path), features)
+        if len(feats) != n:
+            raise ClassifierError(f"{path}: {len(feats)} embedding rows, its footer says {n}")
+        if out is None:
+            out = np.empty((int(per_chunk.sum()), feats.shape[1]), np.float32)
+        rows = slice(None) if take_all else np.sort(rng.choice(int(n), size=int(k), replace=False))
+        out[at:at + int(k)] = feats[rows]
+        at += int(k)
+    return out
 
 
 def train_binary_classifier(

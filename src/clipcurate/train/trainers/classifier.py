@@ -24,6 +24,8 @@ register_schema(
                 "lr": {"type": "number", "exclusiveMinimum": 0},
                 "warmup": {"type": "integer", "minimum": 0},
                 "wd": {"type": "number", "minimum": 0},
+                "max_negatives": {"type": ["integer", "null"], "minimum": 1,
+                                  "description": "pool rows drawn as negatives (uniform, seeded); null: the whole pool"},
             },
         },
     },
@@ -47,6 +49,6 @@ register(Trainer(
         "seed": lambda entry, name, w: w.seed,
     },
     script="train_classifier",
-    resources={"mem_mb": 16000, "runtime": 4 * 60, "gpus": 1},
+    resources={"mem_mb": 32000, "runtime": 4 * 60, "gpus": 1},  # medium: a 2M-row negative sample (config/scales/medium.yaml)
     module=__name__,
 ))
