@@ -1,7 +1,7 @@
-"""Benchmark the score-file alignment check (:func:`clipcurate.core.io.same_uids`).
+"""Benchmark the score-file alignment check (:func:`clipcurate.core.alignment.same_uids`).
 
 Every read of a score file compares its uid column with the pool index's, row by row, streamed in
-blocks of ``io.ALIGN_BLOCK`` rows. This writes an index and an aligned score file of N random
+blocks of ``alignment.ALIGN_BLOCK`` rows. This writes an index and an aligned score file of N random
 32-hex uids (parquet, as the workflow writes them) and times the comparison: the median of
 ``--repeats`` runs, throughput in rows/s, and the process's peak RSS before and after (the check
 should hold a few blocks, not two columns), for both paths: row groups compared in parallel
@@ -43,26 +43,26 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from clipcurate.core import io
+    from clipcurate.core import alignment, fileio
 
     with tempfile.TemporaryDirectory() as tmp:
         uids = _uids(args.rows, 0)
         index, scores = Path(tmp) / "index.parquet", Path(tmp) / "scores.parquet"
-        io.write_table(pa.table({"uid": uids}), index)
-        io.write_table(pa.table({"uid": uids, "score": pa.array(np.zeros(args.rows, np.float32))}), scores)
+        fileio.write_table(pa.table({"uid": uids}), index)
+        fileio.write_table(pa.table({"uid": uids, "score": pa.array(np.zeros(args.rows, np.float32))}), scores)
         del uids
         rss0 = _rss_mib()
         for path in ("row groups in parallel", "streamed"):
             if path == "streamed":  # force the streaming path (files whose row groups differ)
-                io._row_groups = lambda pf, _orig=io._row_groups: [id(pf)]
+                alignment._row_groups = lambda pf, _orig=alignment._row_groups: [id(pf)]
             times, cpu = [], []
             for _ in range(args.repeats):
                 t0, c0 = time.perf_counter(), time.process_time()
-                assert io.same_uids(scores, index)
+                assert alignment.same_uids(scores, index)
                 times.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
             med = statistics.median(times)
-            print(f"{path}: rows={args.rows:,} workers={io._workers()} median wall={med:.2f}s cpu={statistics.median(cpu):.2f}s "
+            print(f"{path}: rows={args.rows:,} workers={alignment._workers()} median wall={med:.2f}s cpu={statistics.median(cpu):.2f}s "
                   f"throughput={args.rows / med / 1e6:.1f}M rows/s; peak RSS {rss0:.0f} -> {_rss_mib():.0f} MiB "
                   f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
 

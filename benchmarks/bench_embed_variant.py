@@ -30,7 +30,7 @@ from PIL import Image
 
 
 def write_pool(root: Path, n: int, per_shard: int = 100, seed: int = 0) -> Path:
-    from clipcurate.core import io
+    from clipcurate.core import fileio, uidcodec
 
     rng = np.random.default_rng(seed)
     shards = root / "shards"
@@ -44,9 +44,9 @@ def write_pool(root: Path, n: int, per_shard: int = 100, seed: int = 0) -> Path:
                 w.write({"__key__": f"{i:09d}", "jpg": buf.getvalue(), "txt": f"a photo of thing number {i} on a table",
                          "json": json.dumps({"uid": uids[i]}).encode()})
     index = root / "index.parquet"
-    io.write_table(pa.table({"uid": uids, "shard": pa.array([i // per_shard for i in range(n)], pa.int32()),
-                             "key": [f"{i:09d}" for i in range(n)], "chunk": pa.array([0] * n, pa.int32())}),
-                   index, fingerprint=io.uid_fingerprint(pa.array(uids)))
+    fileio.write_table(pa.table({"uid": uids, "shard": pa.array([i // per_shard for i in range(n)], pa.int32()),
+                                 "key": [f"{i:09d}" for i in range(n)], "chunk": pa.array([0] * n, pa.int32())}),
+                       index, fingerprint=uidcodec.uid_fingerprint(pa.array(uids)))
     return root
 
 

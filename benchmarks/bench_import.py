@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import uidcodec
 from clipcurate.scores.methods.imported import match, unique_pairs
 
 
@@ -34,10 +34,10 @@ def main():
     ap.add_argument("--hex-rows", type=int, default=1_000_000, help="rows for the hex-string conversion timing")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    pool = np.empty(args.rows, io.SUBSET_DTYPE)
+    pool = np.empty(args.rows, uidcodec.SUBSET_DTYPE)
     pool["f0"], pool["f1"] = rng.integers(0, 2**63, args.rows, dtype=np.uint64), rng.integers(0, 2**63, args.rows, dtype=np.uint64)
     k = int(args.overlap * args.rows)
-    src = np.concatenate([pool[rng.permutation(args.rows)[:k]], np.empty(args.rows - k, io.SUBSET_DTYPE)])
+    src = np.concatenate([pool[rng.permutation(args.rows)[:k]], np.empty(args.rows - k, uidcodec.SUBSET_DTYPE)])
     src["f0"][k:], src["f1"][k:] = rng.integers(0, 2**63, args.rows - k, dtype=np.uint64), rng.integers(0, 2**63, args.rows - k, dtype=np.uint64)
     times = []
     for _ in range(args.repeats):
@@ -46,9 +46,9 @@ def main():
         pos = match(pool, distinct)
         times.append(time.perf_counter() - t0)
     assert int((pos >= 0).sum()) == k
-    hex_uids = np.array(io.pairs_to_uids(pool[: args.hex_rows]))
+    hex_uids = np.array(uidcodec.pairs_to_uids(pool[: args.hex_rows]))
     t0 = time.perf_counter()
-    io.uids_to_pairs(hex_uids)
+    uidcodec.uids_to_pairs(hex_uids)
     hex_s = time.perf_counter() - t0
     print(f"match: {args.rows:,} pool uids x {args.rows:,} source uids ({args.overlap:.0%} in the pool): "
           f"median {statistics.median(times):.2f} s over {args.repeats} ({args.rows / statistics.median(times) / 1e6:.1f} M uids/s)")

@@ -108,23 +108,23 @@ def make_files(root: Path, n: int, chunk_rows: int, group_shards: int, member_di
     """Synthetic index, chunk score files, grouped chunk files, group results and a pool score file."""
     import pyarrow as pa
 
-    from clipcurate.core import io
+    from clipcurate.core import fileio, poolindex, scorefiles, uidcodec
     from clipcurate.scores import groups as G
 
     rng = np.random.default_rng(0)
     uids = _uids(n, 0)
     chunks = np.arange(n) // chunk_rows
-    io.write_table(pa.table({"uid": uids, "shard": pa.array(chunks.astype(np.int32)), "key": pa.array(np.arange(n).astype(str)),
-                             "chunk": pa.array(chunks.astype(np.int32))}), root / "index.parquet",
-                   fingerprint=io.uid_fingerprint(uids))
+    fileio.write_table(pa.table({"uid": uids, "shard": pa.array(chunks.astype(np.int32)), "key": pa.array(np.arange(n).astype(str)),
+                                 "chunk": pa.array(chunks.astype(np.int32))}), root / "index.parquet",
+                       fingerprint=uidcodec.uid_fingerprint(uids))
     score = rng.random(n, dtype=np.float32)
-    io.write_scores(root / "results/scores/pool_score.parquet", uids, {"score": score},
-                    fingerprint=io.index_fingerprint(root / "index.parquet"))
+    scorefiles.write_scores(root / "results/scores/pool_score.parquet", uids, {"score": score},
+                            fingerprint=poolindex.index_fingerprint(root / "index.parquet"))
     group = np.where(rng.random(n) < 0.5, rng.integers(0, max(1, n // 100), n), -1)
     for c in range(int(chunks.max()) + 1):
         lo, hi = c * chunk_rows, min(n, (c + 1) * chunk_rows)
         cols = {"score": score[lo:hi], "keep": score[lo:hi] > 0.5}
-        io.write_scores(root / f"chunk_{c:05d}.parquet", uids[lo:hi], cols, fingerprint=None)
+        scorefiles.write_scores(root / f"chunk_{c:05d}.parquet", uids[lo:hi], cols, fingerprint=None)
         G.write_grouped_chunk(root / f"grouped_{c:05d}.parquet", uids[lo:hi], lo, cols, group[lo:hi],
                               {"x": rng.standard_normal((hi - lo, member_dim), dtype=np.float32)}, group_shards)
     rows = np.flatnonzero(group >= 0)

@@ -60,7 +60,7 @@ def run(workdir: Path, seed: int, cores: int, extra: list[str]) -> tuple[float, 
 
 def measure(workdir: Path, fraction: float) -> dict:
     """Per score: clean and scene-text means, AUC(scene text > clean), top-fraction shares."""
-    from clipcurate.core import io
+    from clipcurate.core import scorefiles
     from clipcurate.report.quality import rank_auc, truth_for_index
 
     index = workdir / "results/pool/index.parquet"
@@ -68,7 +68,7 @@ def measure(workdir: Path, fraction: float) -> dict:
     st, clean = kinds == "scene_text", kinds == "clean"
     out = {}
     for name in SCORES:
-        s = io.read_scores(workdir / f"results/scores/{name}.parquet", index)["score"].astype(np.float64)
+        s = scorefiles.read_scores(workdir / f"results/scores/{name}.parquet", index)["score"].astype(np.float64)
         k = int(fraction * len(s))
         top = np.zeros(len(s), bool)
         top[np.argsort(-s, kind="stable")[:k]] = True

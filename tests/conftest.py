@@ -7,7 +7,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import pyarrow as pa
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import fileio, uidcodec
 
 
 @pytest.fixture
@@ -17,11 +17,11 @@ def make_index(tmp_path):
     def _make(uids, name="index.parquet"):
         uids = pa.array(uids, pa.string())
         path = tmp_path / name
-        io.write_table(
+        fileio.write_table(
             pa.table({"uid": uids, "shard": pa.array([0] * len(uids), pa.int32()),
                       "key": pa.array([f"{i:09d}" for i in range(len(uids))]),
                       "chunk": pa.array([0] * len(uids), pa.int32())}),
-            path, fingerprint=io.uid_fingerprint(uids),
+            path, fingerprint=uidcodec.uid_fingerprint(uids),
         )
         return path
 

@@ -26,7 +26,7 @@ from snakemake.utils import update_config
 
 from clipcurate.config import check as config_check
 from clipcurate.evaluate import run as evaluate
-from clipcurate.core import io
+from clipcurate.core import alignment, fileio, poolindex, scorefiles, uidcodec
 from clipcurate.mix import aggregate as mixing
 from clipcurate.mix.files import mix_files
 from clipcurate.sample import subset
@@ -52,7 +52,7 @@ def pool(tmp_path, make_index):
     """A pool index and a subset written earlier from a good score file (the output to protect)."""
     index = make_index(UIDS)
     good = tmp_path / "good.parquet"
-    io.write_scores(good, pa.array(UIDS), {"score": SCORES}, io.index_fingerprint(index))
+    scorefiles.write_scores(good, pa.array(UIDS), {"score": SCORES}, poolindex.index_fingerprint(index))
     out = tmp_path / "subset.parquet"
     subset.write_recipe_subset("r", {"method": "threshold", "fraction": 0.3}, index, good, out, tmp_path / "subset.npy", 3, 0)
     return {"index": index, "good": good, "out": out, "before": out.read_bytes(), "npy": (tmp_path / "subset.npy").read_bytes()}
@@ -60,7 +60,7 @@ def pool(tmp_path, make_index):
 
 def _with_fingerprint(path, table, index):
     """Write ``table`` carrying the index's fingerprint, as if the workflow had written it."""
-    io.write_table(table, path, fingerprint=io.index_fingerprint(index))
+    fileio.write_table(table, path, fingerprint=poolindex.index_fingerprint(index))
     return path
 
 
@@ -123,7 +123,7 @@ SCORE_CASES = [
 def test_bad_score_file_stops_the_sample_job_and_keeps_the_subset(tmp_path, pool, kind, method, message):
     bad = _bad_score_file(kind, tmp_path / f"bad_{kind}.parquet", pool["index"])
     cfg = {"method": "keep"} if method == "keep" else {"method": "threshold", "fraction": 0.3}
-    with pytest.raises(io.ContractError, match=rf"^{tmp_path}/bad_{kind}\.parquet: {message}"):
+    with pytest.raises(fileio.ContractError, match=rf"^{tmp_path}/bad_{kind}\.parquet: {message}"):
         subset.write_recipe_subset("r", cfg, pool["index"], bad, pool["out"], tmp_path / "subset.npy", 3, 0)
     assert pool["out"].read_bytes() == pool["before"]
     assert (tmp_path / "subset.npy").read_bytes() == pool["npy"]
@@ -136,7 +136,7 @@ def test_bad_score_file_stops_the_mix_job_and_keeps_the_mix(tmp_path, pool, kind
     mix_files(specs, pool["index"], "sum", {}, out)
     before = out.read_bytes()
     bad = _bad_score_file(kind, tmp_path / "bad.parquet", pool["index"])
-    with pytest.raises(io.ContractError, match=rf"^{tmp_path}/bad\.parquet: "):
+    with pytest.raises(fileio.ContractError, match=rf"^{tmp_path}/bad\.parquet: "):
         mix_files([("a", str(pool["good"]), "score"), ("b", str(bad), "score")], pool["index"], "sum", {}, out)
     assert out.read_bytes() == before
 
@@ -144,25 +144,25 @@ def test_bad_score_file_stops_the_mix_job_and_keeps_the_mix(tmp_path, pool, kind
 def test_resorted_file_is_refused_although_its_fingerprint_matches(tmp_path, pool):
     """The fingerprint in the metadata is the index's, yet the rows are not: alignment compares uids."""
     bad = _bad_score_file("resorted", tmp_path / "bad.parquet", pool["index"])
-    assert pq.read_schema(bad).metadata[io.FINGERPRINT_KEY].decode() == io.index_fingerprint(pool["index"])
-    assert not io.same_uids(bad, pool["index"])
-    assert io.same_uids(pool["good"], pool["index"])
+    assert pq.read_schema(bad).metadata[fileio.FINGERPRINT_KEY].decode() == poolindex.index_fingerprint(pool["index"])
+    assert not alignment.same_uids(bad, pool["index"])
+    assert alignment.same_uids(pool["good"], pool["index"])
 
 
 @pytest.mark.parametrize("block", [1, 3, 4, 1 << 20])
 def test_streamed_uid_comparison_finds_a_swap_in_any_block(tmp_path, make_index, monkeypatch, block):
     """Blocks of the file and the index need not line up; a swap of two rows anywhere is found."""
     index = make_index(UIDS)
-    monkeypatch.setattr(io, "ALIGN_BLOCK", block)
+    monkeypatch.setattr(alignment, "ALIGN_BLOCK", block)
     for i in range(N - 1):
         swapped = list(UIDS)
         swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
         path = tmp_path / f"s{i}.parquet"
         pq.write_table(pa.table({"uid": pa.array(swapped)}), path, row_group_size=3)
-        assert not io.same_uids(path, index)
+        assert not alignment.same_uids(path, index)
     ok = tmp_path / "ok.parquet"
     pq.write_table(pa.table({"uid": pa.array(UIDS, pa.large_string())}), ok, row_group_size=4)
-    assert io.same_uids(ok, index)
+    assert alignment.same_uids(ok, index)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_streamed_uid_comparison_finds_a_swap_in_any_block(tmp_path, make_index,
 def test_bad_pool_index_is_named(tmp_path, pool, kind, message):
     index = Path(pool["index"])
     index.write_bytes(b"" if kind == "empty" else index.read_bytes()[:-30])
-    with pytest.raises(io.ContractError, match=rf"^{index}: {message}"):
+    with pytest.raises(fileio.ContractError, match=rf"^{index}: {message}"):
         subset.write_recipe_subset("r", {"method": "all"}, index, None, pool["out"], None, 3, 0)
     assert pool["out"].read_bytes() == pool["before"]
 
@@ -188,7 +188,7 @@ def test_truncated_subset_is_named(tmp_path, pool):
     bad = tmp_path / "cut.parquet"
     bad.write_bytes(pool["out"].read_bytes()[:-20])
     out = tmp_path / "reshard"
-    with pytest.raises(io.ContractError, match=rf"^{bad}: subset is not a readable parquet file"):
+    with pytest.raises(fileio.ContractError, match=rf"^{bad}: subset is not a readable parquet file"):
         reshard(bad, pool["index"], tmp_path / "shards", out, 5, 5, 0)
     assert not out.exists()
 
@@ -208,16 +208,16 @@ def _npy(path, pairs):
 
 def _bad_import(kind, path):
     """(method, params) of an import entry reading the bad file written to ``path``."""
-    pairs = io.uids_to_pairs(POOL_UIDS[:3])
+    pairs = uidcodec.uids_to_pairs(POOL_UIDS[:3])
     if kind == "foreign_subset":
-        _npy(path, io.uids_to_pairs(FOREIGN))
+        _npy(path, uidcodec.uids_to_pairs(FOREIGN))
     elif kind == "foreign_scores":
         pq.write_table(pa.table({"uid": FOREIGN, "score": [1.0, 2.0, 3.0]}), path)
         return "import_scores", {}
     elif kind == "mostly_foreign_subset":  # 1 of 3 distinct uids in the pool: below the default 0.5
-        _npy(path, io.uids_to_pairs([POOL_UIDS[0], *FOREIGN[:2]]))
+        _npy(path, uidcodec.uids_to_pairs([POOL_UIDS[0], *FOREIGN[:2]]))
     elif kind == "repeats":
-        _npy(path, io.uids_to_pairs([POOL_UIDS[0], POOL_UIDS[1], POOL_UIDS[1], POOL_UIDS[1], POOL_UIDS[2]]))
+        _npy(path, uidcodec.uids_to_pairs([POOL_UIDS[0], POOL_UIDS[1], POOL_UIDS[1], POOL_UIDS[1], POOL_UIDS[2]]))
     elif kind == "zero_rows_npy":
         _npy(path, pairs[:0])
     elif kind == "zero_rows_parquet":
@@ -283,7 +283,7 @@ def _run_import(name, method, params, path):
 @pytest.fixture
 def earlier_import(world):
     """A good import run earlier: the score file and report a failed import must leave as they were."""
-    good = _npy(Path("good.npy"), io.uids_to_pairs(POOL_UIDS[:4]))
+    good = _npy(Path("good.npy"), uidcodec.uids_to_pairs(POOL_UIDS[:4]))
     _run_import("imp", "import_subset", {}, good)
     out, rep = Path("results/scores/imp.parquet"), Path("results/scores/imp.report.json")
     return out, rep, out.read_bytes(), rep.read_bytes()
@@ -294,7 +294,7 @@ def test_bad_import_content_stops_the_import_job_and_keeps_the_scores(earlier_im
     out, rep, before, rep_before = earlier_import
     path = Path(f"bad_{kind}.{ext}")
     method, params = _bad_import(kind, path)
-    with pytest.raises(io.ContractError, match=rf"^{path}: {message}"):
+    with pytest.raises(fileio.ContractError, match=rf"^{path}: {message}"):
         _run_import("imp", method, params, path)
     assert out.read_bytes() == before and rep.read_bytes() == rep_before
 
@@ -303,10 +303,10 @@ def test_an_import_below_the_coverage_passes_with_a_lower_minimum_and_repeats_wi
     """The two refusals are thresholds, not bans: the same files import when the config says so."""
     _bad_import("mostly_foreign_subset", Path("m.npy"))
     _run_import("m", "import_subset", {"min_coverage": 0.3}, "m.npy")
-    assert io.read_scores("results/scores/m.parquet", "results/pool/index.parquet")["keep"].tolist() == [True] + [False] * 6
+    assert scorefiles.read_scores("results/scores/m.parquet", "results/pool/index.parquet")["keep"].tolist() == [True] + [False] * 6
     _bad_import("repeats", Path("r.npy"))
     _run_import("r", "import_subset", {"repeats": "count"}, "r.npy")
-    assert io.read_scores("results/scores/r.parquet", "results/pool/index.parquet")["score"].tolist() == [1, 3, 1, 0, 0, 0, 0]
+    assert scorefiles.read_scores("results/scores/r.parquet", "results/pool/index.parquet")["score"].tolist() == [1, 3, 1, 0, 0, 0, 0]
     assert json.loads(Path("results/scores/r.report.json").read_text())["max_times_listed"] == 3
 
 
@@ -327,12 +327,12 @@ def test_bad_import_form_is_refused_at_planning_and_by_the_job(earlier_import, k
 
     good = Path(f"good_{kind}.{ext}")
     if ext == "npy":
-        _npy(good, io.uids_to_pairs(POOL_UIDS))
+        _npy(good, uidcodec.uids_to_pairs(POOL_UIDS))
     else:
         pq.write_table(pa.table({"uid": POOL_UIDS, params.get("column", "score"): np.arange(7.0)}), good)
     plan = plan_score({**RUN_CONFIG, "scores": {"imp": {"method": method, "file": str(good), "params": params}}}, "imp")
     good.write_bytes(path.read_bytes())
-    with pytest.raises(io.ContractError, match=rf"^{good}: {message.replace('bad_', 'good_')}"):
+    with pytest.raises(fileio.ContractError, match=rf"^{good}: {message.replace('bad_', 'good_')}"):
         run_score(plan.to_dict(), score_files(plan, chunks=["00000", "00001"]), str(out), report_path=report_path("imp"))
     assert out.read_bytes() == before and rep.read_bytes() == rep_before
 
@@ -381,7 +381,7 @@ def test_bad_metadata_stops_the_download_before_it_starts(tmp_path, kind, overri
     shards.mkdir()
     (shards / "earlier.txt").write_text("kept")
     cfg = {"verify_sha256": True, "bbox_col": "face_bboxes", "samples_per_shard": 5}
-    with pytest.raises(io.ContractError, match=rf"^{bad}: {message}"):
+    with pytest.raises(fileio.ContractError, match=rf"^{bad}: {message}"):
         pool_mod.download_pool(meta, shards, cfg)
     assert (shards / "earlier.txt").read_text() == "kept" and not pool_mod.partial_dir(shards).exists()
 
@@ -396,7 +396,7 @@ def test_good_metadata_passes_row_by_row(tmp_path, monkeypatch):
     pq.write_table(_metadata(), path)
     assert metadata_check.check_file(path, ["uid", "url", "text", "sha256", "face_bboxes"], bbox_col="face_bboxes") == 3
     pq.write_table(_metadata(sha256=pa.array([SHA, SHA, "x" * 64])), path)
-    with pytest.raises(io.ContractError, match=r"row 2, column 'sha256'"):
+    with pytest.raises(fileio.ContractError, match=r"row 2, column 'sha256'"):
         metadata_check.check_file(path, ["sha256"])
 
 
@@ -406,7 +406,7 @@ def test_a_bad_uid_in_metadata_names_file_and_row_when_mapping_precomputed_rows(
     meta = tmp_path / "metadata"
     meta.mkdir()
     pq.write_table(_metadata(uid=pa.array([UIDS[0], "g" * 32, UIDS[2]])), meta / "00000000.parquet")
-    with pytest.raises(io.ContractError, match=rf"^{meta}/00000000\.parquet: row 1, column 'uid': '{'g' * 32}'; expected 32 hex characters"):
+    with pytest.raises(fileio.ContractError, match=rf"^{meta}/00000000\.parquet: row 1, column 'uid': '{'g' * 32}'; expected 32 hex characters"):
         precomputed.build_row_map(make_index(UIDS[:3]), meta, tmp_path / "rows.parquet")
     assert not (tmp_path / "rows.parquet").exists()
 
@@ -442,7 +442,7 @@ def shards(tmp_path, make_index):
     keys = [f"{s:04d}{k:05d}" for s in range(2) for k in range(5)]
     table = pa.table({"uid": pa.array(UIDS), "shard": pa.array([0] * 5 + [1] * 5, pa.int32()),
                       "key": pa.array(keys), "chunk": pa.array([0] * N, pa.int32())})
-    io.write_table(table, index, fingerprint=io.uid_fingerprint(table.column("uid")))
+    fileio.write_table(table, index, fingerprint=uidcodec.uid_fingerprint(table.column("uid")))
     return d, index
 
 
@@ -461,7 +461,7 @@ def test_truncated_shard_tar_names_the_shard_in_embedding(shards, cut, message):
     d, index = shards
     shard = d / "00000001.tar"
     _cut_tar(shard, cut)
-    with pytest.raises(io.ContractError, match=rf"^{shard}: {message}; expected a complete webdataset tar"):
+    with pytest.raises(fileio.ContractError, match=rf"^{shard}: {message}; expected a complete webdataset tar"):
         list(iter_chunk_samples(index, d, 0))
 
 
@@ -474,7 +474,7 @@ def test_corrupt_tar_header_names_the_shard_and_the_lost_sample(shards):
     data = bytearray(shard.read_bytes())
     data[512 * 12 : 512 * 12 + 100] = b"x" * 100  # the header of the third sample's image
     shard.write_bytes(bytes(data))
-    with pytest.raises(io.ContractError, match=rf"^{shard}: sample 000100002 \(uid {UIDS[7]}\) is in the index but has no jpg in the shard"):
+    with pytest.raises(fileio.ContractError, match=rf"^{shard}: sample 000100002 \(uid {UIDS[7]}\) is in the index but has no jpg in the shard"):
         list(iter_chunk_samples(index, d, 0))
 
 
@@ -483,13 +483,13 @@ def test_truncated_shard_tar_names_the_shard_in_resharding(tmp_path, shards):
 
     d, index = shards
     sub = tmp_path / "sub.parquet"
-    io.write_subset(sub, None, pa.array(UIDS), np.ones(N, dtype=np.int64))
+    scorefiles.write_subset(sub, None, pa.array(UIDS), np.ones(N, dtype=np.int64))
     shard = d / "00000000.tar"
     _cut_tar(shard, 512 * 8 + 100)  # inside the second sample's image
     out = tmp_path / "train"
     out.mkdir()
     (out / "earlier.txt").write_text("kept")
-    with pytest.raises(io.ContractError, match=rf"^{shard}: shard is truncated"):
+    with pytest.raises(fileio.ContractError, match=rf"^{shard}: shard is truncated"):
         reshard(sub, index, d, out, 5, 5, 0)
     assert (out / "earlier.txt").read_text() == "kept"
 
@@ -507,7 +507,7 @@ def test_unreadable_tar_member_names_the_shard_and_sample(tmp_path):
     info.size = 10**6  # claims more bytes than the shard holds
     data[offset : offset + 512] = info.tobuf()
     shard.write_bytes(bytes(data))
-    with pytest.raises(io.ContractError, match=rf"^{shard}: shard is truncated or corrupt \(ReadError: unexpected end of data\) at sample 'k1'"):
+    with pytest.raises(fileio.ContractError, match=rf"^{shard}: shard is truncated or corrupt \(ReadError: unexpected end of data\) at sample 'k1'"):
         list(_iter_samples(shard))
 
 
@@ -517,8 +517,8 @@ def test_sample_missing_from_a_shard_is_named(tmp_path, shards):
     d, index = shards
     _write_shard(d / "00000001.tar", [(f"0001{k:05d}", _jpeg(k), UIDS[5 + k]) for k in range(4)])  # key 000100004 gone
     sub = tmp_path / "sub.parquet"
-    io.write_subset(sub, None, pa.array(UIDS), np.ones(N, dtype=np.int64))
-    with pytest.raises(io.ContractError, match=rf"00000001\.tar: 1 selected samples are in the pool index but not in the shard, e\.g\. key 000100004 \(uid {UIDS[9]}\)"):
+    scorefiles.write_subset(sub, None, pa.array(UIDS), np.ones(N, dtype=np.int64))
+    with pytest.raises(fileio.ContractError, match=rf"00000001\.tar: 1 selected samples are in the pool index but not in the shard, e\.g\. key 000100004 \(uid {UIDS[9]}\)"):
         reshard(sub, index, d, tmp_path / "train", 5, 5, 0)
 
 
@@ -567,7 +567,7 @@ def test_truncated_shard_is_named_before_the_flyt_stream_starts(tmp_path, cut):
         _write_shard(p, [(f"k{k}", _jpeg(k), UIDS[k]) for k in range(4)])
     assert good.stat().st_size == 20480
     _cut_tar(shard, cut)
-    with pytest.raises(io.ContractError, match=rf"^{shard}: shard is truncated"):
+    with pytest.raises(fileio.ContractError, match=rf"^{shard}: shard is truncated"):
         _shard_urls([good, shard])
     assert _shard_urls([good]) == [str(good)]
 

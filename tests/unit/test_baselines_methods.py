@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import fileio, uidcodec
 from clipcurate.scores.helpers import wordnet as W
 from tests.required import needs
 from clipcurate.scores import get
@@ -170,13 +170,13 @@ def test_basic_end_to_end_through_the_runner(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     uids = pa.array([f"{i:032x}" for i in range(1, 5)], pa.string())
     keys = ["000000000", "000000001", "000000002", "000000003"]
-    io.write_table(pa.table({"uid": uids, "shard": pa.array([0] * 4, pa.int32()), "key": pa.array(keys),
-                             "chunk": pa.array([0] * 4, pa.int32())}), "results/pool/index.parquet",
-                   fingerprint=io.uid_fingerprint(uids))
-    io.write_table(pa.table({"key": keys[::-1], "caption": [EN, FR, "a b", EN][::-1],
-                             "original_width": pa.array([64, 64, 64, 12], pa.int32())[::-1],
-                             "original_height": pa.array([64, 64, 64, 12], pa.int32())[::-1]}),
-                   "results/pool/shards/00000000.parquet")
+    fileio.write_table(pa.table({"uid": uids, "shard": pa.array([0] * 4, pa.int32()), "key": pa.array(keys),
+                                 "chunk": pa.array([0] * 4, pa.int32())}), "results/pool/index.parquet",
+                       fingerprint=uidcodec.uid_fingerprint(uids))
+    fileio.write_table(pa.table({"key": keys[::-1], "caption": [EN, FR, "a b", EN][::-1],
+                                 "original_width": pa.array([64, 64, 64, 12], pa.int32())[::-1],
+                                 "original_height": pa.array([64, 64, 64, 12], pa.int32())[::-1]}),
+                       "results/pool/shards/00000000.parquet")
     plan = plan_score(CONFIG, "basic")
     run_score(plan.to_dict(), score_files(plan, chunk="00000"), "results/scores/basic/00000.parquet", chunk=0)
     t = pa.parquet.read_table("results/scores/basic/00000.parquet")

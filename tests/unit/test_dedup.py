@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clipcurate.pool import dedup as D
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex
 from clipcurate.scores.plan import PlanError, plan_score
 from tests.unit.test_stages import CONFIG, N, N_CHUNKS, PER_SHARD, pool, run_staged, unit  # noqa: F401 (fixture)
 
@@ -319,7 +319,7 @@ def test_exact_dup_staged_on_byte_identical_images(pool):
     images[5] = _jpeg(Image_open(images[4]), 70)
     shas = [hashlib.sha256(b).hexdigest() for b in images]
     shas[7] = None  # a sample without a hash is never a duplicate
-    index = io.read_index("results/pool/index.parquet", columns=["uid", "shard", "key"])
+    index = poolindex.read_index("results/pool/index.parquet", columns=["uid", "shard", "key"])
     keys = index.column("key").to_pylist()
     shard = index.column("shard").to_numpy()
     for s in np.unique(shard):
@@ -327,7 +327,7 @@ def test_exact_dup_staged_on_byte_identical_images(pool):
         t = pq.read_table(path)
         pos = {k: i for i, k in enumerate(keys)}
         t = t.append_column("sha256", pa.array([shas[pos[k]] for k in t.column("key").to_pylist()], pa.string()))
-        io.write_table(t, path)
+        fileio.write_table(t, path)
     got = run_staged("ex", {"method": "exact_dup"})
     seen, keep, size = set(), [], []
     for i, s in enumerate(shas):
@@ -361,9 +361,9 @@ def test_decontam_removes_planted_eval_copies(pool):
     evals = unit(rng.normal(size=(30, img.shape[1])))
     planted = rng.choice(N, size=12, replace=False)  # ground truth kind eval_copy
     evals[:12] = unit(img[planted] + 0.001 * rng.normal(size=(12, img.shape[1])))
-    io.write_table(pa.table({"key": pa.array([f"t/{i}" for i in range(30)]),
-                             "image": pa.FixedSizeListArray.from_arrays(pa.array(evals.reshape(-1)), evals.shape[1])}),
-                   "results/dedup/eval_images/m.parquet")
+    fileio.write_table(pa.table({"key": pa.array([f"t/{i}" for i in range(30)]),
+                                 "image": pa.FixedSizeListArray.from_arrays(pa.array(evals.reshape(-1)), evals.shape[1])}),
+                       "results/dedup/eval_images/m.parquet")
     from clipcurate.scores import get
 
     cfg = {**CONFIG, "scores": {"dc": {"method": "decontam", "model": "m", "params": {"threshold": 0.9995}}}}

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from clipcurate.pool import dedup as D
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles, uidcodec
 from clipcurate.embed import models
 from clipcurate.pool.dedup_inputs import embed_eval_images, eval_test_dirs, gather_phash, phash_chunk
 from clipcurate.embed.encode import read_embeddings
@@ -29,10 +29,10 @@ torch.set_num_threads(1)
 def pool(tmp_path):
     shards, uids = write_pool_shards(tmp_path / "shards", 12, per_shard=6)
     index = tmp_path / "index.parquet"
-    io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([i // 6 for i in range(12)], pa.int32()),
-                             "key": pa.array([f"{i:09d}" for i in range(12)]),
-                             "chunk": pa.array([i // 6 for i in range(12)], pa.int32())}),
-                   index, fingerprint=io.uid_fingerprint(pa.array(uids)))
+    fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([i // 6 for i in range(12)], pa.int32()),
+                                 "key": pa.array([f"{i:09d}" for i in range(12)]),
+                                 "chunk": pa.array([i // 6 for i in range(12)], pa.int32())}),
+                       index, fingerprint=uidcodec.uid_fingerprint(pa.array(uids)))
     jpgs = []
     for s in shards:
         with tarfile.open(s) as tf:
@@ -52,7 +52,7 @@ def test_phash_chunks_gathered_equal_imagehash_of_each_image(tmp_path, pool):
     direct = [int(str(imagehash.phash(Image.open(_io.BytesIO(b)).convert("RGB"))), 16) for b in pool["jpgs"]]
     assert t.column("phash").to_pylist() == direct
     # chunks gathered out of order are refused
-    with pytest.raises(io.ContractError):
+    with pytest.raises(fileio.ContractError):
         gather_phash(parts[::-1], pool["index"], tmp_path / "bad.parquet")
 
 
@@ -62,13 +62,13 @@ def test_phash_dup_through_the_runner(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     uids = [f"{i + 1:032x}" for i in range(6)]
-    io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([0] * 6, pa.int32()),
-                             "key": pa.array([str(i) for i in range(6)]), "chunk": pa.array([0] * 6, pa.int32())}),
-                   "results/pool/index.parquet", fingerprint=io.uid_fingerprint(pa.array(uids)))
+    fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([0] * 6, pa.int32()),
+                                 "key": pa.array([str(i) for i in range(6)]), "chunk": pa.array([0] * 6, pa.int32())}),
+                       "results/pool/index.parquet", fingerprint=uidcodec.uid_fingerprint(pa.array(uids)))
     # 0 and 2 differ in 3 bits, 4 in 4 bits from 0; 5 did not decode
     h = np.array([0, 0xFFFF << 32, 0b111, 0xFFFF << 48, 0b1111 << 20, 0], np.uint64)
-    io.write_table(pa.table({"uid": pa.array(uids), "phash": pa.array(h), "valid": pa.array([True] * 5 + [False])}),
-                   "results/dedup/phash.parquet")
+    fileio.write_table(pa.table({"uid": pa.array(uids), "phash": pa.array(h), "valid": pa.array([True] * 5 + [False])}),
+                       "results/dedup/phash.parquet")
     cfg = {"pool": {"source": "world"}, "models": {}, "mixes": {},
            "scores": {"p": {"method": "phash_dup", "params": {"max_distance": 3}}}}
     plan = plan_score(cfg, "p")
@@ -76,12 +76,12 @@ def test_phash_dup_through_the_runner(tmp_path, monkeypatch):
     from clipcurate.scores.plan import score_files
 
     run_score(plan, score_files(plan), "results/scores/p.parquet")
-    got = io.read_scores("results/scores/p.parquet", "results/pool/index.parquet")
+    got = scorefiles.read_scores("results/scores/p.parquet", "results/pool/index.parquet")
     np.testing.assert_array_equal(got["keep"], [True, True, False, True, True, True])
     np.testing.assert_allclose(got["score"], [0.5, 1, 0.5, 1, 1, 1])
     cfg["scores"]["p"]["params"]["max_distance"] = 4  # 4 joins 0's group now
     run_score(plan_score(cfg, "p"), score_files(plan_score(cfg, "p")), "results/scores/p.parquet")
-    got = io.read_scores("results/scores/p.parquet", "results/pool/index.parquet")
+    got = scorefiles.read_scores("results/scores/p.parquet", "results/pool/index.parquet")
     np.testing.assert_array_equal(got["keep"], [True, True, False, True, False, True])
 
 
@@ -112,5 +112,5 @@ def test_eval_images_of_every_webdataset_task_equal_open_clip(tmp_path):
     # a pool image equal to an evaluation image is found by decontam's search, the others not
     hit, _ = D.matches_any(np.r_[direct[3:4], -direct[0:1]], emb["image"], 0.999)
     assert hit.tolist() == [True, False]
-    with pytest.raises(io.ContractError, match="no evaluation task"):
+    with pytest.raises(fileio.ContractError, match="no evaluation task"):
         embed_eval_images({"name": "x", "tasks": [{"key": "hf", "dataset": "hf_task"}]}, str(root), TINY, tmp_path / "x.parquet")

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clipcurate.pool import dedup as D
-from clipcurate.core import io
+from clipcurate.core import poolindex, scorefiles
 from clipcurate.pool import download as pool
 from clipcurate.report import quality
 from tests.conftest import hex_uid
@@ -24,16 +24,16 @@ def test_dedup_rows_by_hand(tmp_path):
     pool.write_index(pa.table({"uid": uids, "shard": [0] * 8, "key": [str(i) for i in range(8)]}), index)
     truth = tmp_path / "truth.parquet"
     pq.write_table(pa.table({"uid": uids[::-1], "kind": kinds[::-1], "dup_of": dup_of[::-1]}), truth)
-    fp = io.index_fingerprint(index)
+    fp = poolindex.index_fingerprint(index)
     # near_dup found the group {0, 2, 5} (kept 0) and wrongly the pair {4, 7} (kept 4); missed 3
     nd_keep = np.array([1, 1, 0, 1, 1, 0, 1, 0], bool)
     nd_size = np.array([3, 1, 3, 1, 2, 3, 1, 2])
-    io.write_scores(tmp_path / "nd.parquet", pa.array(uids), {"score": D.dup_score(nd_size), "keep": nd_keep}, fingerprint=fp)
+    scorefiles.write_scores(tmp_path / "nd.parquet", pa.array(uids), {"score": D.dup_score(nd_size), "keep": nd_keep}, fingerprint=fp)
     # semdedup removed the original 1 (kept its copy 3) and the copy 2
     sd_keep = np.array([1, 0, 0, 1, 1, 1, 1, 1], bool)
-    io.write_scores(tmp_path / "sd.parquet", pa.array(uids), {"score": np.ones(8, np.float32), "keep": sd_keep}, fingerprint=fp)
+    scorefiles.write_scores(tmp_path / "sd.parquet", pa.array(uids), {"score": np.ones(8, np.float32), "keep": sd_keep}, fingerprint=fp)
     dc_keep = np.array([1, 1, 1, 1, 1, 1, 0, 0], bool)
-    io.write_scores(tmp_path / "dc.parquet", pa.array(uids), {"score": np.ones(8, np.float32), "keep": dc_keep}, fingerprint=fp)
+    scorefiles.write_scores(tmp_path / "dc.parquet", pa.array(uids), {"score": np.ones(8, np.float32), "keep": dc_keep}, fingerprint=fp)
     rows, _ = quality.build_report({"nd": tmp_path / "nd.parquet", "sd": tmp_path / "sd.parquet", "dc": tmp_path / "dc.parquet"},
                                    {}, truth, index, methods={"nd": "near_dup", "sd": "semdedup", "dc": "decontam"})
     by = {r["entry"]: r for r in rows if r["type"] == "dedup"}

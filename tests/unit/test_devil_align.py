@@ -18,7 +18,7 @@ import pytest
 
 from clipcurate.scores.helpers import alignment as A
 from clipcurate.scores.helpers import datacomp_filters as F
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles, uidcodec
 from clipcurate.scores import get
 from clipcurate.scores.plan import PlanError, plan_score
 from clipcurate.scores.stages import (read_arrays, run_apply, run_fit, run_gather, run_group, run_prepare, stage_files,
@@ -43,10 +43,10 @@ def pool(tmp_path, monkeypatch):
     img = unit(centers[cls] + 0.05 * rng.normal(size=(n, D)))
     uids = [f"{i + 1:032x}" for i in range(n)]
     chunk = np.arange(n) // PER_CHUNK
-    fp = io.uid_fingerprint(pa.array(uids))
-    io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(chunk, pa.int32()),
-                             "key": pa.array([f"k{i}" for i in range(n)]), "chunk": pa.array(chunk, pa.int32())}),
-                   "results/pool/index.parquet", fingerprint=fp)
+    fp = uidcodec.uid_fingerprint(pa.array(uids))
+    fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(chunk, pa.int32()),
+                                 "key": pa.array([f"k{i}" for i in range(n)]), "chunk": pa.array(chunk, pa.int32())}),
+                       "results/pool/index.parquet", fingerprint=fp)
     Path("results/embeddings/m").mkdir(parents=True)
     for c in range(N_CHUNKS):
         r = np.flatnonzero(chunk == c)
@@ -55,13 +55,13 @@ def pool(tmp_path, monkeypatch):
                        f"results/embeddings/m/{c:05d}.parquet", row_group_size=150)
     ref_cls = np.repeat([0, 1, 2], [30, 20, 10])
     ref = unit(centers[ref_cls] + 0.05 * rng.normal(size=(len(ref_cls), D)))
-    io.write_table(pa.table({"key": pa.array([f"r{i}" for i in range(len(ref))]),
-                             "image": pa.FixedSizeListArray.from_arrays(pa.array(ref.reshape(-1)), D)}),
-                   "results/reference_embeddings/m/downstream.parquet")
+    fileio.write_table(pa.table({"key": pa.array([f"r{i}" for i in range(len(ref))]),
+                                 "image": pa.FixedSizeListArray.from_arrays(pa.array(ref.reshape(-1)), D)}),
+                       "results/reference_embeddings/m/downstream.parquet")
     keep = np.arange(n) % 7 != 3
     quality = np.round(rng.normal(size=n), 1).astype(np.float32)  # rounded: many ties
-    io.write_scores("results/scores/base.parquet", pa.array(uids), {"keep": keep}, fingerprint=fp)
-    io.write_scores("results/scores/hflip.parquet", pa.array(uids), {"score": quality}, fingerprint=fp)
+    scorefiles.write_scores("results/scores/base.parquet", pa.array(uids), {"keep": keep}, fingerprint=fp)
+    scorefiles.write_scores("results/scores/hflip.parquet", pa.array(uids), {"score": quality}, fingerprint=fp)
     return {"img": img, "cls": cls, "ref": ref, "ref_cls": ref_cls, "keep": keep, "quality": quality, "uids": uids}
 
 
@@ -86,7 +86,7 @@ def run_staged(name, entry):
         for s in range(int(plan["params"]["group_shards"])):
             run_group(plan, stage_files(plan, "group", chunks=CHUNKS), stage_path(name, "group", s), s)
     run_gather(plan, stage_files(plan, "gather", chunks=CHUNKS), stage_path(name, "gather"))
-    return io.read_scores(stage_path(name, "gather"), "results/pool/index.parquet")
+    return scorefiles.read_scores(stage_path(name, "gather"), "results/pool/index.parquet")
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_quality_dup_reuses_cids_clusters_through_its_artifact(pool):
         got = run_staged("qd", entry)
     finally:
         del CONFIG["scores"]["cids"]
-    cids = io.read_scores("results/scores/cids.parquet", "results/pool/index.parquet")
+    cids = scorefiles.read_scores("results/scores/cids.parquet", "results/pool/index.parquet")
     c = read_arrays("results/scores/cids/fit.npz")["centroids"]
     assert np.array_equal(read_arrays(stage_path("qd", "fit"))["centroids"], c)
     # a survivor drawn twice by CIDS gets twice its copies; CIDS's dropped rows stay dropped
@@ -305,11 +305,11 @@ def test_quality_dup_counts_reach_the_subset_unchanged(pool):
 
     run_staged("qd", {"method": "quality_dup", "model": "m", "quality": "hflip", "base": "base:keep",
                       "params": {"centroids": K, "w1": 1, "w2": 2, "group_shards": 2}})
-    counts = io.read_scores("results/scores/qd.parquet", "results/pool/index.parquet")["count"]
+    counts = scorefiles.read_scores("results/scores/qd.parquet", "results/pool/index.parquet")["count"]
     stats = subset.write_recipe_subset("qd", {"method": "counts"}, "results/pool/index.parquet", "results/scores/qd.parquet",
                                        "qd.parquet", "qd.npy", n_target=10, seed=0)
     assert stats["n_total"] == int(counts.sum())
-    got = Counter(io.pairs_to_uids(np.load("qd.npy")))
+    got = Counter(uidcodec.pairs_to_uids(np.load("qd.npy")))
     assert got == {u: int(c) for u, c in zip(pool["uids"], counts) if c}
 
 

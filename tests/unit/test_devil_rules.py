@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clipcurate.scores.helpers import devil_rules as R
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles, uidcodec
 from clipcurate.scores import get
 from clipcurate.scores.methods.devil_text import freq_fit, freq_prepare, frequency_threshold
 from clipcurate.scores.plan import PlanError, plan_score
@@ -175,14 +175,14 @@ def pool(tmp_path, monkeypatch):
     uids = [f"{i + 1:032x}" for i in range(n)]
     shard = np.arange(n) // 2
     keys = [f"{s:04d}{i % 2:05d}" for i, s in enumerate(shard)]
-    io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(shard, pa.int32()), "key": pa.array(keys),
-                             "chunk": pa.array(shard // 2, pa.int32())}), "results/pool/index.parquet",
-                   fingerprint=io.uid_fingerprint(pa.array(uids)))
+    fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(shard, pa.int32()), "key": pa.array(keys),
+                                 "chunk": pa.array(shard // 2, pa.int32())}), "results/pool/index.parquet",
+                       fingerprint=uidcodec.uid_fingerprint(pa.array(uids)))
     for s in range(4):
         r = np.flatnonzero(shard == s)[::-1]
-        io.write_table(pa.table({"key": [keys[i] for i in r], "caption": [texts[i] for i in r],
-                                 "face_bboxes": pa.array([boxes[i] for i in r], pa.list_(pa.list_(pa.float64())))}),
-                       f"results/pool/shards/{s:08d}.parquet")
+        fileio.write_table(pa.table({"key": [keys[i] for i in r], "caption": [texts[i] for i in r],
+                                     "face_bboxes": pa.array([boxes[i] for i in r], pa.list_(pa.list_(pa.float64())))}),
+                           f"results/pool/shards/{s:08d}.parquet")
     return {"texts": texts, "uids": uids}
 
 
@@ -199,7 +199,7 @@ def _run(name, staged):
         else:
             run_score(plan, stage_files(plan, "apply", chunk=c), stage_path(name, "apply", c), chunk=int(c))
     run_gather(plan, stage_files(plan, "gather", chunks=chunks), stage_path(name, "gather"))
-    return io.read_scores(stage_path(name, "gather"), "results/pool/index.parquet")
+    return scorefiles.read_scores(stage_path(name, "gather"), "results/pool/index.parquet")
 
 
 def test_frequent_captions_staged_through_the_runner(pool):
@@ -216,8 +216,8 @@ def test_face_area_through_the_runner(pool):
 def test_a_bad_face_box_names_file_row_and_column(pool):
     bad = pa.table({"key": ["000100000", "000100001"], "caption": ["a", "b"],
                     "face_bboxes": pa.array([[[0.1, 0.1, 0.2, 0.2]], [[0.1, 0.2, 0.3]]], pa.list_(pa.list_(pa.float64())))})
-    io.write_table(bad, "results/pool/shards/00000001.parquet")
-    with pytest.raises(io.ContractError, match=r"00000001\.parquet: row 1, column 'face_bboxes': box \[0\.1, 0\.2, 0\.3\]"):
+    fileio.write_table(bad, "results/pool/shards/00000001.parquet")
+    with pytest.raises(fileio.ContractError, match=r"00000001\.parquet: row 1, column 'face_bboxes': box \[0\.1, 0\.2, 0\.3\]"):
         _run("faces", staged=False)
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from clipcurate.scores.helpers import classifier
 from clipcurate.train import dfn
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles
 from clipcurate.pool import download as pool
 from clipcurate.pool.reshard import extra_shards, reshard
 from tests.conftest import hex_uid
@@ -109,9 +109,9 @@ def test_reference_train_data_union_and_errors(world, tmp_path):
 
 def test_reshard_adds_extra_data_once_spread_through_the_stream(world, tmp_path):
     w, shards, index = world
-    uids = io.read_index(index).column("uid")
+    uids = poolindex.read_index(index).column("uid")
     counts = np.array([2] * 10 + [0] * 10 + [1] * 10)
-    io.write_subset(tmp_path / "sub.parquet", None, uids, counts)
+    scorefiles.write_subset(tmp_path / "sub.parquet", None, uids, counts)
     extra = extra_shards([w / "reference" / "downstream"])
     meta = reshard(tmp_path / "sub.parquet", index, shards, tmp_path / "out", shard_size=5, shuffle_buffer=2,
                    seed=0, extra_shards=extra)
@@ -125,7 +125,7 @@ def test_reshard_adds_extra_data_once_spread_through_the_stream(world, tmp_path)
     reshard(tmp_path / "sub.parquet", index, shards, tmp_path / "a", shard_size=5, shuffle_buffer=2, seed=0)
     reshard(tmp_path / "sub.parquet", index, shards, tmp_path / "b", shard_size=5, shuffle_buffer=2, seed=0, extra_shards=[])
     assert _captions(tmp_path / "a") == _captions(tmp_path / "b")
-    with pytest.raises(io.ContractError, match="no webdataset shards"):
+    with pytest.raises(fileio.ContractError, match="no webdataset shards"):
         extra_shards([tmp_path / "empty"])
 
 
@@ -153,7 +153,7 @@ def test_binary_classifier_matches_sklearn_logistic_regression(tmp_path):
     np.testing.assert_allclose(logits, test @ clf["weight"] + clf["bias"], rtol=1e-4, atol=1e-4)
     out = classifier.binary_classifier_score({}, emb=emb, classifier=str(tmp_path / "c.pt"))
     np.testing.assert_array_equal(out["score"], logits)
-    with pytest.raises(io.ContractError, match="expects 8 features"):
+    with pytest.raises(fileio.ContractError, match="expects 8 features"):
         classifier.classifier_logits(tmp_path / "c.pt", {"image": emb["image"], "text": emb["text"][:, :2]})
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from clipcurate.scores.helpers import digit_detect as D
 from clipcurate.train import digit_labels as L
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles, uidcodec
 from clipcurate.scores.methods.digits import enhance
 from clipcurate.scores.plan import PlanError, plan_score, score_files
 from clipcurate.scores.runner import run_score
@@ -127,14 +127,14 @@ def test_parse_yes_no(answer, want):
 def test_digits_score_through_the_runner(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     uids = [f"{i + 1:032x}" for i in range(6)]
-    fp = io.uid_fingerprint(pa.array(uids))
-    io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([0] * 6, pa.int32()), "key": pa.array(uids),
-                             "chunk": pa.array([0] * 6, pa.int32())}), "results/pool/index.parquet", fingerprint=fp)
+    fp = uidcodec.uid_fingerprint(pa.array(uids))
+    fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([0] * 6, pa.int32()), "key": pa.array(uids),
+                                 "chunk": pa.array([0] * 6, pa.int32())}), "results/pool/index.parquet", fingerprint=fp)
     img = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 0], [0, 1]], np.float32)
     Path("results/embeddings/m").mkdir(parents=True)
     pq.write_table(pa.table({"uid": pa.array(uids), "image": pa.FixedSizeListArray.from_arrays(pa.array(img.reshape(-1)), 2)}),
                    "results/embeddings/m/00000.parquet")
-    io.write_scores("results/scores/prev.parquet", pa.array(uids), {"count": np.array([0, 2, 0, 1, 1, 3], np.uint32)}, fingerprint=fp)
+    scorefiles.write_scores("results/scores/prev.parquet", pa.array(uids), {"count": np.array([0, 2, 0, 1, 1, 3], np.uint32)}, fingerprint=fp)
     Path("results/digit_detectors/d").mkdir(parents=True)
     D.save_detector("results/digit_detectors/d/detector.npz",
                     {"layers": [(np.array([[4.0], [-4.0]], np.float32), np.zeros(1, np.float32))]}, {})

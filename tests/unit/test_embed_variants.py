@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from clipcurate.core import io
+from clipcurate.core import fileio, uidcodec
 from clipcurate.embed import models
 from clipcurate.embed.encode import embed_chunk, embed_reference, read_embeddings
 from tests.unit.test_flyt_run import TINY, write_downstream, write_pool_shards
@@ -36,9 +36,9 @@ def pool(tmp_path):
     shards, uids = write_pool_shards(tmp_path / "shards", 12, per_shard=6)
     keys = [f"{i:09d}" for i in range(12)]
     index = tmp_path / "index.parquet"
-    io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([i // 6 for i in range(12)], pa.int32()),
-                             "key": pa.array(keys), "chunk": pa.array([0] * 12, pa.int32())}),
-                   index, fingerprint=io.uid_fingerprint(pa.array(uids)))
+    fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([i // 6 for i in range(12)], pa.int32()),
+                                 "key": pa.array(keys), "chunk": pa.array([0] * 12, pa.int32())}),
+                       index, fingerprint=uidcodec.uid_fingerprint(pa.array(uids)))
     jpgs = []
     for s in shards:
         with tarfile.open(s) as tf:

@@ -11,7 +11,7 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles
 from clipcurate.mix import aggregate as mixing
 from clipcurate.train.flyt import GLUHead, LinearMixer
 from clipcurate.train.flyt.data import downstream_batches, downstream_set, pool_score_features, upstream_batches
@@ -63,8 +63,8 @@ def write_downstream(directory, n=24, classes=("circle", "square", "star"), seed
 
 
 def write_score(path, uids, values, index_path):
-    io.write_scores(path, pa.array(uids, pa.string()), {"score": np.asarray(values, np.float32)},
-                    fingerprint=io.index_fingerprint(index_path))
+    scorefiles.write_scores(path, pa.array(uids, pa.string()), {"score": np.asarray(values, np.float32)},
+                            fingerprint=poolindex.index_fingerprint(index_path))
 
 
 def ident(x):
@@ -118,7 +118,7 @@ def test_upstream_order_does_not_depend_on_the_member_order_within_a_shard(tmp_p
 def test_upstream_sample_without_score_row_names_the_shard(tmp_path):
     shards, uids = write_pool_shards(tmp_path / "shards", 12)
     it = upstream_batches(shards, ident, tokens, 4, seed=0, uids=uids[:-1], features=np.zeros((11, 1), np.float32))
-    with pytest.raises(io.ContractError, match=r"00000001\.tar.*no row"):
+    with pytest.raises(fileio.ContractError, match=r"00000001\.tar.*no row"):
         for _ in range(4):
             next(it)
 
@@ -168,7 +168,7 @@ def test_mflyt_mix_ranks_like_the_trained_mixer(tmp_path):
     method, params = mixer_mix(tmp_path / "mixer.json", ["a", "b", "c:x"])
     got = mixing.mix(method, {n: raw[:, i] for i, n in enumerate(m["inputs"])}, params)["score"]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-    with pytest.raises(io.ContractError, match=r"mixer\.json: mixer inputs .* differ"):
+    with pytest.raises(fileio.ContractError, match=r"mixer\.json: mixer inputs .* differ"):
         mixer_mix(tmp_path / "mixer.json", ["a", "b"])
     # a file written when the mixer still had a bias reads and mixes the same (the bias is ignored)
     (tmp_path / "old.json").write_text(json.dumps({**m, "bias": 0.7}))
@@ -177,7 +177,7 @@ def test_mflyt_mix_ranks_like_the_trained_mixer(tmp_path):
 
 def test_read_mixer_rejects_inconsistent_files(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps({"inputs": ["a", "b"], "weights": [1.0], "mean": [0, 0], "std": [1, 1]}))
-    with pytest.raises(io.ContractError, match=r"m\.json.*'weights' has 1 entries, expected 2"):
+    with pytest.raises(fileio.ContractError, match=r"m\.json.*'weights' has 1 entries, expected 2"):
         read_mixer(tmp_path / "m.json")
 
 
@@ -192,7 +192,7 @@ def test_eflyt_score_method_applies_the_saved_head(tmp_path):
     np.testing.assert_allclose(head_scores(load_head(tmp_path / "head.pt"), img, txt), expected, rtol=1e-6)
     out = get("eflyt").func({}, emb={"image": img, "text": txt}, head=str(tmp_path / "head.pt"))
     np.testing.assert_allclose(out["score"], expected, rtol=1e-6)
-    with pytest.raises(io.ContractError, match="expects 8-d"):
+    with pytest.raises(fileio.ContractError, match="expects 8-d"):
         head_scores(load_head(tmp_path / "head.pt"), img[:, :3], txt)
     # a head saved with an output bias (before it was dropped) loads; its scores shift by a constant
     torch.save({"state_dict": {**head.state_dict(), "w2.bias": torch.tensor([0.5])}, "d_in": 8, "hidden_mult": 1.0,

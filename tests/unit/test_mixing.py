@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles, uidcodec
 from clipcurate.mix import aggregate as mixing
 from clipcurate.mix.aggregate import MixingError
 from clipcurate.mix.files import mix_files
@@ -300,11 +300,11 @@ UIDS = [f"{i:032x}" for i in range(4)]
 @pytest.fixture
 def pool(tmp_path):
     index = tmp_path / "index.parquet"
-    io.write_table(pa.table({"uid": UIDS, "shard": [0, 0, 1, 1]}), index, fingerprint=io.uid_fingerprint(UIDS))
-    fp = io.index_fingerprint(index)
+    fileio.write_table(pa.table({"uid": UIDS, "shard": [0, 0, 1, 1]}), index, fingerprint=uidcodec.uid_fingerprint(UIDS))
+    fp = poolindex.index_fingerprint(index)
     # one file written by the workflow (fingerprint), one imported (uids compared)
-    io.write_scores(tmp_path / "clip.parquet", pa.array(UIDS), {"a": A, "other": B}, fingerprint=fp)
-    io.write_scores(tmp_path / "ext.parquet", pa.array(UIDS), {"b": B}, fingerprint=None)
+    scorefiles.write_scores(tmp_path / "clip.parquet", pa.array(UIDS), {"a": A, "other": B}, fingerprint=fp)
+    scorefiles.write_scores(tmp_path / "ext.parquet", pa.array(UIDS), {"b": B}, fingerprint=None)
     return tmp_path, index
 
 
@@ -312,7 +312,7 @@ def test_mix_files_round_trip(pool):
     d, index = pool
     out = d / "mixes" / "in8.parquet"
     specs = [("a", str(d / "clip.parquet"), "a"), ("b", str(d / "ext.parquet"), "b")]
-    mix_files(specs, index, "in_weighted", {"in_accuracy": {"a": 0.3, "b": 0.5}, "r": 4}, out, io.index_fingerprint(index))
+    mix_files(specs, index, "in_weighted", {"in_accuracy": {"a": 0.3, "b": 0.5}, "r": 4}, out, poolindex.index_fingerprint(index))
 
     table = pq.read_table(out)
     assert table.column_names == ["uid", "score"]
@@ -320,8 +320,8 @@ def test_mix_files_round_trip(pool):
     assert table.schema.field("score").type == pa.float32()
     np.testing.assert_allclose(table.column("score").to_numpy(), [0.8861198, -1.4824045, -1.1842621, 1.7805469], rtol=1e-6)
     # aligned by fingerprint, so the next stage reads it without comparing uids
-    assert pq.read_schema(out).metadata[io.FINGERPRINT_KEY].decode() == io.index_fingerprint(index)
-    np.testing.assert_allclose(io.read_scores(out, index)["score"], table.column("score").to_numpy())
+    assert pq.read_schema(out).metadata[fileio.FINGERPRINT_KEY].decode() == poolindex.index_fingerprint(index)
+    np.testing.assert_allclose(scorefiles.read_scores(out, index)["score"], table.column("score").to_numpy())
 
     stats = json.loads((d / "mixes" / "in8.stats.json").read_text())
     assert stats["method"] == "in_weighted" and stats["n_rows"] == 4 and stats["standardized"] is True
@@ -377,28 +377,28 @@ def test_filter_counts_errors_name_the_input(cols, params, match):
 
 def test_mix_files_filter_counts_writes_integer_counts(pool):
     d, index = pool
-    io.write_scores(d / "dup.parquet", pa.array(UIDS), {"score": A, "count": np.array([3, 1, 0, 2])},
-                    fingerprint=io.index_fingerprint(index))
-    io.write_scores(d / "filt.parquet", pa.array(UIDS), {"keep": np.array([True, False, True, True])}, fingerprint=None)
+    scorefiles.write_scores(d / "dup.parquet", pa.array(UIDS), {"score": A, "count": np.array([3, 1, 0, 2])},
+                            fingerprint=poolindex.index_fingerprint(index))
+    scorefiles.write_scores(d / "filt.parquet", pa.array(UIDS), {"keep": np.array([True, False, True, True])}, fingerprint=None)
     out = d / "fc.parquet"
     specs = [("dup:count", d / "dup.parquet", "count"), ("filt:keep", d / "filt.parquet", "keep")]
     mix_files(specs, index, "filter_counts", {"counts": "dup:count"}, out)
     table = pq.read_table(out)
     assert table.column_names == ["uid", "score", "keep", "count"]
     assert table.schema.field("count").type == pa.uint32()
-    assert io.read_scores(out, index)["count"].tolist() == [3, 0, 0, 2]
+    assert scorefiles.read_scores(out, index)["count"].tolist() == [3, 0, 0, 2]
     # the counts sampler takes them unchanged
     from clipcurate.sample import subset
 
-    assert subset.select({"method": "counts"}, io.read_scores(out, index), 4, 10, 0).tolist() == [3, 0, 0, 2]
+    assert subset.select({"method": "counts"}, scorefiles.read_scores(out, index), 4, 10, 0).tolist() == [3, 0, 0, 2]
 
 
 def test_mix_files_bad_score_file_names_it(pool):
     d, index = pool
     bad = d / "bad.parquet"
-    io.write_scores(bad, pa.array(UIDS), {"b": np.array([1, np.nan, 2, 3], dtype=np.float32)}, fingerprint=None)
+    scorefiles.write_scores(bad, pa.array(UIDS), {"b": np.array([1, np.nan, 2, 3], dtype=np.float32)}, fingerprint=None)
     out = d / "out.parquet"
-    with pytest.raises(io.ContractError, match="bad.parquet"):
+    with pytest.raises(fileio.ContractError, match="bad.parquet"):
         mix_files([("a", d / "clip.parquet", "a"), ("b", bad, "b")], index, "standardized_sum", {}, out)
     assert not out.exists()
 
@@ -406,8 +406,8 @@ def test_mix_files_bad_score_file_names_it(pool):
 def test_mix_files_misaligned_file_names_it(pool):
     d, index = pool
     shuffled = d / "shuffled.parquet"
-    io.write_scores(shuffled, pa.array(UIDS[::-1]), {"b": B}, fingerprint=None)
-    with pytest.raises(io.ContractError, match="shuffled.parquet.*order"):
+    scorefiles.write_scores(shuffled, pa.array(UIDS[::-1]), {"b": B}, fingerprint=None)
+    with pytest.raises(fileio.ContractError, match="shuffled.parquet.*order"):
         mix_files([("b", shuffled, "b")], index, "identity", {}, d / "out.parquet")
 
 

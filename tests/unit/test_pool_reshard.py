@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles, uidcodec
 from clipcurate.pool import download as pool
 from clipcurate.pool.reshard import reshard
 from tests.conftest import hex_uid
@@ -88,7 +88,7 @@ def test_reshard_honours_counts_and_shuffles(downloaded, tmp_path):
     pool.write_index(table, index)
     uids = table.column("uid")
     counts = np.array([3, 0, 1, 2, 0, 0, 1, 0, 4])
-    io.write_subset(tmp_path / "sub.parquet", None, uids, counts)
+    scorefiles.write_subset(tmp_path / "sub.parquet", None, uids, counts)
     meta = reshard(tmp_path / "sub.parquet", index, root / "shards", tmp_path / "out", shard_size=4,
                    shuffle_buffer=8, seed=0)
     assert meta["output_count"] == 11 and meta["output_shard_count"] == 3
@@ -126,7 +126,7 @@ def test_counts_from_a_score_method_reach_reshard_unchanged(downloaded, tmp_path
     listed = [u for u, c in want.items() for _ in range(c)]
     listed = [listed[i] for i in np.random.default_rng(1).permutation(len(listed))]  # published lists are not in pool order
     with open(tmp_path / "published.npy", "wb") as f:
-        np.save(f, io.uids_to_pairs(listed))
+        np.save(f, uidcodec.uids_to_pairs(listed))
     config = {"pool": {"source": "datacomp"}, "scores": {"pub": {"method": "import_subset", "file": str(tmp_path / "published.npy"), "params": {"repeats": "count"}}}}
     plan = plan_score(config, "pub")
     assert "count" in plan.outputs
@@ -135,7 +135,7 @@ def test_counts_from_a_score_method_reach_reshard_unchanged(downloaded, tmp_path
     stats = subset.write_recipe_subset("dup", {"method": "counts"}, index, tmp_path / "pub.parquet",
                                        tmp_path / "dup.parquet", tmp_path / "dup.npy", n_target=100, seed=0)
     assert (stats["n_unique"], stats["n_total"]) == (4, 10)
-    npy = io.pairs_to_uids(np.load(tmp_path / "dup.npy"))
+    npy = uidcodec.pairs_to_uids(np.load(tmp_path / "dup.npy"))
     assert Counter(npy) == Counter(listed)
     meta = reshard(tmp_path / "dup.parquet", index, root / "shards", tmp_path / "out", shard_size=3,
                    shuffle_buffer=4, seed=0)
@@ -152,8 +152,8 @@ def test_reshard_rejects_unknown_uid(downloaded, tmp_path):
     table = pool.build_index(root / "shards", chunk_shards=2)
     index = tmp_path / "index.parquet"
     pool.write_index(table, index)
-    io.write_subset(tmp_path / "sub.parquet", None, pa.array([hex_uid(500)]), np.array([1]))
-    with pytest.raises(io.ContractError, match=r"sub.parquet: 1 uids are not in the pool index"):
+    scorefiles.write_subset(tmp_path / "sub.parquet", None, pa.array([hex_uid(500)]), np.array([1]))
+    with pytest.raises(fileio.ContractError, match=r"sub.parquet: 1 uids are not in the pool index"):
         reshard(tmp_path / "sub.parquet", index, root / "shards", tmp_path / "out", 4, 8, 0)
 
 
@@ -183,7 +183,7 @@ def test_reshard_does_not_depend_on_the_download_order_within_a_shard(downloaded
     table = pool.build_index(root / "shards", chunk_shards=2)
     index = tmp_path / "index.parquet"
     pool.write_index(table, index)
-    io.write_subset(tmp_path / "sub.parquet", None, table.column("uid"), np.array([2, 1, 1, 3, 0, 1, 1, 2, 1]))
+    scorefiles.write_subset(tmp_path / "sub.parquet", None, table.column("uid"), np.array([2, 1, 1, 3, 0, 1, 1, 2, 1]))
     for shards, out in ((root / "shards", "a"), (shuffled, "b")):
         reshard(tmp_path / "sub.parquet", index, shards, tmp_path / out, shard_size=4, shuffle_buffer=8, seed=5)
     assert _member_order_of(tmp_path / "a") == _member_order_of(tmp_path / "b")

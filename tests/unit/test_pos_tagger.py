@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles, uidcodec
 from clipcurate.train import pos_tagger as P
 from clipcurate.scores.plan import plan_score
 from clipcurate.scores.runner import run_score
@@ -168,7 +168,7 @@ def test_world_tagger_training_from_the_world_folder(tmp_path):
     _fake_world(tmp_path / "world", {"pretrain": caps[:300], "hq": caps[300:]})
     read = world_captions(tmp_path / "world", ["pretrain", "hq"])
     assert read == caps
-    with pytest.raises(io.ContractError, match=r"world\.json: no reference set 'nope'"):
+    with pytest.raises(fileio.ContractError, match=r"world\.json: no reference set 'nope'"):
         world_captions(tmp_path / "world", "nope")
     info = train_world_tagger(read, {"dataset": ["pretrain", "hq"], "iterations": 3, "held_out": 0.2}, 0,
                               tmp_path / "out" / "world")
@@ -200,14 +200,14 @@ def test_pos_noun_through_the_runner(tmp_path, monkeypatch, hand_tagger):
     texts = ["the dog runs", "red", "the big red", "two small cats", None]
     uids = [f"{i + 1:032x}" for i in range(len(texts))]
     keys = [f"{i:09d}" for i in range(len(texts))]
-    io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([0] * len(texts), pa.int32()), "key": pa.array(keys),
-                             "chunk": pa.array([0] * len(texts), pa.int32())}), "results/pool/index.parquet",
-                   fingerprint=io.uid_fingerprint(pa.array(uids)))
-    io.write_table(pa.table({"key": keys, "caption": pa.array(texts, pa.string())}), "results/pool/shards/00000000.parquet")
+    fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array([0] * len(texts), pa.int32()), "key": pa.array(keys),
+                                 "chunk": pa.array([0] * len(texts), pa.int32())}), "results/pool/index.parquet",
+                       fingerprint=uidcodec.uid_fingerprint(pa.array(uids)))
+    fileio.write_table(pa.table({"key": keys, "caption": pa.array(texts, pa.string())}), "results/pool/shards/00000000.parquet")
     config = {"pool": {"source": "world"}, "models": {}, "mixes": {},
               "scores": {"nouns": {"method": "pos_noun", "tagger_model": str(weights)}}}
     plan = plan_score(config, "nouns").to_dict()
     run_score(plan, stage_files(plan, "apply", chunk="00000"), stage_path("nouns", "apply", "00000"), chunk=0)
     run_gather(plan, stage_files(plan, "gather", chunks=["00000"]), stage_path("nouns", "gather"))
-    t = io.read_scores(stage_path("nouns", "gather"), "results/pool/index.parquet")
+    t = scorefiles.read_scores(stage_path("nouns", "gather"), "results/pool/index.parquet")
     assert np.asarray(t["keep"]).tolist() == [True, False, False, True, False]

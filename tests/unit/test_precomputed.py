@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 from clipcurate.pool import download as pool, precomputed
 from clipcurate.report.tables import dropped_note, to_markdown
 from tests.conftest import hex_uid
@@ -30,9 +30,9 @@ def _datacomp_dir(tmp_path, sizes=(5, 7), dim=4, seed=0):
 
 def _index(tmp_path, uids, chunks):
     path = tmp_path / "index.parquet"
-    io.write_table(pa.table({"uid": pa.array(uids, pa.string()), "shard": pa.array(chunks, pa.int32()),
-                             "key": pa.array([f"{i:09d}" for i in range(len(uids))]),
-                             "chunk": pa.array(chunks, pa.int32())}), path)
+    fileio.write_table(pa.table({"uid": pa.array(uids, pa.string()), "shard": pa.array(chunks, pa.int32()),
+                                 "key": pa.array([f"{i:09d}" for i in range(len(uids))]),
+                                 "chunk": pa.array(chunks, pa.int32())}), path)
     return path
 
 
@@ -62,7 +62,7 @@ def test_chunk_embeddings_are_the_normalised_npz_rows_of_each_uid(tmp_path):
 def test_an_index_uid_missing_from_the_metadata_is_named(tmp_path):
     meta, truth = _datacomp_dir(tmp_path)
     stranger = hex_uid(99)
-    with pytest.raises(io.ContractError, match=f"uid {stranger} .*is in no metadata parquet"):
+    with pytest.raises(fileio.ContractError, match=f"uid {stranger} .*is in no metadata parquet"):
         precomputed.build_row_map(_index(tmp_path, [*list(truth)[:3], stranger], [0, 0, 0, 0]), meta, tmp_path / "r.parquet")
 
 
@@ -72,10 +72,10 @@ def test_an_npz_that_is_not_row_aligned_is_named(tmp_path):
     precomputed.build_row_map(_index(tmp_path, list(truth), [0] * len(truth)), meta, rows)
     bad = meta / f"{1:032x}.npz"
     np.savez_compressed(bad, b32_img=np.zeros((6, 4), np.float16), b32_txt=np.zeros((7, 4), np.float16))
-    with pytest.raises(io.ContractError, match=r"0+1\.npz: b32_img has shape \(6, 4\), expected \(7, d\)"):
+    with pytest.raises(fileio.ContractError, match=r"0+1\.npz: b32_img has shape \(6, 4\), expected \(7, d\)"):
         precomputed.write_chunk_embeddings(rows, meta, 0, "b32", tmp_path / "out.parquet")
     bad.unlink()
-    with pytest.raises(io.ContractError, match=r"0+1\.npz: DataComp embeddings not found"):
+    with pytest.raises(fileio.ContractError, match=r"0+1\.npz: DataComp embeddings not found"):
         precomputed.write_chunk_embeddings(rows, meta, 0, "b32", tmp_path / "out.parquet")
 
 
@@ -97,7 +97,7 @@ def test_metadata_without_the_sha256_column_is_named(tmp_path):
     pq.write_table(pa.table({"uid": [hex_uid(1)], "url": ["http://127.0.0.1:1/x.jpg"], "text": ["x"]}), meta / "a.parquet")
     cfg = {"samples_per_shard": 5, "processes": 1, "threads": 1, "image_size": 32, "resize_mode": "center_crop",
            "encode_quality": 95, "retries": 0, "timeout": 1, "verify_sha256": True}
-    with pytest.raises(io.ContractError, match=r"a\.parquet: metadata parquet lacks column\(s\) \['sha256'\]"):
+    with pytest.raises(fileio.ContractError, match=r"a\.parquet: metadata parquet lacks column\(s\) \['sha256'\]"):
         pool.download_pool(meta, tmp_path / "shards", cfg)
     assert not (tmp_path / "shards.partial").exists()
 

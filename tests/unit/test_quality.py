@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import poolindex, scorefiles
 from clipcurate.pool import download as pool
 from clipcurate.report import quality
 from tests.conftest import hex_uid
@@ -56,11 +56,11 @@ def pool_files(tmp_path):
     pq.write_table(pa.table({"uid": uids[::-1] + [hex_uid(99)], "kind": kinds[::-1] + ["failing_url"]}), truth)
     score = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.8, 0.5, 0.1, 0.6, 0.4], np.float32)
     keep = np.array([1, 1, 1, 0, 1, 1, 0, 0, 1, 1], bool)
-    fp = io.index_fingerprint(index)
-    io.write_scores(tmp_path / "s.parquet", pa.array(uids), {"score": score}, fingerprint=fp)
-    io.write_scores(tmp_path / "f.parquet", pa.array(uids), {"score": keep.astype(np.float32), "keep": keep}, fingerprint=fp)
+    fp = poolindex.index_fingerprint(index)
+    scorefiles.write_scores(tmp_path / "s.parquet", pa.array(uids), {"score": score}, fingerprint=fp)
+    scorefiles.write_scores(tmp_path / "f.parquet", pa.array(uids), {"score": keep.astype(np.float32), "keep": keep}, fingerprint=fp)
     kept = [0, 1, 3, 5]
-    io.write_subset(tmp_path / "r.parquet", None, pa.array(uids), np.isin(np.arange(10), kept).astype(np.int64))
+    scorefiles.write_subset(tmp_path / "r.parquet", None, pa.array(uids), np.isin(np.arange(10), kept).astype(np.int64))
     return tmp_path, np.array(kinds), score, keep, kept
 
 
@@ -119,10 +119,10 @@ def test_report_names_a_pool_uid_missing_from_the_truth(pool_files, tmp_path):
 def test_report_has_a_row_per_further_float_column_but_not_counts(pool_files):
     """HYPE's neg_dist/eps_i/eps_t get rows of their own (entry ``<score>:<column>``); counts do not."""
     d, kinds, score, keep, kept = pool_files
-    uids = io.read_index(d / "index.parquet", columns=["uid"]).column("uid")
+    uids = poolindex.read_index(d / "index.parquet", columns=["uid"]).column("uid")
     eps = -score.copy()
-    io.write_scores(d / "h.parquet", uids, {"score": score, "eps": eps, "count": np.arange(10, dtype=np.uint32)},
-                    fingerprint=io.index_fingerprint(d / "index.parquet"))
+    scorefiles.write_scores(d / "h.parquet", uids, {"score": score, "eps": eps, "count": np.arange(10, dtype=np.uint32)},
+                            fingerprint=poolindex.index_fingerprint(d / "index.parquet"))
     rows, _ = quality.build_report({"h": d / "h.parquet"}, {}, d / "truth.parquet", d / "index.parquet")
     by = {r["entry"]: r for r in rows}
     assert set(by) == {"h", "h:eps"}

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles, uidcodec
 from clipcurate.scores.methods.imported import check_file, match, read_uid_pairs, unique_pairs
 from clipcurate.scores.plan import PlanError, plan_score, report_path, score_files
 from clipcurate.scores.runner import run_score
@@ -22,12 +22,12 @@ def run_import(name, entry):
     assert plan.report and plan.level == "pool"
     out = f"results/scores/{name}.parquet"
     run_score(plan.to_dict(), score_files(plan, chunks=["00000", "00001"]), out, report_path=report_path(name))
-    return io.read_scores(out, "results/pool/index.parquet"), json.loads(open(report_path(name)).read())
+    return scorefiles.read_scores(out, "results/pool/index.parquet"), json.loads(open(report_path(name)).read())
 
 
 def write_npy(path, uids):
     with open(path, "wb") as f:
-        np.save(f, io.uids_to_pairs(uids))
+        np.save(f, uidcodec.uids_to_pairs(uids))
 
 
 def test_published_npy_subset(world):
@@ -47,7 +47,7 @@ def test_published_npy_subset(world):
 
 def test_parquet_uid_list_and_our_own_subset_round_trip(world, tmp_path):
     # a subset written by this workflow (sorted u8,u8 with repeats) reads back with its counts
-    io.write_subset(tmp_path / "s.parquet", "ours.npy", pa.array(UIDS), np.array([0, 3, 0, 1, 0, 0, 2]))
+    scorefiles.write_subset(tmp_path / "s.parquet", "ours.npy", pa.array(UIDS), np.array([0, 3, 0, 1, 0, 0, 2]))
     got, rep = run_import("ours", {"method": "import_subset", "file": "ours.npy", "params": {"repeats": "count"}})
     assert got["score"].tolist() == [0, 3, 0, 1, 0, 0, 2] and rep["source_rows"] == 6 and rep["source_not_in_pool"] == 0
     pq.write_table(pa.table({"uid": [UIDS[6], FOREIGN[2], UIDS[1]]}), "list.parquet")
@@ -69,10 +69,10 @@ def test_parquet_scores(world, fill, filled):
 
 def test_import_errors_name_the_file(world):
     pq.write_table(pa.table({"uid": [UIDS[0], UIDS[1], UIDS[0]], "score": [1.0, 2.0, 3.0]}), "dup.parquet")
-    with pytest.raises(io.ContractError, match=rf"dup\.parquet: uid {UIDS[0]} is listed 2 times"):
+    with pytest.raises(fileio.ContractError, match=rf"dup\.parquet: uid {UIDS[0]} is listed 2 times"):
         run_import("d", {"method": "import_scores", "file": "dup.parquet"})
     pq.write_table(pa.table({"uid": ["xyz"]}), "short.parquet")
-    with pytest.raises(io.ContractError, match=r"short\.parquet: uid .*xyz.* is not 32 hex characters"):
+    with pytest.raises(fileio.ContractError, match=r"short\.parquet: uid .*xyz.* is not 32 hex characters"):
         run_import("s", {"method": "import_subset", "file": "short.parquet"})
 
 
@@ -88,7 +88,7 @@ def test_a_files_form_is_refused_when_the_workflow_is_planned(world):
     for method, path, message in cases:
         with pytest.raises(PlanError, match=rf"^config: scores\.x\.file: {message}"):
             plan_score({**CONFIG, "scores": {"x": {"method": method, "file": path}}}, "x")
-        with pytest.raises(io.ContractError, match=rf"^{message}"):
+        with pytest.raises(fileio.ContractError, match=rf"^{message}"):
             check_file(path, method)
 
 
@@ -98,10 +98,10 @@ def test_match_against_a_dictionary_on_random_uids():
     src = list(rng.choice(pool, 200, replace=False)) + [f"{x:032x}" for x in rng.integers(2**62, 2**63, 50)]
     # force equal high halves (a 64-bit collision) between a pool uid and a foreign one
     src += [pool[0][:16] + "f" * 16, pool[0], pool[1][:16] + "0" * 16, pool[3], pool[3]]
-    distinct, _ = unique_pairs(io.uids_to_pairs(src))
-    assert io.pairs_to_uids(distinct) == sorted(set(src))  # fixed-width hex sorts as the integers do
-    assert unique_pairs(io.uids_to_pairs(src))[1].tolist() == [src.count(u) for u in sorted(set(src))]
-    pos = match(io.uids_to_pairs(pool), distinct)
-    where = {u: i for i, u in enumerate(io.pairs_to_uids(distinct))}
+    distinct, _ = unique_pairs(uidcodec.uids_to_pairs(src))
+    assert uidcodec.pairs_to_uids(distinct) == sorted(set(src))  # fixed-width hex sorts as the integers do
+    assert unique_pairs(uidcodec.uids_to_pairs(src))[1].tolist() == [src.count(u) for u in sorted(set(src))]
+    pos = match(uidcodec.uids_to_pairs(pool), distinct)
+    where = {u: i for i, u in enumerate(uidcodec.pairs_to_uids(distinct))}
     assert pos.tolist() == [where.get(u, -1) for u in pool]
     assert read_uid_pairs.__doc__

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles, uidcodec
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Artifact, Embeddings, Metadata, Reference, Scores, Truth
 from clipcurate.scores.plan import plan_score, score_files
@@ -42,9 +42,9 @@ def world(tmp_path, monkeypatch):
     a score file, truth.parquet (shuffled) and an artifact, at the workflow's relative paths."""
     monkeypatch.chdir(tmp_path)
     uids = pa.array(UIDS, pa.string())
-    io.write_table(pa.table({"uid": uids, "shard": pa.array(SHARDS, pa.int32()), "key": pa.array(KEYS),
-                             "chunk": pa.array(CHUNKS, pa.int32())}), "results/pool/index.parquet",
-                   fingerprint=io.uid_fingerprint(uids))
+    fileio.write_table(pa.table({"uid": uids, "shard": pa.array(SHARDS, pa.int32()), "key": pa.array(KEYS),
+                                 "chunk": pa.array(CHUNKS, pa.int32())}), "results/pool/index.parquet",
+                       fingerprint=uidcodec.uid_fingerprint(uids))
     rng = np.random.default_rng(0)
     img, txt = unit(rng.normal(size=(7, 4))), unit(rng.normal(size=(7, 4)))
     for variant, im in (("plain", img), ("hflip", -img)):
@@ -52,20 +52,20 @@ def world(tmp_path, monkeypatch):
             rows = [i for i in range(7) if CHUNKS[i] == c]
             path = f"results/embeddings/m/{c:05d}.parquet" if variant == "plain" else f"results/embeddings/m/{variant}/{c:05d}.parquet"
             # as the embed stage writes them: a variant's file holds image vectors only
-            io.write_table(emb_table([UIDS[i] for i in rows], im[rows], txt[rows] if variant == "plain" else None), path)
+            fileio.write_table(emb_table([UIDS[i] for i in rows], im[rows], txt[rows] if variant == "plain" else None), path)
     # img2dataset's per-shard parquet: rows in completion order, with a failed sample, caption column
     for shard in (0, 1, 2):
         rows = [i for i in range(7) if SHARDS[i] == shard][::-1]
         t = pa.table({"key": [KEYS[i] for i in rows] + [f"{shard:04d}99999"], "caption": [CAPTIONS[i] for i in rows] + ["failed"],
                       "original_width": pa.array([WIDTHS[i] for i in rows] + [None], pa.int32()),
                       "status": ["success"] * len(rows) + ["failed_to_download"], "uid": [UIDS[i] for i in rows] + ["f" * 32]})
-        io.write_table(t, f"results/pool/shards/{shard:08d}.parquet")
+        fileio.write_table(t, f"results/pool/shards/{shard:08d}.parquet")
     ref_img, ref_txt = unit(rng.normal(size=(3, 4))), unit(rng.normal(size=(3, 4)))
-    io.write_table(emb_table(["a/1", "a/2", "b/1"], ref_img, ref_txt, key_name="key", extra={"label": pa.array([2, 0, 1], pa.int64())}),
-                   "results/reference_embeddings/m/downstream.parquet")
+    fileio.write_table(emb_table(["a/1", "a/2", "b/1"], ref_img, ref_txt, key_name="key", extra={"label": pa.array([2, 0, 1], pa.int64())}),
+                       "results/reference_embeddings/m/downstream.parquet")
     base = np.arange(7, dtype=np.float32) * 0.5
-    io.write_scores("results/scores/base.parquet", uids, {"score": base, "keep": base > 1.2},
-                    fingerprint=io.index_fingerprint("results/pool/index.parquet"))
+    scorefiles.write_scores("results/scores/base.parquet", uids, {"score": base, "keep": base > 1.2},
+                            fingerprint=poolindex.index_fingerprint("results/pool/index.parquet"))
     order = rng.permutation(7)
     (tmp_path / "resources/world").mkdir(parents=True)
     pq.write_table(pa.table({"uid": [UIDS[i] for i in order] + ["e" * 32], "clean": [bool(i % 2) for i in order] + [True]}),
@@ -134,7 +134,7 @@ def run(name, entry, out=None):
             parts.append(f"results/scores/{name}/chunks/{c}.parquet")
             run_score(plan, score_files(plan, chunk=c), parts[-1], chunk=int(c))
         gather(parts, "results/pool/index.parquet", out)
-    return io.read_scores(out, "results/pool/index.parquet")
+    return scorefiles.read_scores(out, "results/pool/index.parquet")
 
 
 def test_embeddings_plain_and_flipped(world):
@@ -188,15 +188,15 @@ def test_ported_methods(world):
 
 def test_misaligned_embeddings_name_the_file(world):
     t = pq.read_table("results/embeddings/m/00001.parquet")
-    io.write_table(t.take([1, 0]), "results/embeddings/m/00001.parquet")
-    with pytest.raises(io.ContractError, match=r"00001\.parquet: row 0 has uid 0+7, the index has 0+6 \(chunk 1\)"):
+    fileio.write_table(t.take([1, 0]), "results/embeddings/m/00001.parquet")
+    with pytest.raises(fileio.ContractError, match=r"00001\.parquet: row 0 has uid 0+7, the index has 0+6 \(chunk 1\)"):
         run("cs", {"method": "clip_score", "model": "m"})
 
 
 def test_missing_metadata_key_names_the_shard(world):
     t = pq.read_table("results/pool/shards/00000002.parquet")
-    io.write_table(t.slice(1), "results/pool/shards/00000002.parquet")
-    with pytest.raises(io.ContractError, match=r"00000002\.parquet: sample key .* not in the shard's metadata"):
+    fileio.write_table(t.slice(1), "results/pool/shards/00000002.parquet")
+    with pytest.raises(fileio.ContractError, match=r"00000002\.parquet: sample key .* not in the shard's metadata"):
         run("meta", {"method": "_run_meta"})
 
 
@@ -226,7 +226,7 @@ def test_count_output_is_written_as_integers(world):
     got = run("dup", {"method": "_run_count", "model": "m"})
     assert got["count"].dtype == np.uint32
     # the method numbers each chunk's rows from 0: counts restart at every chunk of the index
-    chunks = io.read_index("results/pool/index.parquet", columns=["chunk"]).column("chunk").to_numpy()
+    chunks = poolindex.read_index("results/pool/index.parquet", columns=["chunk"]).column("chunk").to_numpy()
     sizes = np.bincount(chunks)
     assert len(sizes) == 2 and sizes.min() > 0
     assert got["count"].tolist() == [i % 3 for n in sizes for i in range(n)]
@@ -248,16 +248,16 @@ def test_count_columns_of_score_files_are_checked_when_read(tmp_path):
     # a score file written by another tool: float counts and negative counts are refused, naming the file and row
     index = tmp_path / "index.parquet"
     uids = pa.array(UIDS[:3])
-    io.write_table(pa.table({"uid": uids, "shard": [0, 0, 0], "key": ["0", "1", "2"], "chunk": [0, 0, 0]}), index)
+    fileio.write_table(pa.table({"uid": uids, "shard": [0, 0, 0], "key": ["0", "1", "2"], "chunk": [0, 0, 0]}), index)
     path = tmp_path / "s.parquet"
-    io.write_table(pa.table({"uid": uids, "count": pa.array([1.0, 2.0, 0.0])}), path)
-    with pytest.raises(io.ContractError, match=r"s\.parquet: column 'count' has type double; expected integer repeat counts"):
-        io.read_scores(path, index)
-    io.write_table(pa.table({"uid": uids, "count": pa.array([1, 0, -4], pa.int64())}), path)
-    with pytest.raises(io.ContractError, match=r"s\.parquet: column 'count': row 2 has count -4; expected an integer in"):
-        io.read_scores(path, index)
-    io.write_table(pa.table({"uid": uids, "count": pa.array([1, 0, 4], pa.int64())}), path)
-    assert io.read_scores(path, index)["count"].tolist() == [1, 0, 4]
+    fileio.write_table(pa.table({"uid": uids, "count": pa.array([1.0, 2.0, 0.0])}), path)
+    with pytest.raises(fileio.ContractError, match=r"s\.parquet: column 'count' has type double; expected integer repeat counts"):
+        scorefiles.read_scores(path, index)
+    fileio.write_table(pa.table({"uid": uids, "count": pa.array([1, 0, -4], pa.int64())}), path)
+    with pytest.raises(fileio.ContractError, match=r"s\.parquet: column 'count': row 2 has count -4; expected an integer in"):
+        scorefiles.read_scores(path, index)
+    fileio.write_table(pa.table({"uid": uids, "count": pa.array([1, 0, 4], pa.int64())}), path)
+    assert scorefiles.read_scores(path, index)["count"].tolist() == [1, 0, 4]
 
 
 def test_chunk_offset_and_row_reads_across_row_groups(tmp_path):

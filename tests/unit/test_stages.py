@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clipcurate.scores.helpers import datacomp_filters as F
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles, uidcodec
 from clipcurate.scores.helpers import langid
 from clipcurate.scores import REGISTRY, get, register
 from clipcurate.scores import groups as G
@@ -70,9 +70,9 @@ def pool(tmp_path, monkeypatch):
     shard = np.arange(N) // PER_SHARD
     keys = [f"{s:04d}{i % PER_SHARD:05d}" for i, s in enumerate(shard)]
     chunk = shard // 2
-    io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(shard, pa.int32()), "key": pa.array(keys),
-                             "chunk": pa.array(chunk, pa.int32())}), "results/pool/index.parquet",
-                   fingerprint=io.uid_fingerprint(pa.array(uids)))
+    fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(shard, pa.int32()), "key": pa.array(keys),
+                                 "chunk": pa.array(chunk, pa.int32())}), "results/pool/index.parquet",
+                       fingerprint=uidcodec.uid_fingerprint(pa.array(uids)))
     for c in range(N_CHUNKS):
         r = np.flatnonzero(chunk == c)
         Path("results/embeddings/m").mkdir(parents=True, exist_ok=True)
@@ -83,13 +83,13 @@ def pool(tmp_path, monkeypatch):
                        f"results/embeddings/m/{c:05d}.parquet", row_group_size=25)
     for s in range(N_CHUNKS * 2):
         r = np.flatnonzero(shard == s)[::-1]  # img2dataset writes in completion order
-        io.write_table(pa.table({"key": [keys[i] for i in r], "caption": [texts[i] for i in r]}),
-                       f"results/pool/shards/{s:08d}.parquet")
+        fileio.write_table(pa.table({"key": [keys[i] for i in r], "caption": [texts[i] for i in r]}),
+                           f"results/pool/shards/{s:08d}.parquet")
     ref = unit(centers[:4] + 0.05 * rng.normal(size=(4, D)))  # downstream images of classes 0-3
-    io.write_table(pa.table({"key": pa.array([f"r/{i}" for i in range(4)]),
-                             "image": pa.FixedSizeListArray.from_arrays(pa.array(ref.reshape(-1)), D),
-                             "text": pa.FixedSizeListArray.from_arrays(pa.array(ref.reshape(-1)), D)}),
-                   "results/reference_embeddings/m/downstream.parquet")
+    fileio.write_table(pa.table({"key": pa.array([f"r/{i}" for i in range(4)]),
+                                 "image": pa.FixedSizeListArray.from_arrays(pa.array(ref.reshape(-1)), D),
+                                 "text": pa.FixedSizeListArray.from_arrays(pa.array(ref.reshape(-1)), D)}),
+                       "results/reference_embeddings/m/downstream.parquet")
     return {"img": img, "txt": txt, "texts": texts, "uids": uids, "chunk": chunk, "ref": ref}
 
 
@@ -116,7 +116,7 @@ def run_staged(name, entry, threads=1):
             run_group(plan, stage_files(plan, "group", chunks=CHUNKS), stage_path(name, "group", s), s, threads)
     out = stage_path(name, "gather")
     run_gather(plan, stage_files(plan, "gather", chunks=CHUNKS), out)
-    return io.read_scores(out, "results/pool/index.parquet")
+    return scorefiles.read_scores(out, "results/pool/index.parquet")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,9 +204,9 @@ def test_gather_refuses_a_row_in_two_groups_and_a_missing_chunk(pool, tmp_path):
     dup = tmp_path / "dup.parquet"
     G.write_group_result(dup, {"row": np.array([int(G.read_group_results(files["groups"])["row"][0])]),
                                "score": np.zeros(1, np.float32), "keep": np.zeros(1, bool)})
-    with pytest.raises(io.ContractError, match="is in two groups"):
+    with pytest.raises(fileio.ContractError, match="is in two groups"):
         G.gather(files["chunks"], [*files["groups"], dup], files["index"], tmp_path / "o.parquet", ("score", "keep"))
-    with pytest.raises(io.ContractError, match="not the next"):
+    with pytest.raises(fileio.ContractError, match="not the next"):
         G.gather(files["chunks"][1:], files["groups"], files["index"], tmp_path / "o.parquet", ("score", "keep"))
     assert not (tmp_path / "o.parquet").exists()
 
@@ -246,7 +246,7 @@ def in_memory_image_based(pool, k, niter=10, seed=0, sample_ratio=None, centroid
 def test_image_based_staged_equals_in_memory(pool):
     # image_based declares images only: neither the pool's nor the downstream set's text is read
     ref_path = "results/reference_embeddings/m/downstream.parquet"
-    io.write_table(pq.read_table(ref_path).drop_columns(["text"]), ref_path)
+    fileio.write_table(pq.read_table(ref_path).drop_columns(["text"]), ref_path)
     for c in CHUNKS:
         p = f"results/embeddings/m/{c}.parquet"
         pq.write_table(pq.read_table(p).drop_columns(["text"]), p, row_group_size=25)
@@ -340,7 +340,7 @@ def test_an_image_only_method_runs_without_text_embeddings(pool):
     # drop the text column from every chunk: a method declaring only images never touches it
     for c in CHUNKS:
         p = f"results/embeddings/m/{c}.parquet"
-        io.write_table(pq.read_table(p).drop_columns(["text"]), p)
+        fileio.write_table(pq.read_table(p).drop_columns(["text"]), p)
     got = run_staged("g", {"method": "_grouped", "model": "m"})
     score, keep, _ = grouped_reference(pool["img"], 5, 6, 0.5)
     assert np.array_equal(got["keep"], keep)
@@ -364,15 +364,15 @@ def test_gather_names_a_chunk_of_another_pool_or_out_of_order(pool, tmp_path):
     bad = tmp_path / "bad.parquet"
     t = pq.read_table(files["chunks"][1])
     pq.write_table(t.set_column(0, "uid", pa.array([f"f{i:031x}" for i in range(t.num_rows)])), bad)
-    with pytest.raises(io.ContractError, match=r"bad\.parquet: .*uids of the pool index are missing"):
+    with pytest.raises(fileio.ContractError, match=r"bad\.parquet: .*uids of the pool index are missing"):
         G.gather([files["chunks"][0], bad, files["chunks"][2]], files["groups"], files["index"], tmp_path / "o.parquet")
     # a plain chunk file (no _row) whose rows are swapped: the index order is required
     plain = tmp_path / "plain.parquet"
-    scores = io.read_scores(stage_path("g", "gather"), "results/pool/index.parquet")
+    scores = scorefiles.read_scores(stage_path("g", "gather"), "results/pool/index.parquet")
     rows = np.flatnonzero(pool["chunk"] == 0)
     swapped = np.r_[rows[1], rows[0], rows[2:]]
-    io.write_scores(plain, pa.array([pool["uids"][i] for i in swapped]), {"score": scores["score"][swapped]}, fingerprint=None)
-    with pytest.raises(io.ContractError, match="out of the pool index order from row 0"):
+    scorefiles.write_scores(plain, pa.array([pool["uids"][i] for i in swapped]), {"score": scores["score"][swapped]}, fingerprint=None)
+    with pytest.raises(fileio.ContractError, match="out of the pool index order from row 0"):
         G.gather([plain], (), files["index"], tmp_path / "o.parquet")
 
 
@@ -397,7 +397,7 @@ def test_chunk_embeddings_read_row_group_by_row_group(pool):
     pq.write_table(t.set_column(0, "uid", pa.array(uid)), path, row_group_size=25)
     emb = ChunkEmbeddings(path, Rows("results/pool/index.parquet", 1), ("image",))
     assert emb.take([1, 30], "image").shape == (2, D)  # the first two row groups are fine
-    with pytest.raises(io.ContractError, match=r"00001\.parquet \(rows 50\.\.74\): row 0 has uid e0"):
+    with pytest.raises(fileio.ContractError, match=r"00001\.parquet \(rows 50\.\.74\): row 0 has uid e0"):
         emb.take([60], "image")
 
 

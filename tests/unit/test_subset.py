@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from clipcurate.core import io
+from clipcurate.core import poolindex, scorefiles, uidcodec
 from clipcurate.sample import subset
 from clipcurate.sample import histogram
 from clipcurate.sample.validate import SamplingError
@@ -29,7 +29,7 @@ def pool(tmp_path, make_index):
     uids = [hex_uid(i) for i in range(len(SCORES))]
     index = make_index(uids)
     scores = tmp_path / "scores.parquet"
-    io.write_scores(scores, pa.array(uids), {"score": SCORES}, io.index_fingerprint(index))
+    scorefiles.write_scores(scores, pa.array(uids), {"score": SCORES}, poolindex.index_fingerprint(index))
     return index, scores, uids
 
 
@@ -83,7 +83,7 @@ def test_stats_json_and_png_match_a_hand_computed_count_vector(tmp_path, pool, m
     assert vertical_bars(ax) == [(1, 3), (3, 2), (6, 1)] and ax.get_yscale() == "log"
     assert ax.get_title() == "hand: scs alpha=0.2 n=15 group_size=1" and ax.texts[0].get_text() == "unique 6\ntotal 15\nmax 6"
     # the subset agrees with the stats
-    table = io.read_subset(out["parquet"])
+    table = scorefiles.read_subset(out["parquet"])
     assert table.column("uid").to_pylist() == [u for u, c in zip(uids, counts) if c]
     assert table.column("count").to_pylist() == [3, 1, 1, 6, 3, 1]
     assert len(np.load(out["npy"])) == 15
@@ -92,7 +92,7 @@ def test_stats_json_and_png_match_a_hand_computed_count_vector(tmp_path, pool, m
 def test_real_sampler_stats_agree_with_the_subset(tmp_path, pool):
     index, scores, _ = pool
     stats, out = _write(tmp_path, index, scores, {"method": "hcs", "beta": 4}, n_target=20, seed=3)
-    table = io.read_subset(out["parquet"])
+    table = scorefiles.read_subset(out["parquet"])
     c = np.array(table.column("count").to_pylist())
     on_disk = json.loads(out["stats.json"].read_text())
     assert on_disk["n_total"] == c.sum() == 20 and on_disk["n_unique"] == len(c)
@@ -109,7 +109,7 @@ def test_threshold_and_pool_methods_record_no_n(tmp_path, pool):
     index, scores, _ = pool
     stats, out = _write(tmp_path, index, scores, {"method": "threshold", "fraction": 0.5})
     assert stats["histogram"] == {1: 4} and stats["sampler"] == {"method": "threshold", "fraction": 0.5}
-    kept = set(io.read_subset(out["parquet"]).column("uid").to_pylist())
+    kept = set(scorefiles.read_subset(out["parquet"]).column("uid").to_pylist())
     assert kept == {hex_uid(i) for i in np.argsort(-SCORES)[:4]}
     stats, out = _write(tmp_path, index, None, {"method": "all"}, recipe="everything")
     assert stats["histogram"] == {1: 8} and stats["sampler"] == {"method": "all"}
@@ -184,13 +184,13 @@ def test_counts_sampler_takes_the_count_column_unchanged(tmp_path, pool):
     index, _, uids = pool
     counts = np.array([2, 0, 1, 0, 5, 0, 0, 3], dtype=np.uint32)
     path = tmp_path / "dup.parquet"
-    io.write_scores(path, pa.array(uids), {"score": SCORES, "count": counts}, io.index_fingerprint(index))
+    scorefiles.write_scores(path, pa.array(uids), {"score": SCORES, "count": counts}, poolindex.index_fingerprint(index))
     stats, out = _write(tmp_path, index, path, {"method": "counts"}, recipe="dup")
-    table = io.read_subset(out["parquet"])
+    table = scorefiles.read_subset(out["parquet"])
     assert dict(zip(table.column("uid").to_pylist(), table.column("count").to_pylist())) == {
         uids[0]: 2, uids[2]: 1, uids[4]: 5, uids[7]: 3,
     }
-    listed = io.pairs_to_uids(np.load(out["npy"]))
+    listed = uidcodec.pairs_to_uids(np.load(out["npy"]))
     assert len(listed) == 11 and listed == sorted(listed, key=lambda u: int(u, 16))
     assert {u: listed.count(u) for u in set(listed)} == {uids[0]: 2, uids[2]: 1, uids[4]: 5, uids[7]: 3}
     assert (stats["n_unique"], stats["n_total"], stats["max_count"]) == (4, 11, 5)

@@ -82,7 +82,7 @@ TOY_CONFIG = {
 def test_a_toy_trainer_is_planned_from_its_module_and_config(toy, tmp_path):
     # the checkout with the toy's script (workflow/scripts/train_toy_detector.py) added
     (tmp_path / "workflow" / "scripts").mkdir(parents=True)
-    (tmp_path / "workflow" / "scripts" / "train_toy_detector.py").write_text("from clipcurate import io\n")
+    (tmp_path / "workflow" / "scripts" / "train_toy_detector.py").write_text("from clipcurate.core import fileio\n")
     (tmp_path / "src").symlink_to(REPO / "src")
     w = Wiring(_config(**TOY_CONFIG), tmp_path)
     assert toy in w.trainers()
@@ -166,10 +166,10 @@ def test_adding_a_trainer_module_changes_no_code_version(tmp_path):
 
     before = versions()
     (src / "clipcurate" / "train" / "trainers" / "toy_detector.py").write_text(
-        "from clipcurate.train.trainers import Trainer, register\nfrom clipcurate import io  # noqa: F401\n")
+        "from clipcurate.train.trainers import Trainer, register\nfrom clipcurate.core import fileio  # noqa: F401\n")
     assert versions() == before
     # while an edit to a module the scripts import changes their versions (the check can fail)
-    with open(src / "clipcurate" / "core" / "io.py", "a") as f:
+    with open(src / "clipcurate" / "core" / "scorefiles.py", "a") as f:
         f.write("# edited\n")
     changed = {k for k, v in versions().items() if v != before[k]}
     assert "score.py" in changed

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from clipcurate.evaluate import datacomp_tasks
-from clipcurate.core import io
+from clipcurate.core import scorefiles
 from clipcurate.report import plots, uncertainty
 from clipcurate.evaluate.run import datacomp_line
 from clipcurate.report.tables import build_table, row_values, to_csv, to_markdown
@@ -142,7 +142,7 @@ def test_markdown_and_csv_show_each_value_with_its_standard_error():
 
 def test_row_values_of_an_old_file_without_counts_warns_and_has_no_se(tmp_path):
     subset = tmp_path / "a.parquet"
-    io.write_subset(subset, None, pa.array(["0" * 32, "1" * 32]), np.array([1, 2]))
+    scorefiles.write_subset(subset, None, pa.array(["0" * 32, "1" * 32]), np.array([1, 2]))
     new, old = tmp_path / "new.jsonl", tmp_path / "old.jsonl"
     new.write_text("".join(json.dumps(l) + "\n" for l in _lines()))
     old.write_text("".join(json.dumps({k: v for k, v in l.items() if k != "num_samples"}) + "\n" for l in _lines()))

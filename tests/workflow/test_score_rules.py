@@ -3,7 +3,7 @@
 import numpy as np
 import yaml
 
-from clipcurate.core import io
+from clipcurate.core import uidcodec
 from tests.workflow.test_workflow import run_smk
 
 
@@ -16,7 +16,7 @@ def dry(tmp_path, overlay, *targets, check=True):
 
 def test_an_import_is_planned_with_its_file_and_coverage_report(tmp_path):
     with open(tmp_path / "published.npy", "wb") as f:
-        np.save(f, io.uids_to_pairs(["0" * 32]))
+        np.save(f, uidcodec.uids_to_pairs(["0" * 32]))
     overlay = {"scores": {"published": {"method": "import_subset", "file": "published.npy"}},
                "recipes": {"published_keep": {"label": "Published subset", "score": "published", "sample": {"method": "keep"}}}}
     rc, out = dry(tmp_path, overlay, "results/subsets/published_keep.parquet")
@@ -91,7 +91,7 @@ def test_repeat_counts_are_planned_through_a_mix_and_refused_where_missing(tmp_p
     # sample (filter_counts), sampled as is (counts): the Snakefile plans it; a counts recipe over a
     # score without counts is refused when the workflow is parsed, naming the recipe key
     with open(tmp_path / "published.npy", "wb") as f:
-        np.save(f, io.uids_to_pairs(["0" * 32, "0" * 32]))
+        np.save(f, uidcodec.uids_to_pairs(["0" * 32, "0" * 32]))
     overlay = {"scores": {"published": {"method": "import_subset", "file": "published.npy", "params": {"repeats": "count"}}},
                "mixes": {"dup": {"method": "filter_counts", "inputs": ["published:count", "basic:keep"],
                                  "params": {"counts": "published:count"}}},

@@ -74,7 +74,7 @@ def checkout(tmp_path_factory):
     (root / "workflow/scripts/train_toy_detector.py").write_text('"""Train the toy detector."""\nfrom clipcurate import io\n')
     (root / "src/clipcurate/train/trainers/toy_constant.py").write_text(CONSTANT)
     (root / "workflow/scripts/train_toy_constant.py").write_text(
-        '"""Write the entry."""\nfrom pathlib import Path\n\nfrom clipcurate.core.io import write_json\nfrom clipcurate.core.runlog import start\n\n'
+        '"""Write the entry."""\nfrom pathlib import Path\n\nfrom clipcurate.core.fileio import write_json\nfrom clipcurate.core.runlog import start\n\n'
         'start(snakemake).info("toy constant %s", snakemake.wildcards.constant)\n'
         'write_json({"trainer": "toy_constant", **snakemake.params.cfg}, Path(snakemake.output.out))\n')
     return root

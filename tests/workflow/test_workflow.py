@@ -114,7 +114,7 @@ def test_image_based_staged_on_the_micro_pool(micro_workdir):
     equals the in-memory filter over the whole pool."""
     import numpy as np
 
-    from clipcurate.core import io
+    from clipcurate.core import scorefiles
 
     tmp_path = micro_workdir
     proc = run_smk(tmp_path, "results/scores/image_based.parquet", *micro_args(tmp_path), "--cores", "2")
@@ -122,7 +122,7 @@ def test_image_based_staged_on_the_micro_pool(micro_workdir):
     n_chunks = len(list((tmp_path / "results/embeddings/openai").glob("*.parquet")))
     for rule, count in (("score_prepare", n_chunks), ("score_fit", 1), ("score_chunk", n_chunks)):
         assert len(re.findall(rf"^(?:local)?rule {rule}:\n(?:    .*\n)*?    wildcards: score=image_based", out, re.M)) == count, rule
-    got = io.read_scores(tmp_path / "results/scores/image_based.parquet", tmp_path / "results/pool/index.parquet")
+    got = scorefiles.read_scores(tmp_path / "results/scores/image_based.parquet", tmp_path / "results/pool/index.parquet")
     keep, centroids, pre = image_based_in_memory(tmp_path, 128)
     fitted = np.load(tmp_path / "results/scores/image_based/fit.npz")
     np.testing.assert_allclose(fitted["centroids"], centroids, rtol=0, atol=1e-5)
@@ -139,7 +139,7 @@ def test_a_grouped_method_runs_its_group_jobs_on_the_micro_pool(micro_workdir, t
 
     import numpy as np
 
-    from clipcurate.core import io
+    from clipcurate.core import scorefiles
     from clipcurate.embed.encode import read_embeddings
     from tests.unit.test_readme_methods import section_blocks
 
@@ -164,7 +164,7 @@ def test_a_grouped_method_runs_its_group_jobs_on_the_micro_pool(micro_workdir, t
     n_chunks = len(list((workdir / "results/embeddings/openai").glob("*.parquet")))
     assert stats == {"score_prepare": str(n_chunks), "score_fit": "1", "score_chunk": str(n_chunks),
                      "score_group": "3", "score": "1", "total": str(2 * n_chunks + 5)}
-    got = io.read_scores(workdir / "results/scores/dedup.parquet", workdir / "results/pool/index.parquet")["keep"]
+    got = scorefiles.read_scores(workdir / "results/scores/dedup.parquet", workdir / "results/pool/index.parquet")["keep"]
     img = np.concatenate([read_embeddings(p, columns=("image",))["image"]
                           for p in sorted((workdir / "results/embeddings/openai").glob("*.parquet"))])
     cluster = np.argmax(img @ np.load(workdir / "results/scores/dedup/fit.npz")["centroids"].T, axis=1)

@@ -6,7 +6,7 @@ import csv
 
 from clipcurate.train import dfn
 from clipcurate.evaluate.results import imagenet_accuracy, load_suite
-from clipcurate.core.io import atomic_path
+from clipcurate.core.fileio import atomic_path
 from clipcurate.core.runlog import start
 from clipcurate.report.uncertainty import imagenet_se
 

@@ -6,7 +6,7 @@ keeps the workers from running the download again.
 
 import json
 
-from clipcurate.core.io import write_json
+from clipcurate.core.fileio import write_json
 from clipcurate.pool.download import download_pool
 from clipcurate.core.runlog import start
 

@@ -1,6 +1,6 @@
 """Per-task zero-shot results of one recipe's model: an HTML table and a bar chart (rules/tables.smk)."""
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 from clipcurate.evaluate.results import aggregate, load_suite, read_jsonl
 from clipcurate.report.plots import eval_chart
 from clipcurate.report.html import table_html
@@ -23,7 +23,7 @@ csv_text = to_csv(header, body)
 notes = [f"recipe {recipe}: {snakemake.params.describe}",
          "aggregates: " + ", ".join(f"{k} {v:.4f}" + (f" ± {agg_se[k]:.4f}" if agg_se[k] == agg_se[k] else "")
                                     for k, v in agg.items() if isinstance(v, float))]
-with io.atomic_path(snakemake.output.html) as tmp:
+with fileio.atomic_path(snakemake.output.html) as tmp:
     tmp.write_text(table_html(*fold_se(header, body), f"Evaluation of {recipe}", notes, csv_text, f"{recipe}.eval.csv", "eval"))
 eval_chart(body, agg, snakemake.output.png, title=f"zero-shot results, recipe {recipe}")
 log.info("evaluation report of %s: %d tasks", recipe, len(body))

@@ -4,7 +4,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from clipcurate.core import io
+from clipcurate.core import poolindex
 from clipcurate.report.plots import download_chart
 from clipcurate.core.runlog import start
 
@@ -13,7 +13,7 @@ report = json.loads(open(snakemake.input.report).read())
 composition = None
 if snakemake.input.world:  # the tiny world: samples per kind in the metadata and in the pool index
     truth = pq.read_table(f"{snakemake.input.world}/truth.parquet", columns=["uid", "kind"])
-    indexed = set(io.read_index(snakemake.input.index, columns=["uid"]).column("uid").to_pylist())
+    indexed = set(poolindex.read_index(snakemake.input.index, columns=["uid"]).column("uid").to_pylist())
     composition = {}
     for uid, kind in zip(truth.column("uid").to_pylist(), truth.column("kind").to_pylist()):
         meta, got = composition.get(kind, (0, 0))

@@ -1,6 +1,6 @@
 """Aggregate score files into one mix (rules/mix.smk); a declared mix (M-FLYT) applies its artifacts."""
 
-from clipcurate.core import io
+from clipcurate.core import poolindex
 from clipcurate.evaluate.results import load_suite, resolve_recipe_accuracies
 from clipcurate.mix.declared import resolve_declared
 from clipcurate.mix.files import mix_files
@@ -16,5 +16,5 @@ if plan["recipes"]:  # in_accuracy given as recipe:<name>: that recipe's ImageNe
     log.info("in_accuracy: %s", params["in_accuracy"])
 artifacts = {k: snakemake.input[k] for k in plan["artifacts"]}
 method, params = resolve_declared(plan["method"], params, plan["inputs"], artifacts)
-mix_files(plan["specs"], snakemake.input.index, method, params, snakemake.output[0], io.index_fingerprint(snakemake.input.index))
+mix_files(plan["specs"], snakemake.input.index, method, params, snakemake.output[0], poolindex.index_fingerprint(snakemake.input.index))
 log.info("mix %s written (%s)", snakemake.wildcards.mix, method)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from clipcurate.report import quality
-from clipcurate.core.io import atomic_path
+from clipcurate.core.fileio import atomic_path
 from clipcurate.core.runlog import start
 
 log = start(snakemake)

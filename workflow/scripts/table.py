@@ -6,7 +6,7 @@ each score with its standard error (CSV: ``<column>_se`` columns; .md/HTML: ``va
 (at real scale: recipes that use an oracle score), which the .md, the HTML and the log name.
 """
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 from clipcurate.evaluate.results import load_suite
 from clipcurate.report.plots import table_chart
 from clipcurate.report.html import table_html
@@ -23,14 +23,14 @@ for row, ev, sub in zip(table["rows"], snakemake.input.evals, snakemake.input.su
 header, body = build_table(table, values, snakemake.params.show_reported)
 note = dropped_note(snakemake.params.dropped)
 csv_text = to_csv(header, body)
-with io.atomic_path(snakemake.output.csv) as tmp:
+with fileio.atomic_path(snakemake.output.csv) as tmp:
     tmp.write_text(csv_text)
-with io.atomic_path(snakemake.output.md) as tmp:
+with fileio.atomic_path(snakemake.output.md) as tmp:
     tmp.write_text(to_markdown(header, body, table.get("title"), note))
 if note:
     log.warning("%s", note)
 notes = [f"{row['label']}: {snakemake.params.recipes[row['recipe']]}" for row in table["rows"]] + ([note] if note else [])
-with io.atomic_path(snakemake.output.html) as tmp:
+with fileio.atomic_path(snakemake.output.html) as tmp:
     tmp.write_text(table_html(*fold_se(header, body), f"{name}: {table.get('title', '')}", notes, csv_text, f"{name}.csv", name))
 # the paper's numbers are drawn only where they are printed too (show_reported: real-scale runs)
 shown = table if snakemake.params.show_reported else {k: v for k, v in table.items() if k != "reported"}

@@ -8,7 +8,7 @@ import numpy as np
 from clipcurate.scores.helpers import digit_detect as D
 from clipcurate.train import digit_labels as L
 from clipcurate.embed.encode import read_embeddings
-from clipcurate.core.io import write_json
+from clipcurate.core.fileio import write_json
 from clipcurate.core.runlog import start
 
 log = start(snakemake)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from clipcurate.embed import hyperbolic
 from clipcurate.embed.encode import read_embeddings
-from clipcurate.core.io import write_json
+from clipcurate.core.fileio import write_json
 from clipcurate.core.runlog import start
 
 log = start(snakemake)

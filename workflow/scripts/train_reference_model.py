@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from clipcurate.train.dfn import DATA_KEYS, train_data
-from clipcurate.core.io import write_json
+from clipcurate.core.fileio import write_json
 from clipcurate.core.runlog import start
 from clipcurate.train.run import brace_pattern, run_training
 

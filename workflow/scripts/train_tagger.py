@@ -3,7 +3,7 @@ averaged perceptron on the world's reference-set captions, tagged from the world
 
 from pathlib import Path
 
-from clipcurate.core.io import write_json
+from clipcurate.core.fileio import write_json
 from clipcurate.core.runlog import start
 from clipcurate.train.tagger_training import train_world_tagger, world_captions
 

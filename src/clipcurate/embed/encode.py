@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import torch
 from PIL import Image
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex
 from clipcurate.embed import models, variants
 from clipcurate.pool.download import shard_path
 from clipcurate.core.progress import progress
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 def iter_chunk_samples(index_path, shards_dir, chunk: int, with_place: bool = False) -> Iterator[tuple]:
     """Yield (uid, image bytes, caption) for the chunk's samples in index order; with ``with_place``
     also the shard path and key, so that a bad sample can be named."""
-    index = io.read_index(index_path, columns=["uid", "shard", "key", "chunk"])
+    index = poolindex.read_index(index_path, columns=["uid", "shard", "key", "chunk"])
     index = index.filter(pc.equal(index.column("chunk"), chunk))
     by_shard: dict[int, list[tuple[str, str]]] = {}
     for uid, shard, key in zip(
@@ -57,7 +57,7 @@ def iter_chunk_samples(index_path, shards_dir, chunk: int, with_place: bool = Fa
                 found[key] = (files.get("jpg"), files.get("txt", b"").decode("utf-8", "replace"))
         for key, uid in rows:
             if key not in found or found[key][0] is None:
-                raise io.ContractError(
+                raise fileio.ContractError(
                     f"{path}: sample {key} (uid {uid}) is in the index but has no jpg in the shard; expected every "
                     "indexed sample. The shard was replaced or cut short: rerun the download and the pool index"
                 )
@@ -180,11 +180,11 @@ def embed_chunk(
         (uid, jpg, caption, f"{shard}: sample {key} (uid {uid})")
         for uid, jpg, caption, shard, key in iter_chunk_samples(index_path, shards_dir, chunk, with_place=True)
     )
-    chunks = io.read_index(index_path, columns=["chunk"]).column("chunk")
+    chunks = poolindex.read_index(index_path, columns=["chunk"]).column("chunk")
     total = pc.sum(pc.equal(chunks, chunk)).as_py() or 0
     uids, img_out, txt_out, corrupt = _embed_samples(samples, model_spec, batch_size, transform, f"embed chunk {chunk}", total,
                                                      with_text=name == variants.PLAIN)
-    io.write_table(_embedding_table(uids, "uid", img_out, txt_out, dtype, corrupt=corrupt), out_path)
+    fileio.write_table(_embedding_table(uids, "uid", img_out, txt_out, dtype, corrupt=corrupt), out_path)
     dt = time.time() - t0
     n = len(uids)
     return {"chunk": chunk, "variant": name, "samples": n, "corrupt_images": len(corrupt), "seconds": round(dt, 2),
@@ -196,12 +196,12 @@ def iter_reference_samples(set_dir) -> Iterator[tuple[str, bytes, str, int | Non
     set_dir = Path(set_dir)
     shards = sorted(set_dir.glob("*.tar"))
     if not shards:
-        raise io.ContractError(f"{set_dir}: no .tar shards in the reference set")
+        raise fileio.ContractError(f"{set_dir}: no .tar shards in the reference set")
     for shard in shards:
         for key, files in _iter_samples(shard):
             img = files.get("jpg") or files.get("png") or files.get("jpeg") or files.get("webp")
             if img is None:
-                raise io.ContractError(f"{shard}: sample {key} has no image (jpg/png/jpeg/webp)")
+                raise fileio.ContractError(f"{shard}: sample {key} has no image (jpg/png/jpeg/webp)")
             caption = (files.get("txt") or b"").decode("utf-8", "replace")
             label = int(files["cls"].decode().strip()) if "cls" in files else None
             yield f"{shard.stem}/{key}", img, caption, label
@@ -219,9 +219,9 @@ def embed_reference(set_dir, model_spec: Mapping, out_path, batch_size: int = 25
 
     keys, img_out, txt_out, corrupt = _embed_samples(samples(), model_spec, batch_size, None, str(set_dir))
     if any(lab is None for lab in labels) and any(lab is not None for lab in labels):
-        raise io.ContractError(f"{set_dir}: some samples have a cls label and some do not")
+        raise fileio.ContractError(f"{set_dir}: some samples have a cls label and some do not")
     label = pa.array(labels, pa.int64())
-    io.write_table(_embedding_table(keys, "key", img_out, txt_out, dtype, {"label": label}, corrupt), out_path)
+    fileio.write_table(_embedding_table(keys, "key", img_out, txt_out, dtype, {"label": label}, corrupt), out_path)
     dt = time.time() - t0
     return {"set": str(set_dir), "samples": len(keys), "labelled": bool(labels) and labels[0] is not None, "seconds": round(dt, 2)}
 
@@ -230,10 +230,10 @@ def read_embeddings(path, columns=("image", "text")) -> dict[str, np.ndarray]:
     """Read an embedding file: ``uid`` (``key`` for a reference set) plus (N, d) float32 arrays per column."""
     path = Path(path)
     if not path.exists():
-        raise io.ContractError(f"{path}: embedding file not found")
-    names = io.open_parquet(path, "embedding file").schema_arrow.names
+        raise fileio.ContractError(f"{path}: embedding file not found")
+    names = fileio.open_parquet(path, "embedding file").schema_arrow.names
     key = "uid" if "uid" in names else "key"  # reference sets have keys, not uids
-    t = io.read_parquet(path, columns=[key, *columns], what="embedding file")
+    t = fileio.read_parquet(path, columns=[key, *columns], what="embedding file")
     out: dict = {key: t.column(key)}
     for c in columns:
         col = t.column(c).combine_chunks()

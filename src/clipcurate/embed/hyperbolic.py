@@ -246,9 +246,9 @@ def save_hyperbolic(path, model, info: Mapping | None = None) -> None:
     """Write a checkpoint: ``{"format", "config", "state_dict", "info"}`` (atomically)."""
     import torch
 
-    from clipcurate.core import io
+    from clipcurate.core import fileio
 
-    with io.atomic_path(Path(path), suffix=".pt") as tmp:
+    with fileio.atomic_path(Path(path), suffix=".pt") as tmp:
         torch.save({"format": FORMAT, "config": dict(model.config),
                     "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                     "info": dict(info or {})}, tmp)

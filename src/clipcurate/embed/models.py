@@ -139,7 +139,7 @@ def export_checkpoint(train_checkpoint: str | os.PathLike, arch: str, out_dir: s
     ``module.`` prefix) and, for tiny archs, ``open_clip_config.json`` so the folder is also a
     valid ``local-dir:`` model. Returns the weights path.
     """
-    from clipcurate.core.io import atomic_path
+    from clipcurate.core.fileio import atomic_path
 
     # open_clip_train's checkpoints hold tensors, numbers, strings and the optimizer/scaler state
     # dicts: the safe loader reads them, and nothing else is trusted

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 from clipcurate.embed import models
 from clipcurate.evaluate.results import (  # noqa: F401  (re-exported: the aggregation side)
     AGGREGATES,
@@ -137,7 +137,7 @@ def evaluate_model(
             lines.append(line)
             with open(partial, "a") as f:
                 f.write(json.dumps(line) + "\n")
-    with io.atomic_path(out_path) as tmp_path:
+    with fileio.atomic_path(out_path) as tmp_path:
         tmp_path.write_text("".join(json.dumps(l) + "\n" for l in lines))
     partial.unlink()
     return lines

@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles
 from clipcurate.core.progress import progress
 from clipcurate.sample import topk
 
@@ -382,8 +382,8 @@ def _filter_counts(by_name: Mapping[str, np.ndarray], counts_input: str) -> MixR
     ``score = count`` (float32), as the set mixes do.
     """
     try:
-        count = io.check_counts(by_name[counts_input], f"filter_counts: input {counts_input!r} (params['counts'])")
-    except io.ContractError as e:
+        count = scorefiles.check_counts(by_name[counts_input], f"filter_counts: input {counts_input!r} (params['counts'])")
+    except fileio.ContractError as e:
         raise MixingError(f"{e}; name a score's count column, e.g. `<score>:count`") from None
     keep = np.ones(len(count), dtype=bool)
     for name, col in by_name.items():

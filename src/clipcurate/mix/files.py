@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles
 from clipcurate.mix.aggregate import MixingError, MixResult, check_params, mix_details
 
 
@@ -32,7 +32,7 @@ def mix_files(
     """Read named score columns, mix them, write ``out_path`` and ``<out_path stem>.stats.json``.
 
     ``score_specs`` is a list of ``(input_name, score_file_path, column)``. Every file is read with
-    ``io.read_scores``, which stops with a ContractError naming the file if it is not aligned with the
+    ``scorefiles.read_scores``, which stops with a ContractError naming the file if it is not aligned with the
     pool index or holds non-finite values. The output has ``uid`` (from the index), ``score`` and, for
     set-producing methods, ``keep`` (and ``count`` for :data:`clipcurate.mix.aggregate.COUNT_METHODS`); it records the index fingerprint. The stats file holds the
     per-input mean/std used for standardization (null when the method does not standardize), the
@@ -48,9 +48,9 @@ def mix_files(
     names = [str(s[0]) for s in score_specs]
     params = check_params(method, names, params)  # fail before reading gigabytes
 
-    index_fp = io.index_fingerprint(index_path)
+    index_fp = poolindex.index_fingerprint(index_path)
     if fingerprint is not None and fingerprint != index_fp:
-        raise io.ContractError(f"{index_path}: fingerprint {fingerprint} is not the index's ({index_fp})")
+        raise fileio.ContractError(f"{index_path}: fingerprint {fingerprint} is not the index's ({index_fp})")
 
     # One column per read: pyarrow concatenates a column's row groups into a new numpy array while
     # the table is alive, so reading a whole 12-column file at once would briefly hold it twice.
@@ -60,16 +60,16 @@ def mix_files(
     for name, path, column in score_specs:
         key = (str(path), str(column))
         if key not in loaded:
-            loaded[key] = io.read_scores(path, index_path, [column])[column]
+            loaded[key] = scorefiles.read_scores(path, index_path, [column])[column]
         cols[name] = loaded[key]
     del loaded
 
     result = mix_details(method, cols, params)
     del cols
 
-    uids = io.read_index(index_path, columns=["uid"]).column("uid")
-    meta = {"clipcurate.mix.method": method, "clipcurate.mix.params": json.dumps(params, sort_keys=True, default=io._json_default)}
-    io.write_scores(out_path, uids, result.columns, fingerprint=index_fp, metadata=meta)
+    uids = poolindex.read_index(index_path, columns=["uid"]).column("uid")
+    meta = {"clipcurate.mix.method": method, "clipcurate.mix.params": json.dumps(params, sort_keys=True, default=fileio._json_default)}
+    scorefiles.write_scores(out_path, uids, result.columns, fingerprint=index_fp, metadata=meta)
 
     stats = {
         "method": method,
@@ -89,5 +89,5 @@ def mix_files(
         "weights": result.weights,
         "counts": result.counts,
     }
-    io.write_json(stats, stats_path(out_path))
+    fileio.write_json(stats, stats_path(out_path))
     return result

@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from clipcurate.core import io
+from clipcurate.core import alignment, fileio, poolindex
 
 
 def eval_test_dirs(suite: Mapping, root: str) -> dict[str, Path]:
@@ -40,8 +40,8 @@ def embed_eval_images(suite: Mapping, root: str, model_spec: Mapping, out_path, 
     t0 = time.time()
     dirs = eval_test_dirs(suite, root)
     if not dirs:
-        raise io.ContractError(f"{root}: no evaluation task of suite {suite.get('name')!r} has webdataset test "
-                               "shards (<root>/<dataset>/test/*.tar); decontamination needs the test images")
+        raise fileio.ContractError(f"{root}: no evaluation task of suite {suite.get('name')!r} has webdataset test "
+                                   "shards (<root>/<dataset>/test/*.tar); decontamination needs the test images")
 
     def samples():
         for task, d in dirs.items():
@@ -49,7 +49,7 @@ def embed_eval_images(suite: Mapping, root: str, model_spec: Mapping, out_path, 
                 yield f"{task}/{key}", img, caption, f"{d}: sample {key}"
 
     keys, img_out, _, corrupt = _embed_samples(samples(), model_spec, batch_size, None, str(root), with_text=False)
-    io.write_table(_embedding_table(keys, "key", img_out, None, dtype, corrupt=corrupt), out_path)
+    fileio.write_table(_embedding_table(keys, "key", img_out, None, dtype, corrupt=corrupt), out_path)
     return {"tasks": list(dirs), "images": len(keys), "corrupt_images": len(corrupt), "seconds": round(time.time() - t0, 2)}
 
 
@@ -66,8 +66,8 @@ def phash_chunk(index_path, shards_dir, chunk: int, out_path, hash_size: int = 8
         uids.append(uid)
         valid.append(im is not None)
         hashes.append(phash_int(im, hash_size) if im is not None else 0)
-    io.write_table(pa.table({"uid": pa.array(uids, pa.string()), "phash": pa.array(np.array(hashes, np.uint64)),
-                             "valid": pa.array(valid, pa.bool_())}), out_path)
+    fileio.write_table(pa.table({"uid": pa.array(uids, pa.string()), "phash": pa.array(np.array(hashes, np.uint64)),
+                                 "valid": pa.array(valid, pa.bool_())}), out_path)
     n = len(uids)
     dt = time.time() - t0
     return {"chunk": int(chunk), "images": n, "undecodable": n - int(sum(valid)), "seconds": round(dt, 2),
@@ -76,18 +76,18 @@ def phash_chunk(index_path, shards_dir, chunk: int, out_path, hash_size: int = 8
 
 def gather_phash(chunk_paths: Sequence, index_path, out_path) -> int:
     """The chunks' hashes as one file, row-aligned with the pool index (uids checked)."""
-    tables = [io.read_parquet(p, ["uid", "phash", "valid"], what="phash chunk") for p in chunk_paths]
+    tables = [fileio.read_parquet(p, ["uid", "phash", "valid"], what="phash chunk") for p in chunk_paths]
     t = pa.concat_tables(tables) if tables else pa.table({"uid": pa.array([], pa.string()),
                                                          "phash": pa.array([], pa.uint64()), "valid": pa.array([], pa.bool_())})
-    uids = io.read_index(index_path, columns=["uid"]).column("uid")
-    io.check_uid_order(str(chunk_paths[0]) if chunk_paths else str(out_path), t.column("uid"), uids)
-    io.write_table(t, out_path, fingerprint=io.index_fingerprint(index_path))
+    uids = poolindex.read_index(index_path, columns=["uid"]).column("uid")
+    alignment.check_uid_order(str(chunk_paths[0]) if chunk_paths else str(out_path), t.column("uid"), uids)
+    fileio.write_table(t, out_path, fingerprint=poolindex.index_fingerprint(index_path))
     return t.num_rows
 
 
 def read_phash(path, rows_uids) -> tuple[np.ndarray, np.ndarray]:
     """Hashes and validity of a gathered phash file, checked against the rows' uids."""
-    t = io.read_parquet(path, ["uid", "phash", "valid"], what="phash file")
-    io.check_uid_order(str(path), t.column("uid"), rows_uids)
+    t = fileio.read_parquet(path, ["uid", "phash", "valid"], what="phash file")
+    alignment.check_uid_order(str(path), t.column("uid"), rows_uids)
     return (t.column("phash").to_numpy(zero_copy_only=False).astype(np.uint64),
             t.column("valid").to_numpy(zero_copy_only=False).astype(bool))

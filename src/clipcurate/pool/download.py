@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate.core import io
+from clipcurate.core import fileio, uidcodec
 from clipcurate.pool import metadata_check
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,10 @@ def check_metadata_columns(files: list[Path], columns: list[str]) -> None:
         try:
             names = pq.read_schema(f).names
         except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad footer
-            raise io.ContractError(f"{f}: not a readable parquet file ({e})") from e
+            raise fileio.ContractError(f"{f}: not a readable parquet file ({e})") from e
         missing = [c for c in columns if c not in names]
         if missing:
-            raise io.ContractError(f"{f}: metadata parquet lacks column(s) {missing}; it has {names}")
+            raise fileio.ContractError(f"{f}: metadata parquet lacks column(s) {missing}; it has {names}")
 
 
 def _resume_stamp(files: list[Path], cfg: Mapping) -> str:
@@ -193,7 +193,7 @@ def download_pool(
     metadata_dir = Path(metadata_dir)
     files = sorted(metadata_dir.glob("*.parquet"))
     if not files:
-        raise io.ContractError(f"{metadata_dir}: no metadata parquet files to download")
+        raise fileio.ContractError(f"{metadata_dir}: no metadata parquet files to download")
     verify = bool(cfg.get("verify_sha256", False))
     needed = ["uid", "url", "text"] + (["sha256"] if verify else []) + ([cfg["bbox_col"]] if cfg.get("bbox_col") else [])
     check_metadata_columns(files, needed)
@@ -324,16 +324,16 @@ def build_index(shards_dir: str | os.PathLike, chunk_shards: int) -> pa.Table:
             )
         )
     if not parts:
-        raise io.ContractError(f"{shards_dir}: no shard parquet files; did the download run?")
+        raise fileio.ContractError(f"{shards_dir}: no shard parquet files; did the download run?")
     table = pa.concat_tables(parts).sort_by([("shard", "ascending"), ("key", "ascending")])
     uids = table.column("uid")
     if len(pc.unique(uids)) != len(uids):
-        raise io.ContractError(f"{shards_dir}: the downloaded shards contain duplicate uids")
+        raise fileio.ContractError(f"{shards_dir}: the downloaded shards contain duplicate uids")
     return table
 
 
 def write_index(table: pa.Table, path: str | os.PathLike) -> None:
-    io.write_table(table, path, fingerprint=io.uid_fingerprint(table.column("uid")))
+    fileio.write_table(table, path, fingerprint=uidcodec.uid_fingerprint(table.column("uid")))
 
 
 def shard_path(shards_dir: str | os.PathLike, shard: int) -> Path:
@@ -345,5 +345,5 @@ def shard_paths(shards_dir: str | os.PathLike) -> list[Path]:
     shards_dir = Path(shards_dir)
     paths = sorted(p for p in shards_dir.glob("*.tar") if re.fullmatch(r"\d{%d}\.tar" % SHARD_DIGITS, p.name))
     if not paths:
-        raise io.ContractError(f"{shards_dir}: no pool shards (*.tar); did the download run?")
+        raise fileio.ContractError(f"{shards_dir}: no pool shards (*.tar); did the download run?")
     return paths

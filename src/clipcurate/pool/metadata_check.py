@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 
 BATCH_ROWS = 1 << 20
 _LOWER_HEX = b"0123456789abcdef"
@@ -89,24 +89,24 @@ def _first_bad_fixed(col: pa.Array, length: int, chars: bytes) -> int | None:
 def _check_string(path, name: str, col: pa.Array, offset: int) -> None:
     form, expected, nullable = STRING_COLUMNS[name]
     if not _is_string(col.type):
-        raise io.ContractError(f"{path}: column {name!r} has type {col.type}; expected {expected}")
+        raise fileio.ContractError(f"{path}: column {name!r} has type {col.type}; expected {expected}")
     if not nullable and col.null_count:
         row = _first(pc.is_null(col))
-        raise io.ContractError(f"{path}: row {offset + row}, column {name!r}: missing (null); expected {expected}")
+        raise fileio.ContractError(f"{path}: row {offset + row}, column {name!r}: missing (null); expected {expected}")
     if form is not None:
         row = _first_bad_fixed(col, *form)
         if row is not None:
-            raise io.ContractError(f"{path}: row {offset + row}, column {name!r}: {col[row].as_py()!r}; expected {expected}")
+            raise fileio.ContractError(f"{path}: row {offset + row}, column {name!r}: {col[row].as_py()!r}; expected {expected}")
 
 
 def _check_boxes(path, name: str, col: pa.Array, offset: int) -> None:
     t = col.type
     if not (_is_list(t) and _is_list(t.value_type)
             and (pa.types.is_floating(t.value_type.value_type) or pa.types.is_integer(t.value_type.value_type))):
-        raise io.ContractError(f"{path}: column {name!r} has type {t}; expected {BOX} (list<list<double>>)")
+        raise fileio.ContractError(f"{path}: column {name!r} has type {t}; expected {BOX} (list<list<double>>)")
 
     def fail(row: int, what: str):
-        raise io.ContractError(f"{path}: row {offset + row}, column {name!r}: {what}; expected {BOX}")
+        raise fileio.ContractError(f"{path}: row {offset + row}, column {name!r}: {what}; expected {BOX}")
 
     row = _first(pc.is_null(col))
     if row is not None:
@@ -148,7 +148,7 @@ def _unread_columns_ok(pf, path, names: Sequence[str]) -> list[str]:
             continue
         typ = pf.schema_arrow.field(name).type
         if not _is_string(typ):
-            raise io.ContractError(f"{path}: column {name!r} has type {typ}; expected {expected}")
+            raise fileio.ContractError(f"{path}: column {name!r} has type {typ}; expected {expected}")
         if nullable:
             cleared.append(name)
             continue
@@ -164,10 +164,10 @@ def check_file(path: str | os.PathLike, columns: Sequence[str], bbox_col: str | 
 
     Captions and URLs (most of a metadata file's bytes) are checked from the schema and the row-group
     statistics (type, no null URL) and read only when the statistics cannot clear them."""
-    pf = io.open_parquet(path, "metadata parquet")
+    pf = fileio.open_parquet(path, "metadata parquet")
     missing = [c for c in columns if c not in pf.schema_arrow.names]
     if missing:
-        raise io.ContractError(f"{path}: metadata parquet lacks column(s) {missing}; it has {pf.schema_arrow.names}")
+        raise fileio.ContractError(f"{path}: metadata parquet lacks column(s) {missing}; it has {pf.schema_arrow.names}")
     cleared = _unread_columns_ok(pf, path, [c for c in columns if c in STRING_COLUMNS])
     read = [c for c in columns if c not in cleared]
     if not read:

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, uidcodec
 from clipcurate.pool import metadata_check
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ _BATCH = 1 << 18
 def _file_meta(path: Path) -> dict:
     raw = (pq.read_schema(path).metadata or {}).get(b"clipcurate.metadata_files")
     if raw is None:
-        raise io.ContractError(f"{path}: no clipcurate.metadata_files entry in its schema metadata; not a row map")
+        raise fileio.ContractError(f"{path}: no clipcurate.metadata_files entry in its schema metadata; not a row map")
     return json.loads(raw)
 
 
@@ -55,14 +55,14 @@ def build_row_map(index_path, metadata_dir, out_path) -> dict:
     metadata_dir = Path(metadata_dir)
     files = sorted(metadata_dir.glob("*.parquet"))
     if not files:
-        raise io.ContractError(f"{metadata_dir}: no metadata parquet files")
+        raise fileio.ContractError(f"{metadata_dir}: no metadata parquet files")
     his, los, fids, rows, counts = [], [], [], [], []
     for fid, f in enumerate(files):
-        t = io.read_parquet(f, ["uid"], "metadata parquet")
+        t = fileio.read_parquet(f, ["uid"], "metadata parquet")
         metadata_check.check_table(f, t)  # a malformed uid names the file and row
         uids = t.column("uid")
         for start in range(0, len(uids), _BATCH):  # batches bound the temporary memory of decoding
-            pairs = io.uids_to_pairs(uids.slice(start, _BATCH))
+            pairs = uidcodec.uids_to_pairs(uids.slice(start, _BATCH))
             his.append(pairs["f0"])
             los.append(pairs["f1"])
         fids.append(np.full(len(uids), fid, np.int32))
@@ -75,12 +75,12 @@ def build_row_map(index_path, metadata_dir, out_path) -> dict:
     fid, row = np.concatenate(fids)[order], np.concatenate(rows)[order]
     del fids, rows, order
 
-    index = io.read_index(index_path, columns=["uid", "chunk"])
+    index = poolindex.read_index(index_path, columns=["uid", "chunk"])
     uids = index.column("uid")
     out_fid = np.empty(len(uids), np.int32)
     out_row = np.empty(len(uids), np.int64)
     for start in range(0, len(uids), _BATCH):  # batches bound the temporary memory of decoding
-        q = io.uids_to_pairs(uids.slice(start, _BATCH))
+        q = uidcodec.uids_to_pairs(uids.slice(start, _BATCH))
         left = np.searchsorted(hi, q["f0"], side="left")
         right = np.searchsorted(hi, q["f0"], side="right")
         pos = np.minimum(left, len(hi) - 1)
@@ -88,7 +88,7 @@ def build_row_map(index_path, metadata_dir, out_path) -> dict:
         for i in np.nonzero(~ok)[0]:  # a shared upper half (practically never) or a uid not in the metadata
             run = np.nonzero(lo[left[i] : right[i]] == q["f1"][i])[0]
             if len(run) == 0:
-                raise io.ContractError(
+                raise fileio.ContractError(
                     f"{index_path}: uid {uids[start + int(i)].as_py()} (index row {start + int(i)}) is in no "
                     f"metadata parquet of {metadata_dir}; the shards were downloaded from other metadata"
                 )
@@ -103,7 +103,7 @@ def build_row_map(index_path, metadata_dir, out_path) -> dict:
     })
     meta = {"files": [f.name for f in files], "rows": counts}
     table = table.replace_schema_metadata({b"clipcurate.metadata_files": json.dumps(meta).encode()})
-    io.write_table(table, out_path)  # row groups of 2^20 rows: a chunk's rows are read without a full scan
+    fileio.write_table(table, out_path)  # row groups of 2^20 rows: a chunk's rows are read without a full scan
     return {"index_rows": table.num_rows, "metadata_files": len(files), "metadata_rows": int(sum(counts)),
             "seconds": round(time.time() - t0, 2)}
 
@@ -112,7 +112,7 @@ def read_chunk_rows(map_path, chunk: int) -> tuple[pa.Table, dict]:
     """The map's rows of one chunk (row groups of other chunks are skipped) and its file list."""
     map_path = Path(map_path)
     if not map_path.exists():
-        raise io.ContractError(f"{map_path}: metadata row map not found")
+        raise fileio.ContractError(f"{map_path}: metadata row map not found")
     meta = _file_meta(map_path)
     t = pq.read_table(map_path, filters=[("chunk", "=", int(chunk))])
     return t, meta
@@ -128,15 +128,15 @@ def normalise(x: np.ndarray) -> np.ndarray:
 def load_npz_rows(npz_path: Path, keys: tuple[str, str], rows: np.ndarray, expected_rows: int):
     """Rows ``rows`` of the two arrays ``keys`` of one npz; checks the arrays' row count."""
     if not npz_path.exists():
-        raise io.ContractError(f"{npz_path}: DataComp embeddings not found (every metadata parquet needs its .npz)")
+        raise fileio.ContractError(f"{npz_path}: DataComp embeddings not found (every metadata parquet needs its .npz)")
     out = []
     with np.load(npz_path) as z:
         for key in keys:
             if key not in z.files:
-                raise io.ContractError(f"{npz_path}: no array {key!r}; it has {sorted(z.files)}")
+                raise fileio.ContractError(f"{npz_path}: no array {key!r}; it has {sorted(z.files)}")
             arr = z[key]
             if arr.ndim != 2 or arr.shape[0] != expected_rows:
-                raise io.ContractError(
+                raise fileio.ContractError(
                     f"{npz_path}: {key} has shape {arr.shape}, expected ({expected_rows}, d): one row per "
                     f"row of {npz_path.with_suffix('.parquet').name}, in the same order"
                 )
@@ -173,6 +173,6 @@ def write_chunk_embeddings(map_path, metadata_dir, chunk: int, which: str, out_p
         "image": pa.FixedSizeListArray.from_arrays(pa.array(image.reshape(-1)), dim),
         "text": pa.FixedSizeListArray.from_arrays(pa.array(text.reshape(-1)), dim),
     })
-    io.write_table(table, out_path)
+    fileio.write_table(table, out_path)
     return {"chunk": int(chunk), "samples": n, "npz_files": int(len(np.unique(fids))),
             "seconds": round(time.time() - t0, 2)}

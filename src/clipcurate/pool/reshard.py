@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 import pyarrow.compute as pc
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles, uidcodec
 from clipcurate.pool.download import shard_path
 from clipcurate.core.progress import progress
 
@@ -36,7 +36,7 @@ def _iter_samples(tar_path: Path):
     A shard that cannot be read to its end (cut short by an interrupted copy, or corrupt) is a
     ContractError naming the shard and the sample being read, not a bare ``ReadError``.
     """
-    io.check_complete_tar(tar_path)
+    fileio.check_complete_tar(tar_path)
     current, files = None, {}
     try:
         with tarfile.open(tar_path) as tf:
@@ -51,7 +51,7 @@ def _iter_samples(tar_path: Path):
                 current = key
                 files[ext] = tf.extractfile(member).read()
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"{tar_path}: shard is truncated or corrupt ({type(e).__name__}: {e}) at sample {current!r}; "
             "expected a complete webdataset tar. Delete the shard and rerun the download"
         ) from e
@@ -99,12 +99,12 @@ def reshard(
     stream at seeded random positions, so the shuffle buffer mixes them with the subset's anywhere.
     """
     t0 = time.time()
-    subset = io.read_subset(subset_path)
-    index = io.read_index(index_path, columns=["uid", "shard", "key"])
+    subset = scorefiles.read_subset(subset_path)
+    index = poolindex.read_index(index_path, columns=["uid", "shard", "key"])
     pos_arr = pc.index_in(subset.column("uid"), value_set=index.column("uid"))
     if pos_arr.null_count:
         first = subset.column("uid")[int(pc.index(pc.is_null(pos_arr), True).as_py())].as_py()
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"{subset_path}: {pos_arr.null_count} uids are not in the pool index {index_path}, e.g. {first}"
         )
     pos = pos_arr.to_numpy().astype(np.int64)
@@ -144,7 +144,7 @@ def reshard(
         found = {key: files for key, files in _iter_samples(shard_path(shards_dir, shard)) if key in need}
         lost = sorted(set(need) - set(found))
         if lost:
-            raise io.ContractError(
+            raise fileio.ContractError(
                 f"{shard_path(shards_dir, shard)}: {len(lost)} selected samples are in the pool index but not in "
                 f"the shard, e.g. key {lost[0]} (uid {need[lost[0]][0]}); expected every indexed sample. "
                 "The shard was replaced or cut short: rerun the download and the pool index"
@@ -181,11 +181,11 @@ def reshard(
         "seconds": round(time.time() - t0, 2),
     }
     if writer.total != expected:
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"{subset_path}: resharded {writer.total} samples but the subset asks for {expected}; "
             "some selected samples are missing from the shards"
         )
-    pairs = io.uids_to_pairs(subset.column("uid"))
+    pairs = uidcodec.uids_to_pairs(subset.column("uid"))
     order = np.argsort(pairs, order=("f0", "f1"), kind="stable")
     np.save(tmp / "sample_ids.npy", np.repeat(pairs[order], counts[order]))
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -215,7 +215,7 @@ def _extra_stream(extra_shards: Sequence[str | os.PathLike], n_main: int, rng: n
         tag = Path(path).parent.name
         for key, files in _iter_samples(Path(path)):
             if "jpg" not in files or "txt" not in files:
-                raise io.ContractError(f"{path}: extra sample {key} lacks a jpg or txt member")
+                raise fileio.ContractError(f"{path}: extra sample {key} lacks a jpg or txt member")
             samples.append((f"extra-{tag}-{Path(path).stem}-{key}", {"jpg": files["jpg"], "txt": files["txt"]}))
     positions = np.sort(rng.integers(0, n_main + 1, size=len(samples))) if samples else np.zeros(0, np.int64)
     return _ExtraStream(samples, positions)
@@ -273,6 +273,6 @@ def extra_shards(dirs) -> list[Path]:
     for d in dirs:
         shards = sorted(Path(d).glob("*.tar"))
         if not shards:
-            raise io.ContractError(f"{d}: extra_reference folder holds no webdataset shards (*.tar)")
+            raise fileio.ContractError(f"{d}: extra_reference folder holds no webdataset shards (*.tar)")
         out += shards
     return out

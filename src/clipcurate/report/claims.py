@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.out == "-":
         sys.stdout.write(text)
     else:
-        from clipcurate.core.io import atomic_path
+        from clipcurate.core.fileio import atomic_path
 
         with atomic_path(a.out) as tmp:
             tmp.write_text(text)

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 import yaml
 
-from clipcurate.core.io import atomic_path
+from clipcurate.core.fileio import atomic_path
 from clipcurate.report.claims import claim_file
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate.core import io
+from clipcurate.core import poolindex
 
 #: dedup method -> the ground-truth kind it should remove
 TARGET_KIND = {"exact_dup": "near_duplicate", "near_dup": "near_duplicate", "phash_dup": "near_duplicate",
@@ -38,7 +38,7 @@ GROUP_SCORE = ("exact_dup", "near_dup", "phash_dup")
 def truth_dup_rows(truth_path, index_path) -> np.ndarray:
     """For each index row, the index row of its ``dup_of`` original (-1: none, or not in the index)."""
     names = pq.read_schema(truth_path).names
-    uids = io.read_index(index_path, columns=["uid"]).column("uid")
+    uids = poolindex.read_index(index_path, columns=["uid"]).column("uid")
     if "dup_of" not in names:
         return np.full(len(uids), -1, np.int64)
     truth = pq.read_table(truth_path, columns=["uid", "dup_of"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Mapping, Sequence
 
-from clipcurate.core.io import atomic_path
+from clipcurate.core.fileio import atomic_path
 
 
 def figure_lines(groups: Mapping[str, Sequence[str] | str]) -> list[str]:

@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 
 #: colour-blind safe palette (Paul Tol's "bright")
 COLORS = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB", "#000000"]
@@ -55,9 +55,9 @@ def new_figure(width: float, height: float, layout: str | None = "constrained"):
 
 
 def save_figure(fig, path, dpi: int = 100) -> None:
-    """Write ``fig`` as a PNG through :func:`clipcurate.core.io.atomic_path`, so an interrupted job never
+    """Write ``fig`` as a PNG through :func:`clipcurate.core.fileio.atomic_path`, so an interrupted job never
     leaves a truncated image that looks complete."""
-    with io.atomic_path(path, suffix=".png") as tmp:
+    with fileio.atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate.core import io
+from clipcurate.core import poolindex, scorefiles
 
 
 class QualityError(ValueError):
@@ -59,7 +59,7 @@ def precision_recall(kept: np.ndarray, clean: np.ndarray) -> tuple[float, float]
 def truth_for_index(truth_path, index_path) -> np.ndarray:
     """Each pool index row's ground-truth kind (strings), row-aligned with the index."""
     truth = pq.read_table(truth_path, columns=["uid", "kind"])
-    uids = io.read_index(index_path, columns=["uid"]).column("uid")
+    uids = poolindex.read_index(index_path, columns=["uid"]).column("uid")
     pos = pc.index_in(uids, value_set=truth.column("uid"))
     if pos.null_count:
         first = uids[int(pc.index(pc.is_null(pos), True).as_py())].as_py()
@@ -212,14 +212,14 @@ def build_report(
     kinds = truth_for_index(truth_path, index_path)
     scores = {}
     for name, path in score_files.items():
-        cols = io.read_scores(path, index_path)
+        cols = scorefiles.read_scores(path, index_path)
         # score and keep, and a method's further float columns (HYPE's neg_dist, eps_i, eps_t); not counts
         scores[name] = {c: cols[c] for c in ("score", "keep", *sorted(set(cols) - {"score", "keep", "count"})) if c in cols}
     rows = score_rows(scores, kinds)
-    uids = io.read_index(index_path, columns=["uid"]).column("uid")
+    uids = poolindex.read_index(index_path, columns=["uid"]).column("uid")
     recipes = {}
     for name, (score, subset_path) in recipe_subsets.items():
-        subset = io.read_subset(subset_path)
+        subset = scorefiles.read_subset(subset_path)
         recipes[name] = (score, pc.is_in(uids, value_set=subset.column("uid")).to_numpy(zero_copy_only=False))
     rows += recipe_rows(recipes, kinds)
     if methods:

@@ -17,7 +17,7 @@ import io as _io
 import math
 from typing import Mapping, Sequence
 
-from clipcurate.core import io
+from clipcurate.core import scorefiles
 from clipcurate.evaluate.results import aggregate, read_jsonl
 from clipcurate.report.uncertainty import aggregate_se, missing_counts, per_task_se
 
@@ -45,7 +45,7 @@ def row_values(recipe: str, eval_path, subset_path, suite: Mapping, columns: Seq
         warn(f"{eval_path}: no test-set sizes ('num_samples') for {len(missing)} tasks ({', '.join(missing[:5])}"
              f"{', ...' if len(missing) > 5 else ''}): the file was written before evaluations recorded them, so "
              f"recipe {recipe}'s cells have no standard error. Delete the file and rerun its evaluation to get them.")
-    subset = io.read_subset(subset_path)
+    subset = scorefiles.read_subset(subset_path)
     sizes = {"unique": subset.num_rows, "total": int(sum(subset.column("count").to_pylist()))}
     out = {}
     for c in columns:

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles
 from clipcurate.sample.validate import SamplingError
 
 
 def check_counts(counts, where: str = "counts") -> np.ndarray:
-    """A count vector, checked by the file contract's own check (:func:`clipcurate.core.io.check_counts`:
-    1-D, integer, every value in ``[0, io.MAX_COUNT]``), as a :class:`SamplingError` naming ``where``
+    """A count vector, checked by the file contract's own check (:func:`clipcurate.core.scorefiles.check_counts`:
+    1-D, integer, every value in ``[0, scorefiles.MAX_COUNT]``), as a :class:`SamplingError` naming ``where``
     (a config key and column), the first offending row and its value. Returns it as int64."""
     try:
-        return io.check_counts(counts, where).astype(np.int64)
-    except io.ContractError as e:
+        return scorefiles.check_counts(counts, where).astype(np.int64)
+    except fileio.ContractError as e:
         raise SamplingError(str(e)) from None
 
 

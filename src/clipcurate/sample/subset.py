@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles
 from clipcurate.sample.counts import check_counts, repetition_stats
 from clipcurate.sample.dispatch import draw
 from clipcurate.sample.scs import default_group_size
@@ -148,14 +148,14 @@ def write_recipe_subset(
     the previous outputs as they were; each file is then written atomically (temporary name + rename).
     Returns the stats.
     """
-    uids = io.read_index(index_path, columns=["uid"]).column("uid")
-    columns = io.read_scores(score_path, index_path) if score_path else None
+    uids = poolindex.read_index(index_path, columns=["uid"]).column("uid")
+    columns = scorefiles.read_scores(score_path, index_path) if score_path else None
     counts = select(sample_cfg, columns, len(uids), n_target, seed, recipe=recipe)
     stats = subset_stats(recipe, counts, sample_cfg, n_target, seed)
     meta = {"recipe": recipe, "sample": dict(sample_cfg), "seed": seed, "n_target": n_target}
-    io.write_subset(out_parquet, out_npy, uids, counts, metadata={k: str(v) for k, v in meta.items()})
+    scorefiles.write_subset(out_parquet, out_npy, uids, counts, metadata={k: str(v) for k, v in meta.items()})
     if out_stats is not None:
-        io.write_json(stats, out_stats)
+        fileio.write_json(stats, out_stats)
     if out_hist is not None:
         from clipcurate.sample.histogram import repetition_histogram  # matplotlib: only when drawing
 

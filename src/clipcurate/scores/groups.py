@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate.core import io
+from clipcurate.core import alignment, fileio, poolindex, scorefiles
 
 ROW, GROUP, SHARD = "_row", "_group", "_shard"
 MEMBER = "_m_"
@@ -92,7 +92,7 @@ def write_grouped_chunk(path, uids, offset: int, columns: Mapping[str, np.ndarra
         arrays[MEMBER + name] = _column(values[order])
     table = pa.table(arrays)
     bounds = np.flatnonzero(np.diff(shard[order])) + 1
-    with io.atomic_path(path, suffix=".parquet") as tmp:
+    with fileio.atomic_path(path, suffix=".parquet") as tmp:
         with pq.ParquetWriter(tmp, table.schema) as w:
             for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, n]):
                 if hi > lo:
@@ -106,10 +106,10 @@ def read_members(paths: Sequence, shard: int) -> dict[str, Any]:
     ``group`` and the member arrays (without their prefix). Only that shard's row groups are read."""
     parts = []
     for p in paths:
-        pf = io.open_parquet(p, "grouped score chunk")
+        pf = fileio.open_parquet(p, "grouped score chunk")
         names = pf.schema_arrow.names
         if SHARD not in names:
-            raise io.ContractError(f"{p}: not a grouped score chunk (no {SHARD} column)")
+            raise fileio.ContractError(f"{p}: not a grouped score chunk (no {SHARD} column)")
         col = names.index(SHARD)
         cols = ["uid", ROW, GROUP, SHARD, *[n for n in names if n.startswith(MEMBER)]]
         for rg in range(pf.metadata.num_row_groups):
@@ -125,7 +125,7 @@ def read_members(paths: Sequence, shard: int) -> dict[str, Any]:
     names = [n for n in parts[0].column_names]
     for p, t in zip(paths, parts):
         if t.column_names != names:
-            raise io.ContractError(f"{p}: columns {t.column_names} differ from {names}; every chunk's apply returns the same members")
+            raise fileio.ContractError(f"{p}: columns {t.column_names} differ from {names}; every chunk's apply returns the same members")
     t = pa.concat_tables(parts)
     out = {"row": _numpy(t.column(ROW)).astype(np.int64), "uid": t.column("uid"), "group": _numpy(t.column(GROUP)).astype(np.int64)}
     for n in names:
@@ -168,7 +168,7 @@ def run_clusters(members: Mapping[str, Any], func: Callable[[Mapping[str, Any]],
             if c == "keep" and v.dtype != np.bool_:
                 raise ValueError(f"{where}: column 'keep' must be boolean, got {v.dtype}")
             if c == "count":
-                v = io.check_counts(v, f"{where}: column 'count' of cluster {group[idx[0]]}")
+                v = scorefiles.check_counts(v, f"{where}: column 'count' of cluster {group[idx[0]]}")
             elif c != "keep" and not np.isfinite(v.astype(np.float32)).all():
                 raise ValueError(f"{where}: column {c!r} of cluster {group[idx[0]]} has a non-finite value")
             cols[c][lo:hi] = v
@@ -180,32 +180,32 @@ def write_group_result(path, result: Mapping[str, np.ndarray]) -> None:
     """Write one group shard's result: ``_row`` + the columns the group function returned."""
     table = pa.table({ROW: pa.array(np.asarray(result["row"], np.int64)),
                       **{c: pa.array(v) for c, v in result.items() if c != "row"}})
-    io.write_table(table, path)
+    fileio.write_table(table, path)
 
 
 def read_group_results(paths: Sequence) -> dict[str, np.ndarray]:
     """Every group shard's result, sorted by pool row; a row in two shards is an error."""
-    tables = [io.read_parquet(p, what="group result") for p in paths]
+    tables = [fileio.read_parquet(p, what="group result") for p in paths]
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return {"row": np.zeros(0, np.int64)}
     names = tables[0].column_names
     for p, t in zip(paths, tables):
         if sorted(t.column_names) != sorted(names):
-            raise io.ContractError(f"{p}: columns {t.column_names} differ from {names}; a group function returns the same columns")
+            raise fileio.ContractError(f"{p}: columns {t.column_names} differ from {names}; a group function returns the same columns")
     t = pa.concat_tables([t.select(names) for t in tables])
     row = _numpy(t.column(ROW)).astype(np.int64)
     order = np.argsort(row, kind="stable")
     row = row[order]
     if len(row) > 1 and (np.diff(row) == 0).any():
-        raise io.ContractError(f"{paths[0]} ..: pool row {int(row[np.flatnonzero(np.diff(row) == 0)[0]])} is in two groups")
+        raise fileio.ContractError(f"{paths[0]} ..: pool row {int(row[np.flatnonzero(np.diff(row) == 0)[0]])} is in two groups")
     return {"row": row, **{c: _numpy(t.column(c))[order] for c in names if c != ROW}}
 
 
 def index_uids(index_path, offset: int, n: int) -> pa.ChunkedArray:
     """The index's uids of rows ``offset .. offset + n``, reading only the row groups that hold them
     (kept as Arrow strings: no Python object per row)."""
-    pf = io.open_parquet(index_path, "pool index")
+    pf = fileio.open_parquet(index_path, "pool index")
     start, parts = 0, []
     for rg in range(pf.metadata.num_row_groups):
         rows = pf.metadata.row_group(rg).num_rows
@@ -227,30 +227,30 @@ def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, o
     """
     groups = read_group_results(group_paths)
     g_row = groups["row"]
-    index_rows = io.index_num_rows(index_path)
-    fp = io.index_fingerprint(index_path)
+    index_rows = poolindex.index_num_rows(index_path)
+    fp = poolindex.index_fingerprint(index_path)
     out_path = Path(out_path)
     start = 0
     schema = None
-    with io.atomic_path(out_path, suffix=".parquet") as tmp:
+    with fileio.atomic_path(out_path, suffix=".parquet") as tmp:
         writer = None
         try:
             first = None
             for p in chunk_paths:
-                names = io.open_parquet(p, "score chunk").schema_arrow.names
+                names = fileio.open_parquet(p, "score chunk").schema_arrow.names
                 # never the member arrays (the group stage's input): only what the score file holds
-                t = io.read_parquet(p, [c for c in names if c not in (GROUP, SHARD) and not c.startswith(MEMBER)],
-                                    what="score chunk")
+                t = fileio.read_parquet(p, [c for c in names if c not in (GROUP, SHARD) and not c.startswith(MEMBER)],
+                                        what="score chunk")
                 own = [c for c in t.column_names if c not in RESERVED]
                 if first is None:
                     first = (p, own)
                     outputs = list(outputs) if outputs is not None else own
                 elif own != first[1]:
-                    raise io.ContractError(f"{p}: columns {own} differ from {first[0]}'s {first[1]}; a method returns "
-                                           "the same columns for every chunk")
+                    raise fileio.ContractError(f"{p}: columns {own} differ from {first[0]}'s {first[1]}; a method returns "
+                                               "the same columns for every chunk")
                 missing = [c for c in ("uid", *outputs) if c not in t.column_names]
                 if missing:
-                    raise io.ContractError(f"{p}: no column {missing[0]!r}; it has {t.column_names}")
+                    raise fileio.ContractError(f"{p}: no column {missing[0]!r}; it has {t.column_names}")
                 if ROW not in t.column_names:
                     t = t.append_column(ROW, pa.array(np.arange(start, start + t.num_rows, dtype=np.int64)))
                 rows = _numpy(t.column(ROW)).astype(np.int64)
@@ -258,12 +258,12 @@ def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, o
                 rows = rows[order]
                 n = len(rows)
                 if n and not np.array_equal(rows, np.arange(start, start + n)):
-                    raise io.ContractError(f"{p}: rows {rows[0]}..{rows[-1]} are not the next {n} pool rows from {start}")
+                    raise fileio.ContractError(f"{p}: rows {rows[0]}..{rows[-1]} are not the next {n} pool rows from {start}")
                 if start + n > index_rows:
-                    raise io.ContractError(f"{p}: the chunks hold more rows than the pool index ({index_rows})")
+                    raise fileio.ContractError(f"{p}: the chunks hold more rows than the pool index ({index_rows})")
                 uids = t.column("uid").take(pa.array(order))
-                io.check_uid_order(p, pa.chunked_array([uids.combine_chunks().cast(pa.string())]),
-                                   index_uids(index_path, start, n))
+                alignment.check_uid_order(p, pa.chunked_array([uids.combine_chunks().cast(pa.string())]),
+                                          index_uids(index_path, start, n))
                 lo, hi = np.searchsorted(g_row, [start, start + n])
                 cols = {"uid": uids}
                 for c in outputs:
@@ -271,20 +271,20 @@ def gather(chunk_paths: Sequence, group_paths: Sequence, index_path, out_path, o
                     if c in groups and hi > lo:
                         v = v.copy()
                         v[g_row[lo:hi] - start] = groups[c][lo:hi]
-                    cols[c] = pa.array(v if c == "keep" else io.check_counts(v, f"{p}: column 'count'") if c == "count"
+                    cols[c] = pa.array(v if c == "keep" else scorefiles.check_counts(v, f"{p}: column 'count'") if c == "count"
                                        else v.astype(np.float32, copy=False))
                 table = pa.table(cols)
                 if writer is None:
-                    meta = {io.FINGERPRINT_KEY: fp.encode()}
+                    meta = {fileio.FINGERPRINT_KEY: fp.encode()}
                     schema = table.schema.with_metadata(meta)
                     writer = pq.ParquetWriter(tmp, schema)
                 writer.write_table(table.cast(schema))
                 start += n
             if writer is None:
-                raise io.ContractError(f"{out_path}: no chunk files to gather")
+                raise fileio.ContractError(f"{out_path}: no chunk files to gather")
         finally:
             if writer is not None:
                 writer.close()
         if start != index_rows:
-            raise io.ContractError(f"{out_path}: the chunks hold {start} rows, the pool index {index_rows}")
+            raise fileio.ContractError(f"{out_path}: the chunks hold {start} rows, the pool index {index_rows}")
     return start

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class ChunkImages:
             for key in keys[lo:hi]:
                 files = found.get(key)
                 if files is None or files.get("jpg") is None:
-                    raise io.ContractError(f"{path}: sample {key} is in the pool index but has no jpg in the shard; "
-                                           "rerun the download and the pool index")
+                    raise fileio.ContractError(f"{path}: sample {key} is in the pool index but has no jpg in the shard; "
+                                               "rerun the download and the pool index")
                 yield decode_image(files["jpg"], f"{path}:{key}"), files.get("txt", b"").decode("utf-8", "replace")
             lo = hi
 

@@ -17,7 +17,7 @@ function sees plain arrays and tables in the same order as the uids it scores:
 * truth: ``truth.parquet`` of the world, matched by uid.
 
 Outputs: ``score`` is written as float32 and must be finite; ``keep`` must be boolean; ``count``
-(repeat counts) must be integer and non-negative, and is written as uint32 (:func:`clipcurate.core.io.check_counts`).
+(repeat counts) must be integer and non-negative, and is written as uint32 (:func:`clipcurate.core.scorefiles.check_counts`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcurate.core import io
+from clipcurate.core import alignment, fileio, poolindex, scorefiles
 from clipcurate.scores import get
 from clipcurate.scores.plan import ScorePlan, _as_plan, text_input
 
@@ -56,7 +56,7 @@ class Rows:
     def table(self) -> pa.Table:
         if self._table is None:
             if self.chunk is None:
-                self._table = io.read_index(self.index_path, columns=["uid", "shard", "key"])
+                self._table = poolindex.read_index(self.index_path, columns=["uid", "shard", "key"])
             else:
                 self._table = pq.read_table(self.index_path, columns=["uid", "shard", "key"],
                                             filters=[("chunk", "=", int(self.chunk))])
@@ -92,7 +92,7 @@ def chunk_offset(index_path, chunk: int) -> int:
             break
         values = pf.read_row_group(rg, columns=["chunk"]).column("chunk").to_numpy()
         if (np.diff(values) < 0).any():
-            raise io.ContractError(f"{index_path}: the chunk column is not sorted; rebuild the index")
+            raise fileio.ContractError(f"{index_path}: the chunk column is not sorted; rebuild the index")
         offset += int(np.searchsorted(values, chunk, side="left"))
         if values[-1] >= chunk:
             break
@@ -115,10 +115,10 @@ def read_rows(path, column: str, offset: int, n: int) -> np.ndarray:
 def _check_uids(path_desc: str, uids: pa.ChunkedArray | pa.Array, rows: Rows) -> None:
     uids = uids if isinstance(uids, pa.ChunkedArray) else pa.chunked_array([uids])
     if len(uids) != len(rows):
-        raise io.ContractError(f"{path_desc}: {len(uids)} rows, but {rows.where()} of the index has {len(rows)}")
+        raise fileio.ContractError(f"{path_desc}: {len(uids)} rows, but {rows.where()} of the index has {len(rows)}")
     if len(uids) and not pc.all(pc.equal(uids.cast(pa.string()), rows.uids)).as_py():
         row = int(pc.index(pc.not_equal(uids.cast(pa.string()), rows.uids), True).as_py())
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"{path_desc}: row {row} has uid {uids[row].as_py()}, the index has {rows.uids[row].as_py()} "
             f"({rows.where()}); rebuild it from the current index"
         )
@@ -131,7 +131,7 @@ def load_embeddings(path, rows: Rows, modalities: Sequence[str] = ("image", "tex
     if not isinstance(path, (str, Path)):
         paths = list(path)
         if len(paths) != 1:
-            raise io.ContractError(f"{len(paths)} embedding files given for {rows.where()}; a chunk reads one")
+            raise fileio.ContractError(f"{len(paths)} embedding files given for {rows.where()}; a chunk reads one")
         path = paths[0]
     out = read_embeddings(path, columns=tuple(modalities))
     _check_uids(str(path), out["uid"], rows)
@@ -166,13 +166,13 @@ class ChunkEmbeddings(_Modalities):
 
     def __init__(self, path, rows: Rows, modalities: Sequence[str] = ("image", "text")):
         self.path, self.rows, self.modalities = Path(path), rows, tuple(modalities)
-        self.pf = io.open_parquet(self.path, "embedding file")
+        self.pf = fileio.open_parquet(self.path, "embedding file")
         names = self.pf.schema_arrow.names
         missing = [c for c in ("uid", *self.modalities) if c not in names]
         if missing:
-            raise io.ContractError(f"{self.path}: embedding file has no column {missing[0]!r}; it has {names}")
+            raise fileio.ContractError(f"{self.path}: embedding file has no column {missing[0]!r}; it has {names}")
         if self.pf.metadata.num_rows != len(rows):
-            raise io.ContractError(f"{self.path}: {self.pf.metadata.num_rows} rows, but {rows.where()} of the index has {len(rows)}")
+            raise fileio.ContractError(f"{self.path}: {self.pf.metadata.num_rows} rows, but {rows.where()} of the index has {len(rows)}")
         sizes = [self.pf.metadata.row_group(i).num_rows for i in range(self.pf.metadata.num_row_groups)]
         self.starts = np.r_[0, np.cumsum(sizes)].astype(np.int64)
         self._checked: set[int] = set()
@@ -260,20 +260,20 @@ class EmbeddingChunks:
                 out = read_embeddings(p, columns=tuple(m for m in self.modalities if m != "text"))
                 text = read_embeddings(self.text_paths[i], columns=("text",))
                 if not text["uid"].equals(out["uid"]):
-                    raise io.ContractError(f"{self.text_paths[i]}: its uids are not those of {p}; rebuild both from the current index")
+                    raise fileio.ContractError(f"{self.text_paths[i]}: its uids are not those of {p}; rebuild both from the current index")
                 out["text"] = text["text"]
             else:
                 out = read_embeddings(p, columns=self.modalities)
             uids = out["uid"]
             ref = read_rows(self.index_path, "uid", offset, len(uids))
             if len(ref) != len(uids) or not pc.all(pc.equal(uids.cast(pa.string()), pa.array(ref, pa.string()))).as_py():
-                raise io.ContractError(f"{p}: its uids are not the pool index's rows {offset}..{offset + len(uids) - 1}; "
-                                       "rebuild it from the current index")
+                raise fileio.ContractError(f"{p}: its uids are not the pool index's rows {offset}..{offset + len(uids) - 1}; "
+                                           "rebuild it from the current index")
             offset += len(uids)
             yield out
-        if offset != io.index_num_rows(self.index_path):
-            raise io.ContractError(f"{self.paths[0]} ..: the embedding files hold {offset} rows, the pool index "
-                                   f"{io.index_num_rows(self.index_path)}")
+        if offset != poolindex.index_num_rows(self.index_path):
+            raise fileio.ContractError(f"{self.paths[0]} ..: the embedding files hold {offset} rows, the pool index "
+                                       f"{poolindex.index_num_rows(self.index_path)}")
 
 
 def load_variant_embeddings(path, text_path, rows: Rows, modalities: Sequence[str] = ("image", "text")) -> dict:
@@ -311,7 +311,7 @@ class PairedChunkEmbeddings(_Modalities):
         for items in zip(*its.values()):
             lo, hi = items[0][0], items[0][1]
             if any((a, b) != (lo, hi) for a, b, _ in items):
-                raise io.ContractError("a variant's image file and the plain text file have different row groups")
+                raise fileio.ContractError("a variant's image file and the plain text file have different row groups")
             yield lo, hi, {m: d[m] for m, (_, _, d) in zip(its, items)}
 
     def take(self, index, modality: str = "image") -> np.ndarray:
@@ -334,12 +334,12 @@ def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
         shard = int(shards[lo])
         path = Path(shards_dir) / f"{shard:0{SHARD_DIGITS}d}.parquet"
         if not path.exists():
-            raise io.ContractError(f"{path}: the download's metadata of shard {shard} not found")
+            raise fileio.ContractError(f"{path}: the download's metadata of shard {shard} not found")
         available = pq.read_schema(path).names
         source = [METADATA_SOURCE_NAMES.get(c, c) for c in columns]
         missing = [c for c, s in zip(columns, source) if s not in available]
         if missing:
-            raise io.ContractError(
+            raise fileio.ContractError(
                 f"{path}: no metadata column(s) {missing} (it has {available}); add them to the download's "
                 "save_additional_columns"
             )
@@ -351,7 +351,7 @@ def load_metadata(shards_dir, columns: Sequence[str], rows: Rows) -> pa.Table:
         pos = pc.index_in(keys[lo:hi], value_set=t.column("key").cast(pa.string()).combine_chunks())
         if pos.null_count:
             k = keys[lo + int(pc.index(pc.is_null(pos), True).as_py())].as_py()
-            raise io.ContractError(f"{path}: sample key {k} of the index is not in the shard's metadata")
+            raise fileio.ContractError(f"{path}: sample key {k} of the index is not in the shard's metadata")
         t = t.take(pos)
         parts.append(pa.table({c: t.column(s) for c, s in zip(columns, source)}))
     if not parts:
@@ -380,16 +380,16 @@ def load_scores(refs, index_path, rows: Rows) -> dict:
     for label, path, column in refs:
         if (path, column) not in cache:
             if rows.chunk is None:
-                values = io.read_scores(path, index_path, [column])[column]
+                values = scorefiles.read_scores(path, index_path, [column])[column]
             else:
                 if not Path(path).exists():
-                    raise io.ContractError(f"{path}: score file not found")
-                io.check_alignment(path, index_path)
-                if column not in io.score_columns(path):
-                    raise io.ContractError(f"{path}: no column {column!r}; it has {io.score_columns(path)}")
+                    raise fileio.ContractError(f"{path}: score file not found")
+                alignment.check_alignment(path, index_path)
+                if column not in scorefiles.score_columns(path):
+                    raise fileio.ContractError(f"{path}: no column {column!r}; it has {scorefiles.score_columns(path)}")
                 values = read_rows(path, column, rows.offset, len(rows))
                 if values.dtype == object or (values.dtype != np.bool_ and not np.isfinite(values).all()):
-                    raise io.ContractError(f"{path}: column {column!r} has a null or non-finite value in {rows.where()}")
+                    raise fileio.ContractError(f"{path}: column {column!r} has a null or non-finite value in {rows.where()}")
             cache[(path, column)] = values
         out[label] = cache[(path, column)]
     return out
@@ -398,12 +398,12 @@ def load_scores(refs, index_path, rows: Rows) -> dict:
 def load_truth(world_dir, rows: Rows) -> pa.Table:
     path = Path(world_dir) / "truth.parquet"
     if not path.exists():
-        raise io.ContractError(f"{path}: ground truth not found (only the tiny world has one)")
+        raise fileio.ContractError(f"{path}: ground truth not found (only the tiny world has one)")
     truth = pq.read_table(path)
     pos = pc.index_in(rows.uids, value_set=truth.column("uid").combine_chunks())
     if pos.null_count:
         first = rows.uids[int(pc.index(pc.is_null(pos), True).as_py())].as_py()
-        raise io.ContractError(f"{path}: {pos.null_count} pool uids have no ground-truth row, e.g. {first}")
+        raise fileio.ContractError(f"{path}: {pos.null_count} pool uids have no ground-truth row, e.g. {first}")
     return truth.take(pos)
 
 
@@ -449,7 +449,7 @@ def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Seq
         elif kind == "truth":
             loaded[arg] = load_truth(f, rows)
         else:
-            raise io.ContractError(f"score {plan.name}: unknown input kind {kind!r}")
+            raise fileio.ContractError(f"score {plan.name}: unknown input kind {kind!r}")
     return loaded
 
 
@@ -470,7 +470,7 @@ def check_outputs(plan: ScorePlan, cols, n: int) -> dict[str, np.ndarray]:
             if values.dtype != np.bool_:
                 raise ValueError(f"{where}: column 'keep' must be boolean, got {values.dtype}")
         elif name == "count":
-            values = io.check_counts(values, f"{where}: column 'count'")
+            values = scorefiles.check_counts(values, f"{where}: column 'count'")
         else:
             values = values.astype(np.float32, copy=False)
             finite = np.isfinite(values)
@@ -508,11 +508,11 @@ def run_score(plan, files: Mapping[str, Any], out_path, chunk: int | None = None
             raise ValueError(f"score {plan.name} (method {plan.method}): declares report=True but returned no 'report' dict")
         if report_path is None:
             raise ValueError(f"score {plan.name}: a report_path is needed for method {plan.method}'s report")
-        io.write_json(dict(report), report_path)
+        fileio.write_json(dict(report), report_path)
         log.info("%s report: %s", plan.name, report)
     cols = check_outputs(plan, cols, len(rows))
-    fp = None if chunk is not None else io.index_fingerprint(files["index"])
-    io.write_scores(out_path, rows.uids, cols, fingerprint=fp)
+    fp = None if chunk is not None else poolindex.index_fingerprint(files["index"])
+    scorefiles.write_scores(out_path, rows.uids, cols, fingerprint=fp)
     return len(rows)
 
 

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio, scorefiles
 
 #: The stages in the order they run; ``gather`` writes the pool-wide score file.
 STAGES = ("prepare", "fit", "apply", "group", "gather")
@@ -212,7 +212,7 @@ def write_arrays(path, arrays: Mapping[str, Any]) -> None:
         if a.dtype == object:
             raise ValueError(f"{path}: array {k!r} has dtype object; a stage returns numeric or boolean arrays")
         out[k] = a
-    with io.atomic_path(path, suffix=".npz") as tmp:
+    with fileio.atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **out)
 
@@ -221,12 +221,12 @@ def read_arrays(path) -> dict[str, np.ndarray]:
     """Every array of a stage's ``.npz``; a missing or unreadable file names itself."""
     path = Path(path)
     if not path.exists():
-        raise io.ContractError(f"{path}: stage output not found")
+        raise fileio.ContractError(f"{path}: stage output not found")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise io.ContractError(f"{path}: not a readable .npz stage output ({e}); delete it and rerun its job") from e
+        raise fileio.ContractError(f"{path}: not a readable .npz stage output ({e}); delete it and rerun its job") from e
 
 
 class Prepared:
@@ -256,7 +256,7 @@ class Prepared:
         it = self.items[i]
         if isinstance(it, Mapping):
             if name not in it:
-                raise io.ContractError(f"prepared chunk {i}: no array {name!r}")
+                raise fileio.ContractError(f"prepared chunk {i}: no array {name!r}")
             return tuple(np.shape(it[name]))
         try:
             with zipfile.ZipFile(it) as z, z.open(f"{name}.npy") as f:
@@ -264,9 +264,9 @@ class Prepared:
                 read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
                 shape, _, _ = read(f)
         except KeyError:
-            raise io.ContractError(f"{it}: no array {name!r} in the prepared stage output") from None
+            raise fileio.ContractError(f"{it}: no array {name!r} in the prepared stage output") from None
         except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise io.ContractError(f"{it}: not a readable .npz stage output ({e})") from e
+            raise fileio.ContractError(f"{it}: not a readable .npz stage output ({e})") from e
         return tuple(shape)
 
 
@@ -330,7 +330,7 @@ def run_apply(plan, files: Mapping[str, Any], out_path, chunk: int, threads: int
         raise ValueError(f"score {plan.name} (method {plan.method}): apply must return a dict, got {type(cols).__name__}")
     cols = dict(cols)
     if st.group is None:
-        io.write_scores(out_path, rows.uids, check_outputs(plan, cols, len(rows)), fingerprint=None)
+        scorefiles.write_scores(out_path, rows.uids, check_outputs(plan, cols, len(rows)), fingerprint=None)
         return len(rows)
     group, members = cols.pop("group", None), cols.pop("members", {})
     if group is None:

@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex
 from clipcurate.pool.download import shard_path
 from clipcurate.pool.reshard import _iter_samples, _ShardWriter
 
@@ -85,7 +85,7 @@ def set_size(d: Path, shards: Sequence[Path]) -> int:
 
 def _read_pool_samples(index_path, shards_dir, rows: np.ndarray) -> list[tuple[str, dict]]:
     """(uid, {jpg, txt}) of the pool index rows ``rows`` (in the order given)."""
-    index = io.read_index(index_path, columns=["uid", "shard", "key"])
+    index = poolindex.read_index(index_path, columns=["uid", "shard", "key"])
     uid = index.column("uid").to_pylist()
     shard = index.column("shard").to_numpy()
     key = index.column("key").to_pylist()
@@ -100,7 +100,7 @@ def _read_pool_samples(index_path, shards_dir, rows: np.ndarray) -> list[tuple[s
     missing = [int(r) for r in rows if int(r) not in found]
     if missing:
         r = missing[0]
-        raise io.ContractError(f"{shards_dir}: {len(missing)} indexed pool samples not found in their shards, e.g. uid {uid[r]}")
+        raise fileio.ContractError(f"{shards_dir}: {len(missing)} indexed pool samples not found in their shards, e.g. uid {uid[r]}")
     return [(uid[int(r)], found[int(r)]) for r in rows]
 
 
@@ -143,7 +143,7 @@ def replace_with_pool(
     k = int(round(fraction * n))
     k_add = int(round(add * n))
     drop = set(rng.choice(n, size=k, replace=False).tolist()) if k else set()
-    n_pool = io.index_num_rows(pool_index) if k + k_add else 0
+    n_pool = poolindex.index_num_rows(pool_index) if k + k_add else 0
     if k + k_add > n_pool:
         raise DFNError(f"train.replace_with_pool={fraction}, add_from_pool={add}: needs {k + k_add} pool samples "
                        f"but the pool index {pool_index} has {n_pool}")

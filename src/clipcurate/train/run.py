@@ -163,7 +163,7 @@ def run_training(
         "samples_per_second": round(samples_seen / wall, 1) if wall > 0 else None,
         "command": shlex.join(cmd),
     }
-    from clipcurate.core.io import write_json
+    from clipcurate.core.fileio import write_json
 
     write_json(info, out_dir / "train_info.json")
     return info

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 
 
 def world_captions(world_dir: str | Path, sets: str | Sequence[str]) -> list[str]:
@@ -20,12 +20,12 @@ def world_captions(world_dir: str | Path, sets: str | Sequence[str]) -> list[str
     world_dir = Path(world_dir)
     manifest = world_dir / "world.json"
     if not manifest.is_file():
-        raise io.ContractError(f"{manifest}: the world's manifest not found")
+        raise fileio.ContractError(f"{manifest}: the world's manifest not found")
     info = json.loads(manifest.read_text())["reference"]
     out: list[str] = []
     for name in [sets] if isinstance(sets, str) else list(sets):
         if name not in info:
-            raise io.ContractError(f"{manifest}: no reference set {name!r}; it has {sorted(info)}")
+            raise fileio.ContractError(f"{manifest}: no reference set {name!r}; it has {sorted(info)}")
         folder = world_dir / info[name]["path"]
         for k in range(int(info[name]["shards"])):
             shard = folder / f"{k:08d}.tar"

@@ -45,7 +45,7 @@ import shutil
 import time
 from pathlib import Path
 
-from clipcurate.core.io import write_json
+from clipcurate.core.fileio import write_json
 from . import concepts as C
 from . import eval_copies
 from .config import DEFAULT_CFG, FAILURES, KINDS, REFERENCE_SETS, default_cfg, kind_counts, resolve_cfg, split_evenly

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from clipcurate.core.io import uid_fingerprint, write_table
+from clipcurate.core.fileio import write_table
+from clipcurate.core.uidcodec import uid_fingerprint
 from . import concepts as C
 from . import geometry as GEO
 from . import render as R

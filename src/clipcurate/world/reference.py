@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from clipcurate.core.io import write_json
+from clipcurate.core.fileio import write_json
 from . import concepts as C
 from .jobs import map_jobs
 from .scenes import generic_scene

@@ -12,7 +12,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Callable, Iterable
 
-from clipcurate.core.io import atomic_path
+from clipcurate.core.fileio import atomic_path
 
 
 def tar_member(name: str, size: int) -> tarfile.TarInfo:
@@ -47,7 +47,7 @@ def write_shards(out: Path, rel_dir: str, samples: Iterable[dict], shard_size: i
     """Write samples ({key, ext: bytes}) into tar shards ``rel_dir/name_fn(k)``; returns the shard count.
 
     Shards are written with ``tarfile`` in POSIX USTAR format (webdataset's layout: ``key.ext``
-    members in sample order), each through :func:`clipcurate.core.io.atomic_path`.
+    members in sample order), each through :func:`clipcurate.core.fileio.atomic_path`.
     """
     shard, tf, tmp_ctx, n_shards, in_shard = None, None, None, 0, 0
     (out / rel_dir).mkdir(parents=True, exist_ok=True)

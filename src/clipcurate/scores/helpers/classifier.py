@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 from clipcurate.train.lr_schedule import cosine_lr
 
 
@@ -126,7 +126,7 @@ def save_classifier(path, clf: Mapping, features: str, info: Mapping) -> None:
     """Write the classifier as a torch file: weight, bias, feature kind and training info."""
     import torch
 
-    with io.atomic_path(path, suffix=".pt") as tmp:
+    with fileio.atomic_path(path, suffix=".pt") as tmp:
         torch.save({"weight": torch.from_numpy(np.asarray(clf["weight"])), "bias": float(clf["bias"]),
                     "features": features, "info": dict(info)}, tmp)
 
@@ -135,11 +135,11 @@ def load_classifier(path) -> dict:
     import torch
 
     if not Path(path).exists():
-        raise io.ContractError(f"{path}: classifier file not found")
+        raise fileio.ContractError(f"{path}: classifier file not found")
     state = torch.load(path, map_location="cpu", weights_only=False)
     for key in ("weight", "bias", "features"):
         if key not in state:
-            raise io.ContractError(f"{path}: not a classifier file (no {key!r})")
+            raise fileio.ContractError(f"{path}: not a classifier file (no {key!r})")
     return state
 
 
@@ -149,7 +149,7 @@ def classifier_logits(path, emb: Mapping[str, np.ndarray]) -> np.ndarray:
     x = classifier_features(emb, state["features"])
     w = state["weight"].numpy().astype(np.float32)
     if x.shape[1] != w.shape[0]:
-        raise io.ContractError(f"{path}: classifier expects {w.shape[0]} features, the embeddings give {x.shape[1]}")
+        raise fileio.ContractError(f"{path}: classifier expects {w.shape[0]} features, the embeddings give {x.shape[1]}")
     return (x @ w + np.float32(state["bias"])).astype(np.float32)
 
 

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 
 
 class DigitError(ValueError):
@@ -84,7 +84,7 @@ def save_detector(path, det: dict, info: dict) -> None:
     arrays = {}
     for i, (w, b) in enumerate(det["layers"]):
         arrays[f"W{i}"], arrays[f"b{i}"] = np.asarray(w, np.float32), np.asarray(b, np.float32).reshape(-1)
-    with io.atomic_path(path, suffix=".npz") as tmp:
+    with fileio.atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays, info=np.frombuffer(json.dumps(info).encode(), np.uint8))
 

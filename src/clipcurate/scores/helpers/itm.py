@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 
 
 class ItmError(ValueError):
@@ -166,7 +166,7 @@ def save_head(path, trained: Mapping, info: Mapping) -> None:
     """Write the head as a torch file (state, dims, training info), atomically."""
     import torch
 
-    with io.atomic_path(path, suffix=".pt") as tmp:
+    with fileio.atomic_path(path, suffix=".pt") as tmp:
         torch.save({"state": trained["state"], "dim": trained["dim"], "hidden": trained["hidden"], "info": dict(info)}, tmp)
 
 

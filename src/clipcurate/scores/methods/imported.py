@@ -50,7 +50,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from clipcurate.core import io
+from clipcurate.core import fileio, uidcodec
 from clipcurate.scores import register
 from clipcurate.scores.inputs import Artifact, Metadata
 
@@ -68,19 +68,19 @@ def npy_header(path) -> tuple[tuple, np.dtype]:
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
-        raise io.ContractError(f"{path}: file to import is empty (0 bytes); expected DataComp's .npy of u8,u8 uids")
+        raise fileio.ContractError(f"{path}: file to import is empty (0 bytes); expected DataComp's .npy of u8,u8 uids")
     with open(path, "rb") as f:
         try:
             version = np.lib.format.read_magic(f)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = read(f)
         except (ValueError, EOFError, SyntaxError) as e:
-            raise io.ContractError(f"{path}: not a readable .npy file ({e}); expected DataComp's .npy of u8,u8 uids") from None
+            raise fileio.ContractError(f"{path}: not a readable .npy file ({e}); expected DataComp's .npy of u8,u8 uids") from None
         if dtype.hasobject:
-            raise io.ContractError(f"{path}: .npy holds Python objects (dtype {dtype}); expected DataComp's u8,u8 uids")
+            raise fileio.ContractError(f"{path}: .npy holds Python objects (dtype {dtype}); expected DataComp's u8,u8 uids")
         need = f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if size < need:
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"{path}: .npy is truncated: its header says shape {shape} of dtype {dtype} ({need} bytes), the file has {size} bytes"
         )
     return shape, dtype
@@ -92,14 +92,14 @@ def check_uid_dtype(path, shape: tuple, dtype: np.dtype) -> None:
     ok = (len(fields) == 2 and len(shape) == 1
           and all(dtype.fields[f][0].kind == "u" and dtype.fields[f][0].itemsize == 8 for f in fields))
     if not ok:
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"{path}: expected DataComp's subset format, a 1-D .npy of structured dtype u8,u8 (the uid's two 64-bit "
             f"halves); found dtype {dtype.str if not fields else dtype.descr} shape {shape}"
         )
 
 
 def _parquet_schema(path, what="file to import") -> pa.Schema:
-    return io.open_parquet(path, what).schema_arrow
+    return fileio.open_parquet(path, what).schema_arrow
 
 
 def check_file(path, method: str, column: str = "score") -> None:
@@ -108,25 +108,25 @@ def check_file(path, method: str, column: str = "score") -> None:
     ``column``. Run when the workflow is planned and again by the job; errors name the file."""
     path = Path(path)
     if not path.exists():
-        raise io.ContractError(f"{path}: file to import not found")
+        raise fileio.ContractError(f"{path}: file to import not found")
     if method == "import_scores" and path.suffix != ".parquet":
-        raise io.ContractError(f"{path}: import_scores reads a parquet with uid and {column!r}; use import_subset for uid lists")
+        raise fileio.ContractError(f"{path}: import_scores reads a parquet with uid and {column!r}; use import_subset for uid lists")
     if path.suffix == ".npy":
         check_uid_dtype(path, *npy_header(path))
         return
     if path.suffix != ".parquet":
-        raise io.ContractError(f"{path}: cannot import a {path.suffix or 'suffix-less'} file; expected .npy (DataComp subset) or .parquet")
+        raise fileio.ContractError(f"{path}: cannot import a {path.suffix or 'suffix-less'} file; expected .npy (DataComp subset) or .parquet")
     schema = _parquet_schema(path)
     if "uid" not in schema.names:
-        raise io.ContractError(f"{path}: no 'uid' column; it has {schema.names}")
+        raise fileio.ContractError(f"{path}: no 'uid' column; it has {schema.names}")
     if not (pa.types.is_string(schema.field("uid").type) or pa.types.is_large_string(schema.field("uid").type)):
-        raise io.ContractError(f"{path}: column 'uid' has type {schema.field('uid').type}; expected strings of 32 hex characters")
+        raise fileio.ContractError(f"{path}: column 'uid' has type {schema.field('uid').type}; expected strings of 32 hex characters")
     if method == "import_scores":
         if column not in schema.names:
-            raise io.ContractError(f"{path}: no column {column!r} (params.column); it has {schema.names}")
+            raise fileio.ContractError(f"{path}: no column {column!r} (params.column); it has {schema.names}")
         typ = schema.field(column).type
         if not (pa.types.is_integer(typ) or pa.types.is_floating(typ)):
-            raise io.ContractError(f"{path}: column {column!r} has type {typ}; expected a numeric (integer or float) score column")
+            raise fileio.ContractError(f"{path}: column {column!r} has type {typ}; expected a numeric (integer or float) score column")
 
 
 def read_uid_pairs(path) -> np.ndarray:
@@ -137,18 +137,18 @@ def read_uid_pairs(path) -> np.ndarray:
         try:
             arr = np.load(path, allow_pickle=False)
         except (ValueError, EOFError, OSError) as e:
-            raise io.ContractError(f"{path}: not a readable .npy file ({e})") from None
-        out = np.empty(len(arr), io.SUBSET_DTYPE)
+            raise fileio.ContractError(f"{path}: not a readable .npy file ({e})") from None
+        out = np.empty(len(arr), uidcodec.SUBSET_DTYPE)
         out["f0"], out["f1"] = arr[arr.dtype.names[0]], arr[arr.dtype.names[1]]
         return out
-    uids = io.read_parquet(path, ["uid"], "file to import").column("uid")
+    uids = fileio.read_parquet(path, ["uid"], "file to import").column("uid")
     if uids.null_count:
         row = int(pc.index(pc.is_null(uids), True).as_py())
-        raise io.ContractError(f"{path}: uid is missing (null) at row {row}")
+        raise fileio.ContractError(f"{path}: uid is missing (null) at row {row}")
     try:
-        return io.uids_to_pairs(uids)
-    except io.ContractError as e:
-        raise io.ContractError(f"{path}: {e}") from None
+        return uidcodec.uids_to_pairs(uids)
+    except fileio.ContractError as e:
+        raise fileio.ContractError(f"{path}: {e}") from None
 
 
 def _min_coverage(params) -> float:
@@ -173,7 +173,7 @@ def _check_entry(entry, config, key):
     if isinstance(path, str) and Path(path).exists():
         try:
             check_file(path, method, params.get("column", "score"))
-        except io.ContractError as e:
+        except fileio.ContractError as e:
             raise ValueError(f"config: {key}.file: {e}") from None
 
 
@@ -238,7 +238,7 @@ def match(pool: np.ndarray, source_sorted: np.ndarray) -> np.ndarray:
 
 
 def _examples(pairs: np.ndarray) -> list[str]:
-    return io.pairs_to_uids(pairs[:EXAMPLES])
+    return uidcodec.pairs_to_uids(pairs[:EXAMPLES])
 
 
 def coverage(path, pool_pairs: np.ndarray, distinct: np.ndarray, pos: np.ndarray, source_rows: int) -> dict:
@@ -260,7 +260,7 @@ def coverage(path, pool_pairs: np.ndarray, distinct: np.ndarray, pos: np.ndarray
 
 
 def _pool_pairs(meta) -> np.ndarray:
-    return io.uids_to_pairs(meta.column("uid"))
+    return uidcodec.uids_to_pairs(meta.column("uid"))
 
 
 def _check_coverage(path, report: dict, min_coverage: float, of_source: bool) -> None:
@@ -276,7 +276,7 @@ def _check_coverage(path, report: dict, min_coverage: float, of_source: bool) ->
         examples = report["examples_pool_unmatched"]
     fraction = have / total if total else 0.0
     if fraction < min_coverage or total == 0:
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"{path}: only {have} {what} ({fraction:.1%}), below params.min_coverage = {min_coverage:g}; "
             f"expected a file of this pool (not of another pool or scale). "
             f"Not matched, e.g. {examples[:3]}. Pool rows {report['pool_rows']}, file rows {report['source_rows']}, "
@@ -291,14 +291,14 @@ def import_subset(params, pool, file):
     """keep = the pool sample is in the published subset; score and count = how often it is listed."""
     src = read_uid_pairs(file)
     if len(src) == 0:
-        raise io.ContractError(f"{file}: the uid list has 0 rows; expected the subset's uids")
+        raise fileio.ContractError(f"{file}: the uid list has 0 rows; expected the subset's uids")
     distinct, counts = unique_pairs(src)
     repeated = counts > 1
     if repeated.any() and params.get("repeats", "refuse") != "count":
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"{file}: {int(repeated.sum())} of its {len(distinct)} distinct uids are listed more than once "
             f"({len(src) - len(distinct)} extra rows of {len(src)}; up to {int(counts.max())} times, e.g. uid "
-            f"{io.pairs_to_uids(distinct[repeated][:1])[0]}); 'sample: {{method: keep}}' takes each listed sample once "
+            f"{uidcodec.pairs_to_uids(distinct[repeated][:1])[0]}); 'sample: {{method: keep}}' takes each listed sample once "
             "and would lose the repeats. Set params.repeats: count to import them (count = times listed; sample them with {method: counts})"
         )
     pool_pairs = _pool_pairs(pool)
@@ -320,19 +320,19 @@ def import_scores(params, pool, file):
     check_file(path, "import_scores", column)
     src = read_uid_pairs(path)
     if len(src) == 0:
-        raise io.ContractError(f"{path}: the score file has 0 rows; expected a uid and a {column!r} value per sample")
-    values = io.read_parquet(path, [column], "file to import").column(column)
+        raise fileio.ContractError(f"{path}: the score file has 0 rows; expected a uid and a {column!r} value per sample")
+    values = fileio.read_parquet(path, [column], "file to import").column(column)
     if values.null_count:
-        raise io.ContractError(f"{path}: column {column!r} is null at row {int(pc.index(pc.is_null(values), True).as_py())}")
+        raise fileio.ContractError(f"{path}: column {column!r} is null at row {int(pc.index(pc.is_null(values), True).as_py())}")
     values = values.to_numpy().astype(np.float64)
     if not np.isfinite(values).all():
         row = int(np.argmin(np.isfinite(values)))
-        raise io.ContractError(f"{path}: column {column!r} has a non-finite value ({values[row]}) at row {row}")
+        raise fileio.ContractError(f"{path}: column {column!r} has a non-finite value ({values[row]}) at row {row}")
     order, distinct = sorted_pairs(src)
     dup = np.flatnonzero(~_firsts(distinct))
     if dup.size:
         same = (distinct["f0"] == distinct["f0"][dup[0]]) & (distinct["f1"] == distinct["f1"][dup[0]])
-        raise io.ContractError(f"{path}: uid {io.pairs_to_uids(distinct[dup[:1]])[0]} is listed {int(same.sum())} times; a score file lists each uid once")
+        raise fileio.ContractError(f"{path}: uid {uidcodec.pairs_to_uids(distinct[dup[:1]])[0]} is listed {int(same.sum())} times; a score file lists each uid once")
     pool_pairs = _pool_pairs(pool)
     pos = match(pool_pairs, distinct)
     keep = pos >= 0

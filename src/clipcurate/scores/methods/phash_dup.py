@@ -37,9 +37,9 @@ def _check(entry, config, key):
           defaults={"max_distance": 4}, check=_check)
 def phash_dup(params: dict, phash: str) -> dict[str, np.ndarray]:
     """Keep the first image in pool order of each group of hashes within ``max_distance`` bits."""
-    from clipcurate.core import io
+    from clipcurate.core import fileio
 
-    t = io.read_parquet(phash, ["phash", "valid"], what="phash file")
+    t = fileio.read_parquet(phash, ["phash", "valid"], what="phash file")
     h = t.column("phash").to_numpy(zero_copy_only=False).astype(np.uint64)
     valid = t.column("valid").to_numpy(zero_copy_only=False).astype(bool)
     keep, size = D.phash_groups(h, valid, int(params["max_distance"]))

@@ -10,7 +10,7 @@ Upstream batches carry the scorer's per-sample input ``features``:
 
 * M-FLYT: the raw input scores of each sample, looked up by uid in a pool-aligned matrix
   (:func:`pool_score_features`). Every uid in the shards must have a row: the reference code
-  crashes on a missing key, here it is a :class:`~clipcurate.core.io.ContractError` naming the shard.
+  crashes on a missing key, here it is a :class:`~clipcurate.core.fileio.ContractError` naming the shard.
 * E-FLYT: the frozen embedding model's ``[image, text]`` embeddings, computed on the fly
   (:func:`clipcurate.train.flyt.scorers.embedding_features`), as the reference code does; storing them
   for a 128M pool would take hundreds of GB.
@@ -29,7 +29,7 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,12 @@ def pool_score_features(index_path, score_specs: Sequence[tuple[str, str, str]])
     """The pool's uids and an (N, k) float32 matrix of raw input scores, in index row order.
 
     ``score_specs`` lists ``(input_name, score_file, column)``; each file is checked against the
-    index (alignment, finite values) by :func:`clipcurate.core.io.read_scores`.
+    index (alignment, finite values) by :func:`clipcurate.core.scorefiles.read_scores`.
     """
-    uids = io.read_index(index_path, columns=["uid"]).column("uid").to_pylist()
+    uids = poolindex.read_index(index_path, columns=["uid"]).column("uid").to_pylist()
     cols = []
     for name, path, column in score_specs:
-        cols.append(io.read_scores(path, index_path, [column])[column].astype(np.float32))
+        cols.append(scorefiles.read_scores(path, index_path, [column])[column].astype(np.float32))
     return uids, np.stack(cols, axis=1) if cols else np.zeros((len(uids), 0), np.float32)
 
 
@@ -73,7 +73,7 @@ def _shard_urls(shards: Sequence) -> list[str]:
     for u in urls:
         if not Path(u).is_file():
             raise FileNotFoundError(f"{u}: shard not found")
-        io.check_complete_tar(u)  # webdataset's stream reader would end silently where a shard was cut
+        fileio.check_complete_tar(u)  # webdataset's stream reader would end silently where a shard was cut
     return urls
 
 
@@ -192,7 +192,7 @@ def upstream_batches(
         uid = meta.get("uid") if isinstance(meta, dict) else None
         if row_of is not None:
             if uid not in row_of:
-                raise io.ContractError(f"{url}: sample with uid {uid!r} has no row in the input score files")
+                raise fileio.ContractError(f"{url}: sample with uid {uid!r} has no row in the input score files")
             rows.append(row_of[uid])
         image = image.convert("RGB")
         if feature_fn is not None:

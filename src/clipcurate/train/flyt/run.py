@@ -30,7 +30,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from clipcurate.core import io
+from clipcurate.core import fileio
 from clipcurate.embed import models
 
 from .data import downstream_batches, downstream_set, pool_score_features, upstream_batches
@@ -138,17 +138,17 @@ def train_run(
         write_mixer(scorer, names, out_dir / "mixer.json", out_dir / "weights.csv")
         info["weights"] = dict(mixer_weights_table(scorer, names))
     else:
-        with io.atomic_path(out_dir / "head.pt") as tmp:
+        with fileio.atomic_path(out_dir / "head.pt") as tmp:
             torch.save({"state_dict": scorer.state_dict(), "d_in": scorer.d_in, "hidden_mult": hidden_mult,
                         "embed_spec": dict(embed_spec)}, tmp)
-    io.write_json(info, out_dir / "train_info.json")
+    fileio.write_json(info, out_dir / "train_info.json")
     return info
 
 
 def write_mixer(mixer: LinearMixer, names: Sequence[str], json_path, csv_path) -> None:
     """The learned mixer as JSON (to score the pool without torch) and the Table 2 weights CSV."""
     table = mixer_weights_table(mixer, names)
-    io.write_json(
+    fileio.write_json(
         {
             "inputs": list(names),
             "weights": [w for _, w in table],
@@ -157,7 +157,7 @@ def write_mixer(mixer: LinearMixer, names: Sequence[str], json_path, csv_path) -
         },
         json_path,
     )
-    with io.atomic_path(csv_path) as tmp:
+    with fileio.atomic_path(csv_path) as tmp:
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["input", "weight"])
@@ -178,7 +178,7 @@ def read_mixer(path) -> dict:
     k = len(m.get("inputs", []))
     for key in ("weights", "mean", "std"):
         if len(m.get(key, [])) != k:
-            raise io.ContractError(f"{path}: {key!r} has {len(m.get(key, []))} entries, expected {k} (one per input)")
+            raise fileio.ContractError(f"{path}: {key!r} has {len(m.get(key, []))} entries, expected {k} (one per input)")
     return m
 
 
@@ -190,7 +190,7 @@ def mixer_mix(path, inputs: Sequence[str]) -> tuple[str, dict]:
     """
     mixer = read_mixer(path)
     if mixer["inputs"] != list(inputs):
-        raise io.ContractError(f"{path}: mixer inputs {mixer['inputs']} differ from the run's {list(inputs)}")
+        raise fileio.ContractError(f"{path}: mixer inputs {mixer['inputs']} differ from the run's {list(inputs)}")
     return "weighted_sum", {"weights": dict(zip(mixer["inputs"], mixer["weights"])), "standardize": True}
 
 
@@ -209,7 +209,7 @@ def load_head(path) -> GLUHead:
 def head_scores(head: GLUHead, image: np.ndarray, text: np.ndarray, batch_size: int = 65536) -> np.ndarray:
     """E-FLYT scores of stored (N, d) image and text embeddings, float32 (N,)."""
     if image.shape[1] + text.shape[1] != head.d_in:
-        raise io.ContractError(
+        raise fileio.ContractError(
             f"E-FLYT head expects {head.d_in}-d [image, text] features, embeddings give {image.shape[1] + text.shape[1]}"
         )
     out = np.empty(len(image), np.float32)
