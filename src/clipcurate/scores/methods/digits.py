@@ -154,7 +154,8 @@ def blip2_device(device: str, dtype: str) -> tuple[str, str]:
     defaults=_BLIP2_DEFAULTS,
     check=check_blip2,
     # BLIP-2 OPT-2.7b: 3.9B parameters, 7.7 GB in float16 on the GPU; its float32 checkpoint passes
-    # through host memory on loading
+    # through host memory on loading. A chunk of 1M images takes about 105 min on an A100 at the
+    # README's estimate (159 images/s: benchmarks/bench_devil_align.py blip2), hence 480
     resources={"apply": Resources(mem_mb=32000, runtime=480, threads=8, gpu=1)},
 )
 def digits_blip2(params: dict, images, blip2: str, base: dict) -> dict[str, np.ndarray]:
