@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_devil_align.py memory --sizes 250000 1000000 --dim 512
     .venv/bin/python benchmarks/bench_devil_align.py quality --rows 1000000 --clusters 1000
     .venv/bin/python benchmarks/bench_devil_align.py blip2 --images 64
+    .venv/bin/python benchmarks/bench_devil_align.py blip2_method --images 256 --threads 1
 
 cids: the staged method's stages on synthetic unit vectors split into ``--chunks`` chunks, through
 its registered functions (prepare: the survivors' sample; fit: faiss k-means, the downstream
@@ -27,6 +28,11 @@ real model), and the GPU-hours per 128M images estimated from the published size
 OPT-2.7b (EVA ViT-g/14: 1.0B parameters over 257 patch tokens at 224 px; Q-Former 107M over 32
 queries; OPT-2.7B over 32 query + the prompt's tokens, then ``--new-tokens`` decoded): forward FLOPs
 ~ 2 x parameters x tokens, at ``--utilisation`` of an A100's 312 bf16 TFLOP/s.
+
+blip2_method: the score method ``digits_blip2`` through the score runner (the rule's path: plan, one
+chunk job reading ``--images`` JPEGs of 64 px from webdataset shards of 100, the tiny BLIP-2, the
+counts, the score file), images/s and peak RSS, beside ``ask_blip2`` alone on the same decoded images:
+the difference is the method's own cost (shard reading, decoding, writing).
 
 Prints medians; asserts nothing about time.
 """
@@ -244,9 +250,76 @@ def bench_blip2(args) -> int:
     return 0
 
 
+def bench_blip2_method(args) -> int:
+    import io as stdio
+
+    import pyarrow as pa
+    import torch
+    import webdataset as wds
+    from PIL import Image
+
+    from clipcurate.core import io
+    from clipcurate.scores.helpers import digit_detect as D
+    from clipcurate.scores.plan import plan_score, score_files
+    from clipcurate.scores.runner import run_score
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.unit.test_digits import _save_tiny_blip2
+
+    torch.set_num_threads(args.threads)
+    n, per_shard = args.images, 100
+    rng = np.random.default_rng(0)
+    jpegs = []
+    for _ in range(n):
+        buf = stdio.BytesIO()
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, format="JPEG")
+        jpegs.append(buf.getvalue())
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            _save_tiny_blip2(Path("tiny"))
+            uids = [f"{i + 1:032x}" for i in range(n)]
+            shards = [i // per_shard for i in range(n)]
+            keys = [f"{s:05d}{i % per_shard:04d}" for i, s in enumerate(shards)]
+            fp = io.uid_fingerprint(pa.array(uids))
+            io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(shards, pa.int32()), "key": pa.array(keys),
+                                     "chunk": pa.array([0] * n, pa.int32())}), "results/pool/index.parquet", fingerprint=fp)
+            Path("results/pool/shards").mkdir(parents=True)
+            for s_ in sorted(set(shards)):
+                with wds.TarWriter(f"results/pool/shards/{s_:08d}.tar") as w:
+                    for i in [i for i in range(n) if shards[i] == s_]:
+                        w.write({"__key__": keys[i], "jpg": jpegs[i], "txt": "a caption"})
+            io.write_scores("results/scores/prev.parquet", pa.array(uids), {"count": rng.integers(0, 2, n).astype(np.uint32)},
+                            fingerprint=fp)
+            config = {"pool": {"source": "world"}, "models": {}, "scores": {
+                "prev": {"method": "compose_counts"},
+                "dig": {"method": "digits_blip2", "blip2": "tiny", "base": "prev:count",
+                        "params": {"batch_size": 32, "max_new_tokens": args.new_tokens, "device": "cpu"}}}}
+            plan = plan_score(config, "dig").to_dict()
+            files = score_files(plan, chunk="00000")
+            method, alone = [], []
+            model, processor = D.load_blip2("tiny")
+            decoded = [Image.open(stdio.BytesIO(j)).convert("RGB") for j in jpegs]
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                run_score(plan, files, "results/scores/dig.parquet", chunk=0)
+                method.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                D.ask_blip2(model, processor, decoded, max_new_tokens=args.new_tokens, batch_size=32)
+                alone.append(time.perf_counter() - t0)
+        finally:
+            os.chdir(here)
+    m, a = statistics.median(method), statistics.median(alone)
+    print(f"digits_blip2 through the score runner, tiny random BLIP-2 on CPU ({args.threads} threads): {n} images in "
+          f"{len(set(shards))} shards, median {m:.2f} s ({n / m:.1f} images/s; model loading included); ask_blip2 alone "
+          f"on the decoded images {a:.2f} s ({n / a:.1f} images/s); peak RSS {peak_rss_gb():.2f} GB")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["cids", "memory", "quality", "blip2", "_job"])
+    ap.add_argument("what", choices=["cids", "memory", "quality", "blip2", "blip2_method", "_job"])
     ap.add_argument("--rows", type=int, default=250_000)
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--centroids", type=int, default=1000)
@@ -270,7 +343,7 @@ def main() -> int:
     ap.add_argument("--job", choices=["fit", "apply"], default="fit")
     args = ap.parse_args()
     return {"cids": bench_cids, "memory": bench_memory, "quality": bench_quality, "blip2": bench_blip2,
-            "_job": _memory_job}[args.what](args)
+            "blip2_method": bench_blip2_method, "_job": _memory_job}[args.what](args)
 
 
 if __name__ == "__main__":
