@@ -258,7 +258,7 @@ def bench_blip2_method(args) -> int:
     import webdataset as wds
     from PIL import Image
 
-    from clipcurate.core import io
+    from clipcurate.core import fileio, scorefiles, uidcodec
     from clipcurate.scores.helpers import digit_detect as D
     from clipcurate.scores.plan import plan_score, score_files
     from clipcurate.scores.runner import run_score
@@ -282,15 +282,15 @@ def bench_blip2_method(args) -> int:
             uids = [f"{i + 1:032x}" for i in range(n)]
             shards = [i // per_shard for i in range(n)]
             keys = [f"{s:05d}{i % per_shard:04d}" for i, s in enumerate(shards)]
-            fp = io.uid_fingerprint(pa.array(uids))
-            io.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(shards, pa.int32()), "key": pa.array(keys),
+            fp = uidcodec.uid_fingerprint(pa.array(uids))
+            fileio.write_table(pa.table({"uid": pa.array(uids), "shard": pa.array(shards, pa.int32()), "key": pa.array(keys),
                                      "chunk": pa.array([0] * n, pa.int32())}), "results/pool/index.parquet", fingerprint=fp)
             Path("results/pool/shards").mkdir(parents=True)
             for s_ in sorted(set(shards)):
                 with wds.TarWriter(f"results/pool/shards/{s_:08d}.tar") as w:
                     for i in [i for i in range(n) if shards[i] == s_]:
                         w.write({"__key__": keys[i], "jpg": jpegs[i], "txt": "a caption"})
-            io.write_scores("results/scores/prev.parquet", pa.array(uids), {"count": rng.integers(0, 2, n).astype(np.uint32)},
+            scorefiles.write_scores("results/scores/prev.parquet", pa.array(uids), {"count": rng.integers(0, 2, n).astype(np.uint32)},
                             fingerprint=fp)
             config = {"pool": {"source": "world"}, "models": {}, "scores": {
                 "prev": {"method": "compose_counts"},

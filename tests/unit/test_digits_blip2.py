@@ -18,7 +18,7 @@ import yaml
 from PIL import Image
 
 from clipcurate.config import check as config_check
-from clipcurate.core import io
+from clipcurate.core import poolindex, scorefiles
 from clipcurate.scores import get, register
 from clipcurate.scores.helpers import digit_detect as D
 from clipcurate.scores.inputs import Metadata
@@ -54,7 +54,7 @@ def pool(world):  # noqa: F811 - the fixture
         with wds.TarWriter(f"results/pool/shards/{shard:08d}.tar") as w:
             for i in [i for i in range(7) if SHARDS[i] == shard][::-1]:
                 w.write({"__key__": KEYS[i], "jpg": b"not a jpeg" if i in CORRUPT else jpeg(i), "txt": CAPTIONS[i]})
-    io.write_scores("results/scores/prev.parquet", pa.array(UIDS), {"count": BASE, "keep": BASE > 0}, fingerprint=io.index_fingerprint("results/pool/index.parquet"))
+    scorefiles.write_scores("results/scores/prev.parquet", pa.array(UIDS), {"count": BASE, "keep": BASE > 0}, fingerprint=poolindex.index_fingerprint("results/pool/index.parquet"))
     return world
 
 
@@ -72,7 +72,7 @@ def run(cfg):
         parts.append(f"results/scores/dig/chunks/{c}.parquet")
         run_score(plan, score_files(plan, chunk=c), parts[-1], chunk=int(c))
     gather(parts, "results/pool/index.parquet", "results/scores/dig.parquet")
-    return io.read_scores("results/scores/dig.parquet", "results/pool/index.parquet")
+    return scorefiles.read_scores("results/scores/dig.parquet", "results/pool/index.parquet")
 
 
 def force(monkeypatch, word):
@@ -217,9 +217,6 @@ def test_real_scales_take_the_digits_stage_from_blip2(scale, tmp_path):
         config_check.merge_named_files(cfg, REPO, section)
     for name, column in AGREED.items():
         cfg["scores"].setdefault(name, {"method": f"_devil_stub_{column}"})
-    # the claims are the tiny world's (their digit claim reads the world's `digits` column, which the
-    # real scales' table names vtab/svhn and mnist); test_devil_config checks the rest with them
-    cfg.pop("reports", None)
     config_check.prepare(cfg, REPO)
     assert cfg["scores"]["devil_digits"]["inputs"] == ["digits_blip2:count"]
     entry = cfg["scores"]["digits_blip2"]

@@ -29,15 +29,10 @@ def test_medium_plans_the_digit_stage_from_blip2(tmp_path):
     for f in PROVIDED_FILES:
         (work / f).parent.mkdir(parents=True, exist_ok=True)
         (work / f).write_text("")
-    # config.yaml's digit claim reads the tiny world's `digits` column; the real scales' stage table
-    # names the digit tasks vtab/svhn and mnist, so here the claim reads mnist
-    claims = yaml.safe_load((REPO / "config/config.yaml").read_text())["reports"]["claims"]
-    claims = [{**c, "metric": "mnist"} if c.get("metric") == "digits" else c for c in claims]
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump({
         "pool": {"source": "datacomp", "metadata_dir": str(tmp_path / "metadata"), "shard_list": str(tmp_path / "shards.txt")},
         "evaluation": {"data_root": str(tmp_path / "eval")},
-        "reports": {"claims": claims},
     }))
     jobs = plan(REPO / "Snakefile", work, [REPO / "config/scales/medium.yaml", site], ["results/subsets/devil_digits.parquet"])
     outputs = {str(o): j for j in jobs for o in j.output}
