@@ -157,3 +157,29 @@ def test_planning_a_switched_entry(pool):
         plan_score({**CONFIG, "scores": {"hype": {**switched, "reference": "imagenet"}}}, "hype")
     with pytest.raises(PlanError, match=r"scores\.hype\.checkpoint: required by method 'hype_checkpoint'"):
         plan_score({**CONFIG, "scores": {"hype": {k: v for k, v in switched.items() if k != "checkpoint"}}}, "hype")
+
+
+def test_reference_images_follow_the_embedding_stages_order(pool):
+    """ReferenceImages: the set's rows in iter_reference_samples's order (the reference embedding file's),
+    counted from the tar headers; only requested rows come back; bad requests and image-less samples
+    are errors naming the set or the shard."""
+    from clipcurate.core.io import ContractError
+    from clipcurate.embed.encode import iter_reference_samples
+    from clipcurate.scores.images import ReferenceImages
+
+    ref = ReferenceImages("resources/world/reference/downstream")
+    order = [caption for _, _, caption, _ in iter_reference_samples("resources/world/reference/downstream")]
+    assert len(ref) == 6 and order == REF_CAPTIONS
+    got = list(ref.samples([1, 4, 5]))
+    assert [r for r, _, _ in got] == [1, 4, 5] and [c for _, _, c in got] == [REF_CAPTIONS[i] for i in (1, 4, 5)]
+    assert np.array_equal(np.asarray(got[1][1]), np.asarray(decoded(ref_jpeg(4))))
+    assert [rows for rows, _, _ in ref.batches([0, 2, 3, 5], 3)] == [[0, 2, 3], [5]]
+    assert list(ref.samples([2]))[0][1] is None  # undecodable: None, as the Images input gives it
+    with pytest.raises(ValueError, match=r"downstream: rows must be sorted, distinct and in \[0, 6\)"):
+        list(ref.samples([3, 1]))
+    with pytest.raises(ValueError, match=r"in \[0, 6\)"):
+        list(ref.samples([6]))
+    with wds.TarWriter("resources/world/reference/downstream/000002.tar") as w:
+        w.write({"__key__": "000006", "txt": "no image"})
+    with pytest.raises(ContractError, match=r"000002.tar: sample 000006 has no image"):
+        list(ReferenceImages("resources/world/reference/downstream").samples([6]))
