@@ -39,7 +39,9 @@ training already costs; heads over its embeddings train in seconds and keep ever
 MERU: the exponential map, the learned curvature and scales, both losses). At real scale HYPE's
 released checkpoint (OpenCLIP ViT-L/14 towers plus the log-scalars ``curvature``, ``alpha_img``,
 ``alpha_txt``) loads through the same :func:`load_hyperbolic` (with its ``arch``) as
-:class:`HyperbolicTowers`, whose towers read pixels and token ids. Both refuse a checkpoint with a
+:class:`HyperbolicTowers`, whose towers read pixels and token ids (:func:`tower_transforms`); the
+score method ``hype_checkpoint`` runs it on the pool's images, never through the embedding stage,
+which L2-normalises. Both refuse a checkpoint with a
 missing or unexpected key (HYPE's loader uses ``strict=False``, which silently leaves random weights).
 """
 

@@ -22,7 +22,9 @@ At real scale the same terms come from HYPE's released hyperbolic CLIP, the ``hy
 method: the file the entry names under ``checkpoint`` (OpenCLIP weights of ``params.arch``, ViT-L-14
 for HYPE's, plus the log-scalars ``curvature``, ``alpha_img``, ``alpha_txt``; loaded strictly by
 :func:`clipcurate.embed.hyperbolic.load_hyperbolic`) runs on each chunk's images (an ``Images``
-input, preprocessed as open_clip's evaluation transform of ``arch``) and tokenised captions; the
+input, preprocessed as open_clip's evaluation transform of ``arch``: for ViT-L-14 HYPE's own, a
+bicubic resize of the short side to 224, a centre crop, CLIP's mean and std) and captions tokenised
+by ``arch``'s tokenizer (OpenAI BPE, context 77), in fp32 as HYPE computes; the
 towers' unnormalised features times ``exp(alpha)`` are mapped to the hyperboloid by the exponential
 map at the origin, and the three terms are :func:`~clipcurate.embed.hyperbolic.pair_terms`, the
 formulas the tiny path uses. The reference set's images and captions (the same ``reference:`` set,
