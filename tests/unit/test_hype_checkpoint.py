@@ -19,7 +19,7 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from clipcurate.core import io  # noqa: E402
+from clipcurate.core import scorefiles  # noqa: E402
 from clipcurate.embed import hyperbolic as H  # noqa: E402
 from clipcurate.scores.methods.hype import reference_rows  # noqa: E402
 from clipcurate.scores.plan import PlanError, plan_score  # noqa: E402
@@ -74,7 +74,7 @@ def run_staged(name, e):
     for c in CHUNKS:
         run_apply(plan, stage_files(plan, "apply", chunk=c), stage_path(name, "apply", c), int(c))
     run_gather(plan, stage_files(plan, "gather", chunks=CHUNKS), stage_path(name, "gather"))
-    return plan, io.read_scores(stage_path(name, "gather"), "results/pool/index.parquet")
+    return plan, scorefiles.read_scores(stage_path(name, "gather"), "results/pool/index.parquet")
 
 
 def direct_points(clip, images, captions):
@@ -163,7 +163,7 @@ def test_reference_images_follow_the_embedding_stages_order(pool):
     """ReferenceImages: the set's rows in iter_reference_samples's order (the reference embedding file's),
     counted from the tar headers; only requested rows come back; bad requests and image-less samples
     are errors naming the set or the shard."""
-    from clipcurate.core.io import ContractError
+    from clipcurate.core.fileio import ContractError
     from clipcurate.embed.encode import iter_reference_samples
     from clipcurate.scores.images import ReferenceImages
 

@@ -94,7 +94,7 @@ class ReferenceImages:
     def shards(self) -> list[Path]:
         shards = sorted(self.set_dir.glob("*.tar"))
         if not shards:
-            raise io.ContractError(f"{self.set_dir}: no .tar shards in the reference set")
+            raise fileio.ContractError(f"{self.set_dir}: no .tar shards in the reference set")
         return shards
 
     def counts(self) -> list[tuple[Path, int]]:
@@ -102,7 +102,7 @@ class ReferenceImages:
         if self._counts is None:
             out = []
             for shard in self.shards():
-                io.check_complete_tar(shard)
+                fileio.check_complete_tar(shard)
                 n, current = 0, None
                 try:
                     with tarfile.open(shard) as tf:
@@ -111,7 +111,7 @@ class ReferenceImages:
                                 key = os.path.basename(member.name).partition(".")[0]
                                 n, current = n + (key != current), key
                 except (tarfile.TarError, EOFError, OSError) as e:
-                    raise io.ContractError(f"{shard}: reference shard is truncated or corrupt ({type(e).__name__}: {e})") from e
+                    raise fileio.ContractError(f"{shard}: reference shard is truncated or corrupt ({type(e).__name__}: {e})") from e
                 out.append((shard, n))
             self._counts = out
         return self._counts
@@ -139,7 +139,7 @@ class ReferenceImages:
                 if wanted < len(rows) and rows[wanted] == start + pos:
                     img = next((files[e] for e in IMAGE_EXTS if files.get(e) is not None), None)
                     if img is None:
-                        raise io.ContractError(f"{shard}: sample {key} has no image ({'/'.join(IMAGE_EXTS)})")
+                        raise fileio.ContractError(f"{shard}: sample {key} has no image ({'/'.join(IMAGE_EXTS)})")
                     caption = (files.get("txt") or b"").decode("utf-8", "replace")
                     yield rows[wanted], decode_image(img, f"{shard}: sample {key}"), caption
                     wanted += 1
