@@ -199,21 +199,32 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
         H.load_hyperbolic(tmp_path / "nope.pt")
 
 
+def save_hype_checkpoint(path, arch: str = "tiny-clip", curv: float = 1.4, alpha_img: float = -0.3,
+                         alpha_txt: float = -0.1, seed: int = 0):
+    """Save a small random HYPE-layout checkpoint (a randomly initialised OpenCLIP ``arch`` plus the log
+    scalars) at ``path``, as HYPE releases its ViT-L/14; returns ``(clip, state)``: the OpenCLIP model
+    itself (for an independent computation) and the saved state dict."""
+    import open_clip
+
+    from clipcurate.embed.models import register_tiny_configs
+
+    register_tiny_configs()
+    torch.manual_seed(seed)
+    clip = open_clip.create_model(arch, pretrained=None).eval()
+    state = {**clip.state_dict(), "curvature": torch.tensor(math.log(curv)), "alpha_img": torch.tensor(alpha_img),
+             "alpha_txt": torch.tensor(alpha_txt)}
+    torch.save({"state_dict": state}, path)
+    return clip, state
+
+
 def test_hype_layout_checkpoint_loads_through_the_same_call(tmp_path):
     """A HYPE-style checkpoint (OpenCLIP weights + log curvature and scales), saved from a small random
     OpenCLIP model, loads through load_hyperbolic(path, arch); its towers give exp(alpha) times the
     unnormalised OpenCLIP features, and its terms equal the float64 reference's."""
     import open_clip
 
-    from clipcurate.embed.models import register_tiny_configs
-
-    register_tiny_configs()
-    torch.manual_seed(0)
-    clip = open_clip.create_model("tiny-clip", pretrained=None).eval()
-    state = {**clip.state_dict(), "curvature": torch.tensor(math.log(1.4)), "alpha_img": torch.tensor(-0.3),
-             "alpha_txt": torch.tensor(-0.1)}
     path = tmp_path / "hype_ckpt.pt"
-    torch.save({"state_dict": state}, path)
+    clip, state = save_hype_checkpoint(path)
     model = H.load_hyperbolic(path, arch="tiny-clip")
     assert float(model.curv) == pytest.approx(1.4, rel=1e-6)
     pixels = torch.randn(5, 3, 32, 32)

@@ -433,6 +433,8 @@ class Wiring(TrainerWiring, ClaimsWiring):
                 parts.append(f"metadata {', '.join(spec['columns'])}")
             elif spec["kind"] == "images":
                 parts.append("the pool's images")
+            elif spec["kind"] == "reference_images":
+                parts.append(f"reference set {spec['set']}'s images")
             elif spec["kind"] == "scores":
                 parts.append(f"scores {', '.join(ref[0] for ref in spec['refs'])}")
             elif spec["kind"] == "artifact":

@@ -39,7 +39,9 @@ training already costs; heads over its embeddings train in seconds and keep ever
 MERU: the exponential map, the learned curvature and scales, both losses). At real scale HYPE's
 released checkpoint (OpenCLIP ViT-L/14 towers plus the log-scalars ``curvature``, ``alpha_img``,
 ``alpha_txt``) loads through the same :func:`load_hyperbolic` (with its ``arch``) as
-:class:`HyperbolicTowers`, whose towers read pixels and token ids. Both refuse a checkpoint with a
+:class:`HyperbolicTowers`, whose towers read pixels and token ids (:func:`tower_transforms`); the
+score method ``hype_checkpoint`` runs it on the pool's images, never through the embedding stage,
+which L2-normalises. Both refuse a checkpoint with a
 missing or unexpected key (HYPE's loader uses ``strict=False``, which silently leaves random weights).
 """
 
@@ -315,9 +317,10 @@ def _towers_class():
         ``exp(curvature)``). The same ``encode_*``/``embed_*``/``curv`` as :class:`HyperbolicCLIP`,
         over pixels [n, 3, H, W] and token ids [n, context]."""
 
-        def __init__(self, clip, curvature, alpha_img, alpha_txt):
+        def __init__(self, clip, curvature, alpha_img, alpha_txt, arch: str | None = None):
             super().__init__()
             self.clip = clip
+            self.arch = arch  # the OpenCLIP architecture: its tokenizer and preprocessing (tower_transforms)
             self.curvature = torch.nn.Parameter(torch.as_tensor(curvature, dtype=torch.float32).reshape(()))
             self.alpha_img = torch.nn.Parameter(torch.as_tensor(alpha_img, dtype=torch.float32).reshape(()))
             self.alpha_txt = torch.nn.Parameter(torch.as_tensor(alpha_txt, dtype=torch.float32).reshape(()))
@@ -339,6 +342,22 @@ def _towers_class():
             return exp_map0(self.encode_text(tokens), self.curv)
 
     return HyperbolicTowers
+
+
+def tower_transforms(model):
+    """``(preprocess, tokenizer)`` of a HYPE-layout model (:func:`load_hyperbolic` with ``arch``): open_clip's
+    evaluation transform from the architecture's own preprocessing config (size, resize mode, mean and
+    std: what ``open_clip.create_model_and_transforms(arch)`` returns as ``preprocess_val``) and the
+    architecture's tokenizer, so pixels and token ids reach the towers as they reach the checkpoint's
+    OpenCLIP model."""
+    import open_clip
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    if getattr(model, "arch", None) is None or not hasattr(model, "clip"):
+        raise HyperbolicError("tower_transforms: the model is not a HYPE-layout checkpoint loaded with arch= "
+                              "(this project's towers read stored embeddings, not images)")
+    preprocess = image_transform_v2(PreprocessCfg(**model.clip.visual.preprocess_cfg), is_train=False)
+    return preprocess, open_clip.get_tokenizer(model.arch)
 
 
 def _load_hype_layout(path: Path, ckpt: Mapping, arch: str):
@@ -368,7 +387,7 @@ def _load_hype_layout(path: Path, ckpt: Mapping, arch: str):
         clip.load_state_dict(weights, strict=True)
     except RuntimeError as e:  # shapes
         raise HyperbolicError(f"{path}: {e}") from e
-    model = _towers_class()(clip, state["curvature"], state["alpha_img"], state["alpha_txt"])
+    model = _towers_class()(clip, state["curvature"], state["alpha_img"], state["alpha_txt"], arch=arch)
     model.eval()
     return model
 
@@ -407,9 +426,27 @@ def hype_scores(model, img_feats: np.ndarray, txt_feats: np.ndarray, ref_img_fea
             hi = min(n, lo + block)
             x = model.embed_image(_tensor(img_feats[lo:hi]))
             y = model.embed_text(_tensor(txt_feats[lo:hi]))
-            neg[lo:hi] = (-distance(x, y, curv)).numpy()
-            eps_i[lo:hi], eps_t[lo:hi] = specificities(x, y, ref_i, ref_t, curv, block=block)
+            terms = pair_terms(x, y, ref_i, ref_t, curv, block=block)
+            neg[lo:hi], eps_i[lo:hi], eps_t[lo:hi] = terms["neg_dist"], terms["eps_i"], terms["eps_t"]
     return {"neg_dist": neg, "eps_i": eps_i, "eps_t": eps_t}
+
+
+def pair_terms(x, y, ref_img, ref_txt, curv, block: int = 4096) -> dict[str, np.ndarray]:
+    """HYPE's three terms of pairs already on the hyperboloid: ``x``, ``y`` the images' and captions'
+    space parts [n, d] (row k with row k), ``ref_img``, ``ref_txt`` the reference set's [m, d]; float32
+    numpy [n] each. What :func:`hype_scores` computes after its towers, and what the checkpoint path
+    (HYPE's released model over pixels and tokens) computes after its own."""
+    eps_i, eps_t = specificities(x, y, ref_img, ref_txt, curv, block=block)
+    return {"neg_dist": (-distance(x, y, curv)).cpu().numpy().astype(np.float32), "eps_i": eps_i, "eps_t": eps_t}
+
+
+def term_floors(curv: float) -> dict[str, float]:
+    """Lower bounds of HYPE's terms on a model of curvature ``curv``, the values of a pair whose image does
+    not decode (below every decodable pair, finite, so standardising mixes stay usable; the embedding
+    stage's zero vector plays that part for CLIP scores). ``neg_dist >= -2 asinh(2^15) / sqrt(c)``: the
+    exponential map's clamp bounds each point's distance from the origin by ``asinh(2^15) / sqrt(c)``;
+    ``eps_i, eps_t >= -pi/2``: an exterior angle is at least 0 and a half-aperture at most pi/2."""
+    return {"neg_dist": -2.0 * MAX_EXP_ARG / math.sqrt(float(curv)), "eps_i": -math.pi / 2, "eps_t": -math.pi / 2}
 
 
 def train_hyperbolic(img: np.ndarray, txt: np.ndarray, *, dim: int, hidden: int, steps: int, batch_size: int,

@@ -17,6 +17,9 @@ kind               loaded as
 ``Truth``          ``pyarrow.Table``: the tiny world's ``truth.parquet`` rows (oracles only)
 ``Images``         :class:`clipcurate.scores.images.ChunkImages`: the rows' images and captions from the
                    shards, in batches (chunk-level methods that run a model on images, e.g. BLIP ITM)
+``ReferenceImages`` :class:`clipcurate.scores.images.ReferenceImages`: a reference set's images and
+                   captions, read from its shards on demand (a fit that embeds the set with its own
+                   model, e.g. HYPE's released checkpoint)
 =================  ==========================================================================
 """
 
@@ -123,8 +126,18 @@ class Images:
 
 
 @dataclass(frozen=True)
+class ReferenceImages:
+    """A reference set's images and captions (``set``, or the config entry's ``set_key`` value), read
+    from its webdataset shards (:class:`clipcurate.scores.images.ReferenceImages`), for a method that
+    embeds the set with a model the embedding stage does not run (HYPE's released checkpoint)."""
+
+    set: str = "downstream"
+    set_key: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Truth:
     """The tiny world's ground truth, row-aligned (makes the method an oracle)."""
 
 
-KINDS = (Embeddings, Metadata, Reference, Artifact, Scores, Truth, Images)
+KINDS = (Embeddings, Metadata, Reference, Artifact, Scores, Truth, Images, ReferenceImages)

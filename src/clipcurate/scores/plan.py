@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from clipcurate.config.errors import ConfigError
 from clipcurate.scores import Method, UnknownMethodError, get
-from clipcurate.scores.inputs import MODALITIES, Artifact, Embeddings, Images, Metadata, Reference, Scores, Truth
+from clipcurate.scores.inputs import MODALITIES, Artifact, Embeddings, Images, Metadata, Reference, ReferenceImages, Scores, Truth
 
 POOL_INDEX = "results/pool/index.parquet"
 POOL_SHARDS = "results/pool/shards"
@@ -218,6 +218,19 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
             if m.level != "chunk":
                 raise PlanError(f"config: {key}.method: {m.name!r} reads images, which only chunk-level methods can")
             inputs[arg] = {"kind": "images"}
+        elif isinstance(kind, ReferenceImages):
+            ref_set, set_field = kind.set, f"{key}.method ({m.name}'s reference set)"
+            if kind.set_key:
+                used.add(kind.set_key)
+                if kind.set_key in entry:
+                    ref_set, set_field = entry[kind.set_key], f"{key}.{kind.set_key}"
+            known = reference_sets(config)
+            if ref_set not in known:
+                raise PlanError(f"config: {set_field}: unknown reference set {ref_set!r}; known: {sorted(known)} "
+                                "(the world's sets, and reference_sets: for a user's set)")
+            # `dir`: the shards read; `input`: what the job depends on (the world as a whole for its sets)
+            inputs[arg] = {"kind": "reference_images", "set": ref_set, "dir": known[ref_set],
+                           "input": reference_set_input(config, ref_set)}
         elif isinstance(kind, Reference):
             used.add(kind.model_key)
             model = _check_model(config, _entry_value(entry, key, kind.model_key, m.name, arg, "reference embeddings"), f"{key}.{kind.model_key}")
@@ -259,7 +272,9 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
                     "a real pool has none, so it cannot be planned"
                 )
             inputs[arg] = {"kind": "truth"}
-    unknown = sorted(k for k in entry if k not in used)
+    # a key set to null is unset: a scale file that switches a score to another method (hype to
+    # hype_checkpoint) nulls the keys only the former method takes, which the merge would otherwise keep
+    unknown = sorted(k for k in entry if k not in used and entry[k] is not None)
     if unknown:
         raise PlanError(
             f"config: {key}.{unknown[0]}: not an input of method {m.name!r}; its entry takes {sorted(used - {'label'})}"
@@ -346,6 +361,8 @@ def score_files(plan, chunk: str | None = None, chunks: Sequence[str] = (), shar
             files[arg] = shards
         elif kind == "reference":
             files[arg] = reference_embeddings_path(spec["model"], spec["set"])
+        elif kind == "reference_images":
+            files[arg] = spec["input"]
         elif kind == "artifact":
             files[arg] = spec["path"]
         elif kind == "scores":

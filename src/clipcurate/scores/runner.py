@@ -11,7 +11,8 @@ function sees plain arrays and tables in the same order as the uids it scores:
   nothing concatenates the pool's embeddings;
 * metadata: the download's per-shard parquet files of the chunk's shards (img2dataset writes one
   beside each tar), matched by sample key; only those shards are read, never the whole pool's;
-* reference embeddings: the reference set's embedding file, whole;
+* reference embeddings: the reference set's embedding file, whole; a reference set's images: a
+  reader of its shards (:class:`clipcurate.scores.images.ReferenceImages`);
 * artifacts: the path string;
 * other scores: the pool-wide score files, checked against the index, sliced to the chunk's rows;
 * truth: ``truth.parquet`` of the world, matched by uid.
@@ -442,6 +443,10 @@ def load_inputs(plan: ScorePlan, files: Mapping[str, Any], rows: Rows, only: Seq
             loaded[arg] = ChunkImages(f, rows)
         elif kind == "reference":
             loaded[arg] = load_reference(f, spec.get("modalities", ("image", "text")))
+        elif kind == "reference_images":
+            from clipcurate.scores.images import ReferenceImages
+
+            loaded[arg] = ReferenceImages(spec["dir"])
         elif kind == "artifact":
             loaded[arg] = str(f)
         elif kind == "scores":
