@@ -6,6 +6,7 @@ rule sample:
     input:
         index=POOL_INDEX,
         scores=lambda w: recipe_score_file(lookup("recipes", w.recipe)),
+        within=lambda w: recipe_within_file(lookup("recipes", w.recipe)),
     output:
         subset="results/subsets/{recipe}.parquet",
         npy="results/subsets/{recipe}.npy",
@@ -19,7 +20,8 @@ rule sample:
         ),
     params:
         sample=lambda w: lookup("recipes", w.recipe)["sample"],
-        n_target=SCALE["samples_seen"],
+        within=lambda w: lookup("recipes", w.recipe).get("within"),
+        n_target=lambda w: recipe_n_target(lookup("recipes", w.recipe)),
         seed=SEED,
         code=code_version("sample"),
     log:

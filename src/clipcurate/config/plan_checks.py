@@ -56,7 +56,7 @@ def check_sampler_sizes(config: Mapping) -> None:
         if method not in ("scs", "hcs"):
             continue
         try:
-            cfg = subset.resolve_sample_cfg(recipe["sample"], config["scale"]["samples_seen"], name)
+            cfg = subset.resolve_sample_cfg(recipe["sample"], subset.recipe_n_target(recipe, config["scale"]), name)
         except SamplingError as e:  # check_samplers names it first; here only for safety
             raise ConfigError(f"config: {e}") from None
         n, where = cfg["n"], f"config: recipes.{name}.sample"

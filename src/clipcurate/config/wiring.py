@@ -280,6 +280,22 @@ class Wiring(TrainerWiring, ClaimsWiring):
             return f"results/scores/{recipe['score']}.parquet"
         return []
 
+    def recipe_within_file(self, recipe: Mapping):
+        """The score file of a recipe's sub-pool (``within: <score>:keep``), or no input."""
+        if recipe.get("within"):
+            return f"results/scores/{recipe['within'].partition(':')[0]}.parquet"
+        return []
+
+    def recipe_scale(self, recipe: Mapping) -> dict:
+        """The scale settings a recipe's subset trains with (its ``train`` overrides applied)."""
+        from clipcurate.sample.subset import recipe_scale
+
+        return recipe_scale(recipe, self.scale)
+
+    def recipe_n_target(self, recipe: Mapping) -> int:
+        """Its sampler's default N: the samples its subset trains on."""
+        return int(self.recipe_scale(recipe)["samples_seen"])
+
     def extra_reference_dirs(self, recipe: Mapping) -> list[str]:
         """Folders of webdataset shards a recipe adds to its training set (``extra_reference``): a
         world reference set by name (e.g. ``downstream``), or a folder path at real scale."""
@@ -485,6 +501,8 @@ class Wiring(TrainerWiring, ClaimsWiring):
             r = self.lookup("recipes", name)
             if "score" in r:
                 add_score(r["score"])
+            if r.get("within"):
+                add_score(r["within"])
             if "mix" in r:
                 m = self.mix_plan(r["mix"])
                 for inp in m.inputs:
