@@ -208,3 +208,64 @@ def test_table4_and_figure4_plan_on_the_tiny_world(tmp_path):
     for name in SMALL_RECIPES:
         block = out.split(f"output: results/subsets/{name}.parquet")[0].rsplit("rule sample:", 1)[1]
         assert "results/scores/subpool_small.parquet" in block, name
+
+
+# ---- the medium mixer reused at real scale (mixes.<name>.method: mflyt_import) -----------------
+
+
+def _mixer_file(path, inputs):
+    import json
+
+    k = len(inputs)
+    path.write_text(json.dumps({"inputs": list(inputs), "weights": [0.5 + i for i in range(k)],
+                                "mean": [0.0] * k, "std": [1.0] * k}))
+    return path
+
+
+def _import_config(mixer_path):
+    import copy
+
+    from tests.unit.test_bad_inputs import SHIPPED, update_config
+
+    cfg = copy.deepcopy(SHIPPED)
+    update_config(cfg, {"mixes": {"mflyt": {"method": "mflyt_import", "mixer": str(mixer_path)}}})
+    return cfg
+
+
+def test_an_imported_mixer_is_planned_from_its_path_and_mixes_like_the_trained_one(tmp_path):
+    """The mflyt mix given by a path: planned with the file as its artifact (no M-FLYT training) and
+    the run's inputs; applied, it is the standardized weighted sum of the file's weights, checked
+    against a direct computation."""
+    from clipcurate.config import check as config_check
+    from clipcurate.config.wiring import Wiring
+    from clipcurate.mix import aggregate
+    from clipcurate.mix.declared import resolve_declared
+
+    inputs = merged("tiny")["flyt"]["runs"]["mflyt"]["inputs"]
+    mixer = _mixer_file(tmp_path / "medium_mixer.json", inputs)
+    cfg = _import_config(mixer)
+    config_check.prepare(cfg, REPO)
+    w = Wiring(cfg, REPO)
+    plan = w.mix_plan("mflyt")
+    assert plan.method == "mflyt_import" and plan.artifacts == {"mixer": str(mixer)} and plan.inputs == inputs
+    assert ("train_mflyt", "mflyt") not in w.dependencies(["small_mflyt_scs_a050"])["artifacts"]
+    method, params = resolve_declared(plan.method, plan.params, plan.inputs, plan.artifacts)
+    rng = np.random.default_rng(0)
+    cols = {n: rng.normal(loc=i, scale=1 + i, size=500).astype(np.float32) for i, n in enumerate(inputs)}
+    got = aggregate.mix(method, cols, params)["score"]
+    expected = sum((0.5 + i) * (cols[n].astype(np.float64) - cols[n].mean(dtype=np.float64)) / cols[n].std(dtype=np.float64)
+                   for i, n in enumerate(inputs))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_an_imported_mixer_is_checked_when_the_workflow_is_planned(tmp_path):
+    from clipcurate.config import check as config_check
+    from clipcurate.config.errors import ConfigError
+
+    inputs = merged("tiny")["flyt"]["runs"]["mflyt"]["inputs"]
+    with pytest.raises(ConfigError, match=r"mixes\.mflyt\.mixer: .*missing\.json is not a file"):
+        config_check.prepare(_import_config(tmp_path / "missing.json"), REPO)
+    with pytest.raises(ConfigError, match=r"mixes\.mflyt\.mixer: .* mixes \['clip_score'\], but flyt\.runs\.mflyt\.inputs"):
+        config_check.prepare(_import_config(_mixer_file(tmp_path / "other.json", ["clip_score"])), REPO)
+    with pytest.raises(ConfigError, match=r"mixes\.mflyt\.mixer: results/flyt/mflyt/mixer.json is the mixer this working directory trains"):
+        config_check.prepare(_import_config("results/flyt/mflyt/mixer.json"), REPO)
