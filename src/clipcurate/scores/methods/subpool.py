@@ -16,8 +16,9 @@ so the draw
 * has a size that is Binomial(M, fraction) for a pool of M samples (blake2b's output bits behave as
   independent uniform draws for distinct inputs).
 
-DataComp's own small pool is a uniform random tenth of its medium pool (its scales are nested random
-subsets of CommonPool), which is what this draws.
+DataComp small is a pool a tenth the size of medium, drawn from the same CommonPool; a uniform draw
+from the tiny pool imitates that (same distribution of kinds, smaller size). The tiny world's factor
+and why it is not 1/10 are in ``config/scores/flyt_small.yaml``.
 """
 
 from __future__ import annotations
