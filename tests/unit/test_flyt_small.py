@@ -269,3 +269,21 @@ def test_an_imported_mixer_is_checked_when_the_workflow_is_planned(tmp_path):
         config_check.prepare(_import_config(_mixer_file(tmp_path / "other.json", ["clip_score"])), REPO)
     with pytest.raises(ConfigError, match=r"mixes\.mflyt\.mixer: results/flyt/mflyt/mixer.json is the mixer this working directory trains"):
         config_check.prepare(_import_config("results/flyt/mflyt/mixer.json"), REPO)
+
+
+def test_a_restricted_recipe_says_so_in_its_description_and_trains_with_its_budget():
+    from clipcurate.config import check as config_check
+    from clipcurate.config.wiring import Wiring
+    from tests.unit.test_bad_inputs import SHIPPED
+    import copy
+
+    cfg = copy.deepcopy(SHIPPED)
+    config_check.prepare(cfg, REPO)
+    w = Wiring(cfg, REPO)
+    text = w.describe_recipe("small_mflyt_scs_a050")
+    assert "within subpool_small:keep" in text and "samples_seen=20480" in text
+    assert "within" not in w.describe_recipe("mflyt_scs015")
+    assert w.recipe_scale(cfg["recipes"]["small_no_filter"])["samples_seen"] == 20480
+    assert w.recipe_scale(cfg["recipes"]["mflyt_scs015"]) == cfg["scale"]  # others: the scale unchanged
+    assert w.recipe_within_file(cfg["recipes"]["small_no_filter"]) == "results/scores/subpool_small.parquet"
+    assert w.recipe_within_file(cfg["recipes"]["mflyt_scs015"]) == []

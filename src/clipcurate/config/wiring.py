@@ -465,6 +465,10 @@ class Wiring(TrainerWiring, ClaimsWiring):
         sample = dict(r.get("sample") or {})
         method = sample.pop("method", "?")
         sampler = f"{method}({', '.join(f'{k}={v}' for k, v in sample.items())})"
+        if r.get("within"):  # a sub-pool and its own budget (FLYT Table 4); nothing added otherwise
+            sampler += f" within {r['within']}"
+        if r.get("train"):
+            sampler += f", trained with {', '.join(f'{k}={v}' for k, v in r['train'].items())}"
         if "mix" in r:
             m = self.mix_plan(r["mix"])
             return f"mix {r['mix']} ({m.method} of {', '.join(m.inputs)}) -> sampler {sampler}"
