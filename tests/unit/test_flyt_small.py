@@ -287,3 +287,21 @@ def test_a_restricted_recipe_says_so_in_its_description_and_trains_with_its_budg
     assert w.recipe_scale(cfg["recipes"]["mflyt_scs015"]) == cfg["scale"]  # others: the scale unchanged
     assert w.recipe_within_file(cfg["recipes"]["small_no_filter"]) == "results/scores/subpool_small.parquet"
     assert w.recipe_within_file(cfg["recipes"]["mflyt_scs015"]) == []
+
+
+def test_a_round_larger_than_the_expected_subpool_is_refused_when_planned():
+    """SCS over a sub-pool: a round (G distinct draws) must fit the sub-pool's expected size, checked
+    from the config (floor(0.5 * 20,000) = 10,000 here), not only when the sample job runs."""
+    from clipcurate.config import check as config_check
+    from clipcurate.config.errors import ConfigError
+    from tests.unit.test_bad_inputs import SHIPPED, update_config
+    import copy
+
+    cfg = copy.deepcopy(SHIPPED)
+    update_config(cfg, {"recipes": {"small_mflyt_scs_a050": {"sample": {"method": "scs", "alpha": 0.5, "group_size": 12000}}}})
+    with pytest.raises(ConfigError, match=r"recipes\.small_mflyt_scs_a050\.sample\.group_size: .* more than the pool's "
+                                          r"10000 \(the expected size of the sub-pool subpool_small:keep\)"):
+        config_check.prepare(cfg, REPO)
+    cfg = copy.deepcopy(SHIPPED)
+    update_config(cfg, {"recipes": {"small_mflyt_scs_a050": {"sample": {"method": "scs", "alpha": 0.5, "group_size": 9000}}}})
+    config_check.prepare(cfg, REPO)
