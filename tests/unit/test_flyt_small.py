@@ -5,6 +5,7 @@ budget (``train``), the configs at tiny and small scale, and the plan of ``table
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import subprocess
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from clipcurate.core import io
-from clipcurate.sample import subset
+from clipcurate.sample import subset, within as within_mod
 from clipcurate.sample.validate import SamplingError
 from clipcurate.scores import get
 from tests.conftest import hex_uid
@@ -103,7 +104,7 @@ def test_threshold_within_keeps_the_top_fraction_of_the_subpool():
     """A threshold fraction is of the sub-pool: floor(f * |sub-pool|) rows, the highest scores among its
     rows (brute force: sort the sub-pool's scores), none outside it."""
     s, within = _pool()
-    counts = subset.select({"method": "threshold", "fraction": 0.2}, {"score": s}, len(s), 10240, 0, within=within)
+    counts = within_mod.select_within({"method": "threshold", "fraction": 0.2}, {"score": s}, within, 10240, 0)
     idx = np.flatnonzero(within)
     n = math.floor(0.2 * len(idx))
     expected = np.zeros(len(s), dtype=np.int64)
@@ -113,7 +114,7 @@ def test_threshold_within_keeps_the_top_fraction_of_the_subpool():
 
 def test_all_within_is_the_subpool_once():
     s, within = _pool()
-    counts = subset.select({"method": "all"}, None, len(s), 10240, 0, within=within)
+    counts = within_mod.select_within({"method": "all"}, None, within, 10240, 0)
     assert np.array_equal(counts, within.astype(np.int64))
 
 
@@ -123,11 +124,11 @@ def test_scs_within_draws_n_samples_from_the_subpool_only():
     recipe = {"mix": "mflyt", "within": "subpool_small:keep", "sample": {"method": "scs", "alpha": 0.5},
               "train": {"samples_seen": 10240, "warmup": 13}}
     scale = {"samples_seen": 40960, "warmup": 40, "batch_size": 128}
-    n = subset.recipe_n_target(recipe, scale)
-    assert n == 10240 and subset.recipe_scale(recipe, scale) == {"samples_seen": 10240, "warmup": 13, "batch_size": 128}
+    n = within_mod.recipe_n_target(recipe, scale)
+    assert n == 10240 and within_mod.recipe_scale(recipe, scale) == {"samples_seen": 10240, "warmup": 13, "batch_size": 128}
     assert subset.resolve_sample_cfg(recipe["sample"], n)["group_size"] == 8
     s, within = _pool(m=2000)
-    counts = subset.select(recipe["sample"], {"score": s}, len(s), n, 0, within=within)
+    counts = within_mod.select_within(recipe["sample"], {"score": s}, within, n, 0)
     assert counts.sum() == 10240
     assert (counts[~within] == 0).all() and (counts[within] > 0).sum() > 0
     # the highest-scoring small-pool row is drawn more often than the lowest (the softmax over logits)
@@ -138,12 +139,10 @@ def test_scs_within_draws_n_samples_from_the_subpool_only():
 def test_within_errors_name_the_recipe():
     s, within = _pool()
     with pytest.raises(SamplingError, match=r"recipes\.r\.sample: 'within' needs a boolean"):
-        subset.select({"method": "all"}, None, len(s), 10, 0, recipe="r", within=within.astype(np.float32))
-    with pytest.raises(SamplingError, match=r"recipes\.r\.sample: 'within' has 3 rows, the pool 400"):
-        subset.select({"method": "all"}, None, len(s), 10, 0, recipe="r", within=within[:3])
+        within_mod.select_within({"method": "all"}, None, within.astype(np.float32), 10, 0, recipe="r")
     with pytest.raises(SamplingError, match=r"group_size"):  # a round larger than the sub-pool
-        subset.select({"method": "scs", "alpha": 0.5, "group_size": 10000}, {"score": s}, len(s), 20000, 0,
-                      recipe="r", within=within)
+        within_mod.select_within({"method": "scs", "alpha": 0.5, "group_size": 10000}, {"score": s}, within, 20000, 0,
+                                 recipe="r")
 
 
 def test_recipe_subset_from_files_holds_only_subpool_uids(tmp_path, make_index):
@@ -156,14 +155,15 @@ def test_recipe_subset_from_files_holds_only_subpool_uids(tmp_path, make_index):
     io.write_scores(tmp_path / "mix.parquet", pa.array(uids), {"score": s}, fp)
     io.write_scores(tmp_path / "sub.parquet", pa.array(uids), {"keep": within}, fp)
     out = {k: tmp_path / f"r.{k}" for k in ("parquet", "npy", "json")}
-    stats = subset.write_recipe_subset("r", {"method": "scs", "alpha": 0.5}, index, tmp_path / "mix.parquet",
-                                       out["parquet"], out["npy"], 512, 0, out_stats=out["json"],
-                                       within_path=tmp_path / "sub.parquet", within_ref="sub:keep")
+    stats = within_mod.write_within_subset("r", {"method": "scs", "alpha": 0.5}, index, tmp_path / "mix.parquet",
+                                           tmp_path / "sub.parquet", "sub:keep", out["parquet"], out["npy"], 512, 0,
+                                           out_stats=out["json"], out_hist=tmp_path / "r.hist.png")
     table = io.read_parquet(out["parquet"])
     chosen = set(table.column("uid").to_pylist()) if "count" not in table.column_names else {
         u for u, c in zip(table.column("uid").to_pylist(), table.column("count").to_pylist()) if c > 0}
     assert chosen and chosen <= {u for u, w in zip(uids, within) if w}
     assert stats["n_within"] == int(within.sum()) and stats["n_total"] == 512
+    assert (tmp_path / "r.hist.png").stat().st_size > 0 and json.loads(out["json"].read_text())["n_within"] == stats["n_within"]
 
 
 # ---- the configs ------------------------------------------------------------------------------
@@ -206,8 +206,11 @@ def test_table4_and_figure4_plan_on_the_tiny_world(tmp_path):
     assert out.count("rule train:") == len(SMALL_RECIPES) + 1  # + no_filter, the nofilter reference model
     assert out.count("rule train_mflyt:") == 1
     for name in SMALL_RECIPES:
-        block = out.split(f"output: results/subsets/{name}.parquet")[0].rsplit("rule sample:", 1)[1]
-        assert "results/scores/subpool_small.parquet" in block, name
+        block = out.split(f"output: results/subsets/{name}.parquet")[0].rsplit("rule ", 1)[1]
+        assert block.startswith("sample_within:") and "results/scores/subpool_small.parquet" in block, name
+    assert out.count("rule sample_within:") == len(SMALL_RECIPES)
+    plain = out.split("output: results/subsets/no_filter.parquet")[0].rsplit("rule ", 1)[1]
+    assert plain.startswith("sample:")  # a recipe without `within` keeps the plain sample rule
 
 
 # ---- the medium mixer reused at real scale (mixes.<name>.method: mflyt_import) -----------------

@@ -8,7 +8,6 @@ stats = write_recipe_subset(
     snakemake.wildcards.recipe, snakemake.params.sample, snakemake.input.index, snakemake.input.scores or None,
     snakemake.output.subset, snakemake.output.npy, snakemake.params.n_target, snakemake.params.seed,
     out_stats=snakemake.output.stats, out_hist=snakemake.output.hist,
-    within_path=snakemake.input.within or None, within_ref=snakemake.params.within,
 )
 log.info(
     "subset %s: %d unique, %d total, max count %d (%s)", snakemake.wildcards.recipe,

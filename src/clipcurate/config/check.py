@@ -225,10 +225,11 @@ def check_samplers(config: Mapping) -> None:
     """Each recipe's ``sample`` section, resolved by the sampler's own validation (what the sample job runs)."""
     from clipcurate.sample import subset
     from clipcurate.sample.validate import SamplingError
+    from clipcurate.sample.within import recipe_n_target
 
     for name, recipe in config["recipes"].items():
         try:
-            resolved = subset.resolve_sample_cfg(recipe["sample"], subset.recipe_n_target(recipe, config["scale"]), name)
+            resolved = subset.resolve_sample_cfg(recipe["sample"], recipe_n_target(recipe, config["scale"]), name)
         except SamplingError as e:
             raise ConfigError(f"config: {e}") from None
         if resolved["method"] != "all" and "score" not in recipe and "mix" not in recipe:

@@ -62,6 +62,7 @@ def check_sampler_sizes(config: Mapping) -> None:
     """SCS/HCS recipes whose ``n`` exceeds what ``scale.pool_size`` rows can give (see the module docstring)."""
     from clipcurate.sample import subset
     from clipcurate.sample.validate import SamplingError
+    from clipcurate.sample.within import recipe_n_target
 
     pool = int(config["scale"]["pool_size"])
     for name, recipe in config["recipes"].items():
@@ -71,7 +72,7 @@ def check_sampler_sizes(config: Mapping) -> None:
         m = _within_size(config, recipe, pool)
         what = "scale.pool_size" if m == pool else f"the expected size of the sub-pool {recipe['within']}"
         try:
-            cfg = subset.resolve_sample_cfg(recipe["sample"], subset.recipe_n_target(recipe, config["scale"]), name)
+            cfg = subset.resolve_sample_cfg(recipe["sample"], recipe_n_target(recipe, config["scale"]), name)
         except SamplingError as e:  # check_samplers names it first; here only for safety
             raise ConfigError(f"config: {e}") from None
         n, where = cfg["n"], f"config: recipes.{name}.sample"

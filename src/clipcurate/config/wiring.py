@@ -288,13 +288,30 @@ class Wiring(TrainerWiring, ClaimsWiring):
 
     def recipe_scale(self, recipe: Mapping) -> dict:
         """The scale settings a recipe's subset trains with (its ``train`` overrides applied)."""
-        from clipcurate.sample.subset import recipe_scale
+        from clipcurate.sample.within import recipe_scale
 
         return recipe_scale(recipe, self.scale)
 
     def recipe_n_target(self, recipe: Mapping) -> int:
         """Its sampler's default N: the samples its subset trains on."""
         return int(self.recipe_scale(recipe)["samples_seen"])
+
+    def within_recipes(self) -> list[str]:
+        """Recipes sampled within a sub-pool (``within``), by rule ``sample_within``; sorted."""
+        return sorted(n for n, r in self.config["recipes"].items() if r.get("within"))
+
+    def sample_constraints(self) -> dict[str, str]:
+        """Wildcard regexes of ``{recipe}`` in the two sample rules: ``sample_within`` matches exactly
+        the recipes with ``within``, ``sample`` every other name (a negative lookahead over the same
+        names, followed by a subset file's suffix). Neither matches a name when there is none."""
+        import re
+
+        names = self.within_recipes()
+        if not names:
+            return {"within": "(?!)", "plain": ".+"}
+        alts = "|".join(re.escape(n) for n in names)
+        return {"within": f"(?:{alts})",
+                "plain": rf"(?!(?:{alts})\.(?:parquet|npy|stats\.json|hist\.png)$).+"}
 
     def extra_reference_dirs(self, recipe: Mapping) -> list[str]:
         """Folders of webdataset shards a recipe adds to its training set (``extra_reference``): a

@@ -9,13 +9,6 @@ Besides the subset, a recipe gets a repetition report (FLYT Figure 2): ``{recipe
 the histogram of repetitions, the sampler config as given and as resolved, seed, N) and
 ``{recipe}.hist.png``. Errors in a recipe's ``sample`` section name the key
 ``recipes.<recipe>.sample.<param>``.
-
-A recipe may restrict its candidates to a sub-pool (``within: <score>:keep``, e.g. the ``subpool``
-score standing in for DataComp small, FLYT Table 4): the sampler then sees only the rows that keep
-keeps, in pool order, as if they were the whole pool (a threshold ``fraction`` is of those rows, SCS
-draws only among them), and every other row gets count 0. Its training budget may differ from the
-scale's (``train: {samples_seen, warmup}``, :func:`recipe_scale`); ``samples_seen`` is then also the
-default ``n`` of its sampler (:func:`recipe_n_target`), as ``scale.samples_seen`` is otherwise.
 """
 
 from __future__ import annotations
@@ -40,36 +33,6 @@ SOURCE_COLUMNS = {"keep": "keep", "counts": "count"}
 def _where(recipe: str | None) -> str:
     """The config key of a recipe's sampler section, for error messages."""
     return f"recipes.{recipe}.sample" if recipe else "sample"
-
-
-#: the keys of a recipe's ``train`` section: overrides of the scale's training settings for its subset
-RECIPE_TRAIN_KEYS = ("samples_seen", "warmup")
-
-
-def recipe_scale(recipe: Mapping, scale: Mapping) -> dict:
-    """The scale settings a recipe's subset trains with: ``scale`` with the recipe's ``train`` section
-    (``samples_seen``, ``warmup``) applied. FLYT Table 4 trains on DataComp small with its smaller budget
-    (12.8M samples seen against medium's 128M); on the tiny world its recipes say so here."""
-    train = dict(recipe.get("train") or {})
-    unknown = sorted(set(train) - set(RECIPE_TRAIN_KEYS))
-    if unknown:
-        raise SamplingError(f"a recipe's train section: unknown key(s) {unknown}; expected {list(RECIPE_TRAIN_KEYS)}")
-    return {**scale, **train}
-
-
-def recipe_n_target(recipe: Mapping, scale: Mapping) -> int:
-    """The default N of a recipe's sampler: the samples its subset trains on (:func:`recipe_scale`)."""
-    return int(recipe_scale(recipe, scale)["samples_seen"])
-
-
-def check_within(within: np.ndarray, n_pool: int, where: str) -> np.ndarray:
-    """A ``within`` column as a boolean mask of the pool (or a :class:`SamplingError` naming ``where``)."""
-    within = np.asarray(within)
-    if within.dtype != np.bool_:
-        raise SamplingError(f"{where}: 'within' needs a boolean keep column; it has dtype {within.dtype}")
-    if len(within) != n_pool:
-        raise SamplingError(f"{where}: 'within' has {len(within)} rows, the pool {n_pool}")
-    return within
 
 
 def resolve_sample_cfg(sample_cfg: Mapping, n_target: int, recipe: str | None = None) -> dict:
@@ -112,21 +75,11 @@ def select(
     n_target: int,
     seed: int,
     recipe: str | None = None,
-    within: np.ndarray | None = None,
 ) -> np.ndarray:
     """Counts per pool row for the recipe's sampler (int64, one per pool row).
 
     The config is checked first (:func:`resolve_sample_cfg`); ``recipe`` only names the recipe in errors.
-    ``within`` (a boolean mask of the pool) restricts the candidates: the sampler runs on those rows
-    alone, in pool order, and the other rows get 0.
     """
-    if within is not None:
-        mask = check_within(within, n_pool, _where(recipe))
-        idx = np.flatnonzero(mask)
-        sub = None if columns is None else {k: np.asarray(v)[idx] for k, v in columns.items()}
-        counts = np.zeros(n_pool, dtype=np.int64)
-        counts[idx] = select(sample_cfg, sub, len(idx), n_target, seed, recipe=recipe)
-        return counts
     cfg = resolve_sample_cfg(sample_cfg, n_target, recipe)
     method = cfg.pop("method")
     where = _where(recipe)
@@ -156,15 +109,12 @@ def select(
     return np.asarray(draw(method, columns["score"], n, cfg, seed, where=where), dtype=np.int64)
 
 
-def subset_stats(recipe: str, counts: np.ndarray, sample_cfg: Mapping, n_target: int, seed: int,
-                 n_within: int | None = None) -> dict:
+def subset_stats(recipe: str, counts: np.ndarray, sample_cfg: Mapping, n_target: int, seed: int) -> dict:
     """The stats JSON of a subset: repetition numbers (:func:`clipcurate.sample.counts.repetition_stats`)
-    plus what produced them (the ``sample`` section as given and as resolved, seed, N, pool size, and
-    the size of the sub-pool it was drawn from when the recipe has ``within``)."""
+    plus what produced them (the ``sample`` section as given and as resolved, seed, N, pool size)."""
     return {
         "recipe": recipe,
         "n_pool": int(len(counts)),
-        **({} if n_within is None else {"n_within": int(n_within)}),
         **repetition_stats(np.asarray(counts, dtype=np.int64)),
         "sample": dict(sample_cfg),
         "sampler": resolve_sample_cfg(sample_cfg, n_target, recipe),
@@ -191,28 +141,18 @@ def write_recipe_subset(
     *,
     out_stats=None,
     out_hist=None,
-    within_path=None,
-    within_ref: str | None = None,
 ) -> dict:
     """Sample a recipe and write its subset (parquet + npy), and optionally its stats JSON and histogram PNG.
 
     The counts and stats are computed before anything is written, so a bad config or score file leaves
     the previous outputs as they were; each file is then written atomically (temporary name + rename).
-    ``within_path`` is the score file of the recipe's ``within`` (``within_ref``: ``<score>:<column>``).
     Returns the stats.
     """
     uids = io.read_index(index_path, columns=["uid"]).column("uid")
     columns = io.read_scores(score_path, index_path) if score_path else None
-    within = None
-    if within_path:
-        column = (within_ref or "keep").partition(":")[2] or "keep"
-        within = io.read_scores(within_path, index_path, columns=[column])[column]
-    counts = select(sample_cfg, columns, len(uids), n_target, seed, recipe=recipe, within=within)
-    stats = subset_stats(recipe, counts, sample_cfg, n_target, seed,
-                         n_within=None if within is None else int(np.count_nonzero(within)))
+    counts = select(sample_cfg, columns, len(uids), n_target, seed, recipe=recipe)
+    stats = subset_stats(recipe, counts, sample_cfg, n_target, seed)
     meta = {"recipe": recipe, "sample": dict(sample_cfg), "seed": seed, "n_target": n_target}
-    if within_ref:
-        meta["within"] = within_ref
     io.write_subset(out_parquet, out_npy, uids, counts, metadata={k: str(v) for k, v in meta.items()})
     if out_stats is not None:
         io.write_json(stats, out_stats)
