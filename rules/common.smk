@@ -58,6 +58,10 @@ flyt_train = W.flyt_train
 trained_label = W.trained_label
 # samples, training, evaluation, embeddings
 recipe_score_file = W.recipe_score_file
+recipe_within_file = W.recipe_within_file
+recipe_scale = W.recipe_scale
+recipe_n_target = W.recipe_n_target
+SAMPLE_CONSTRAINTS = W.sample_constraints()
 extra_reference_dirs = W.extra_reference_dirs
 extra_reference_inputs = W.extra_reference_inputs
 suite_path = W.suite_path

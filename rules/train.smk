@@ -37,7 +37,7 @@ rule train:
         info="results/train/{recipe}/train_info.json",
     params:
         spec={"arch": SCALE["model"], "pretrained": None},
-        scale=SCALE,
+        scale=lambda w: recipe_scale(lookup("recipes", w.recipe)),
         seed=SEED,
         code=code_version("train"),
     log:

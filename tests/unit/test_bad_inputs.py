@@ -879,7 +879,9 @@ def test_counts_recipes_that_have_counts_pass():
 
 def test_schema_mix_methods_are_the_library_methods():
     enum = _schema()["properties"]["mixes"]["additionalProperties"]["properties"]["method"]["enum"]
-    assert set(enum) == set(mixing.METHODS) | {"mflyt"}
+    from clipcurate.mix.declared import DECLARED
+
+    assert set(enum) == set(mixing.METHODS) | set(DECLARED)
     assert set(mixing.METHODS) == set(mixing._PARAMS)
 
 

@@ -15,7 +15,7 @@ from .test_slurm import REPO
 
 pytestmark = pytest.mark.slow
 
-TARGETS = [f"results/tables/{t}.csv" for t in ("table1", "table2", "table3", "table14", "figure3")]
+TARGETS = [f"results/tables/{t}.csv" for t in ("table1", "table2", "table3", "table14", "figure3", "table4")]
 
 
 def checkout(dest):

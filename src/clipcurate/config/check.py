@@ -225,11 +225,11 @@ def check_samplers(config: Mapping) -> None:
     """Each recipe's ``sample`` section, resolved by the sampler's own validation (what the sample job runs)."""
     from clipcurate.sample import subset
     from clipcurate.sample.validate import SamplingError
+    from clipcurate.sample.within import recipe_n_target
 
-    n_target = config["scale"]["samples_seen"]
     for name, recipe in config["recipes"].items():
         try:
-            resolved = subset.resolve_sample_cfg(recipe["sample"], n_target, name)
+            resolved = subset.resolve_sample_cfg(recipe["sample"], recipe_n_target(recipe, config["scale"]), name)
         except SamplingError as e:
             raise ConfigError(f"config: {e}") from None
         if resolved["method"] != "all" and "score" not in recipe and "mix" not in recipe:
@@ -377,6 +377,16 @@ def check_score_refs(config: Mapping) -> None:
             raise ConfigError(f"config: recipes.{name}.score: unknown score {recipe['score']!r}; known: {_some(recipe['score'], scores)}")
         if "mix" in recipe and recipe["mix"] not in config["mixes"]:
             raise ConfigError(f"config: recipes.{name}.mix: unknown mix {recipe['mix']!r}; known: {_some(recipe['mix'], config['mixes'])}")
+        if "within" in recipe:  # a sub-pool: a score's boolean keep column (schema: `<score>:keep`)
+            within = recipe["within"].partition(":")[0]
+            if within not in scores:
+                raise ConfigError(f"config: recipes.{name}.within: unknown score {within!r}; known: {_some(within, scores)}")
+            outputs = _score_outputs(config, within)
+            if outputs is not None and "keep" not in outputs:
+                raise ConfigError(
+                    f"config: recipes.{name}.within: score {within!r} (method {scores[within]['method']}) gives "
+                    f"{list(outputs)}, no boolean 'keep' column to restrict the candidates to"
+                )
     # every score and mix entry against its method's declared inputs (clipcurate.scores.plan):
     # names exist, keys are used, trained artifacts are of the right trainer, no cycles; errors name the key
     from clipcurate.mix.plan import check_scores

@@ -9,7 +9,7 @@ config key, and is run by :func:`clipcurate.config.check.prepare` (the Snakefile
   evaluates its own generated tasks, ``resources/world/eval``), so setting it with
   ``pool.source: world`` is refused rather than ignored; at real scale the directory must exist.
 * :func:`check_sampler_sizes`: an SCS or HCS recipe whose target size ``n`` the pool cannot give
-  (``scale.pool_size`` rows: a round of SCS draws ``min(group_size, n)`` distinct examples; SCS
+  (``scale.pool_size`` rows, or a ``subpool`` sub-pool's expected share of them for a recipe ``within`` it: a round of SCS draws ``min(group_size, n)`` distinct examples; SCS
   without replacement, ``alpha: .inf``, needs ``n <= pool size``; HCS needs ``beta * pool size >= n``). The same conditions as
   :func:`clipcurate.sample.scs.scs` / :func:`clipcurate.sample.hcs.hcs`, which still check the real pool
   (at real scale the downloaded pool is smaller than ``scale.pool_size``).
@@ -45,18 +45,34 @@ def check_evaluation_root(config: Mapping) -> None:
         )
 
 
+def _within_size(config: Mapping, recipe: Mapping, pool: int) -> int:
+    """The rows a recipe samples from: the pool, or for ``within`` a ``subpool`` score its expected size
+    ``floor(fraction * pool)`` (the drawn size varies by a few standard deviations around it; the
+    sampler checks the real one). Other ``within`` scores: the pool (their size is known only when run)."""
+    ref = recipe.get("within")
+    entry = (config.get("scores") or {}).get(str(ref).partition(":")[0]) if ref else None
+    if isinstance(entry, Mapping) and entry.get("method") == "subpool":
+        f = (entry.get("params") or {}).get("fraction")
+        if isinstance(f, (int, float)) and 0 < f <= 1:
+            return int(f * pool)
+    return pool
+
+
 def check_sampler_sizes(config: Mapping) -> None:
     """SCS/HCS recipes whose ``n`` exceeds what ``scale.pool_size`` rows can give (see the module docstring)."""
     from clipcurate.sample import subset
     from clipcurate.sample.validate import SamplingError
+    from clipcurate.sample.within import recipe_n_target
 
-    m = int(config["scale"]["pool_size"])
+    pool = int(config["scale"]["pool_size"])
     for name, recipe in config["recipes"].items():
         method = recipe["sample"].get("method")
         if method not in ("scs", "hcs"):
             continue
+        m = _within_size(config, recipe, pool)
+        what = "scale.pool_size" if m == pool else f"the expected size of the sub-pool {recipe['within']}"
         try:
-            cfg = subset.resolve_sample_cfg(recipe["sample"], config["scale"]["samples_seen"], name)
+            cfg = subset.resolve_sample_cfg(recipe["sample"], recipe_n_target(recipe, config["scale"]), name)
         except SamplingError as e:  # check_samplers names it first; here only for safety
             raise ConfigError(f"config: {e}") from None
         n, where = cfg["n"], f"config: recipes.{name}.sample"
@@ -65,11 +81,11 @@ def check_sampler_sizes(config: Mapping) -> None:
             if min(g, n) > m:
                 raise ConfigError(
                     f"{where}.group_size: a round draws min(group_size, n) = {min(g, n)} distinct examples, more than "
-                    f"the pool's {m} (scale.pool_size); expected group_size <= {m}"
+                    f"the pool's {m} ({what}); expected group_size <= {m}"
                 )
             if math.isinf(alpha) and n > m:  # (group_size >= n > m is the round error above)
                 raise ConfigError(
-                    f"{where}.n: {n} examples without replacement (alpha = inf) from a pool of {m} (scale.pool_size); "
+                    f"{where}.n: {n} examples without replacement (alpha = inf) from a pool of {m} ({what}); "
                     f"expected n <= {m} or a finite alpha"
                 )
         elif cfg["beta"] * m < n:

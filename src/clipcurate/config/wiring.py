@@ -280,6 +280,39 @@ class Wiring(TrainerWiring, ClaimsWiring):
             return f"results/scores/{recipe['score']}.parquet"
         return []
 
+    def recipe_within_file(self, recipe: Mapping):
+        """The score file of a recipe's sub-pool (``within: <score>:keep``), or no input."""
+        if recipe.get("within"):
+            return f"results/scores/{recipe['within'].partition(':')[0]}.parquet"
+        return []
+
+    def recipe_scale(self, recipe: Mapping) -> dict:
+        """The scale settings a recipe's subset trains with (its ``train`` overrides applied)."""
+        from clipcurate.sample.within import recipe_scale
+
+        return recipe_scale(recipe, self.scale)
+
+    def recipe_n_target(self, recipe: Mapping) -> int:
+        """Its sampler's default N: the samples its subset trains on."""
+        return int(self.recipe_scale(recipe)["samples_seen"])
+
+    def within_recipes(self) -> list[str]:
+        """Recipes sampled within a sub-pool (``within``), by rule ``sample_within``; sorted."""
+        return sorted(n for n, r in self.config["recipes"].items() if r.get("within"))
+
+    def sample_constraints(self) -> dict[str, str]:
+        """Wildcard regexes of ``{recipe}`` in the two sample rules: ``sample_within`` matches exactly
+        the recipes with ``within``, ``sample`` every other name (a negative lookahead over the same
+        names, followed by a subset file's suffix). Neither matches a name when there is none."""
+        import re
+
+        names = self.within_recipes()
+        if not names:
+            return {"within": "(?!)", "plain": ".+"}
+        alts = "|".join(re.escape(n) for n in names)
+        return {"within": f"(?:{alts})",
+                "plain": rf"(?!(?:{alts})\.(?:parquet|npy|stats\.json|hist\.png)$).+"}
+
     def extra_reference_dirs(self, recipe: Mapping) -> list[str]:
         """Folders of webdataset shards a recipe adds to its training set (``extra_reference``): a
         world reference set by name (e.g. ``downstream``), or a folder path at real scale."""
@@ -451,6 +484,10 @@ class Wiring(TrainerWiring, ClaimsWiring):
         sample = dict(r.get("sample") or {})
         method = sample.pop("method", "?")
         sampler = f"{method}({', '.join(f'{k}={v}' for k, v in sample.items())})"
+        if r.get("within"):  # a sub-pool and its own budget (FLYT Table 4); nothing added otherwise
+            sampler += f" within {r['within']}"
+        if r.get("train"):
+            sampler += f", trained with {', '.join(f'{k}={v}' for k, v in r['train'].items())}"
         if "mix" in r:
             m = self.mix_plan(r["mix"])
             return f"mix {r['mix']} ({m.method} of {', '.join(m.inputs)}) -> sampler {sampler}"
@@ -487,6 +524,8 @@ class Wiring(TrainerWiring, ClaimsWiring):
             r = self.lookup("recipes", name)
             if "score" in r:
                 add_score(r["score"])
+            if r.get("within"):
+                add_score(r["within"])
             if "mix" in r:
                 m = self.mix_plan(r["mix"])
                 for inp in m.inputs:

@@ -34,6 +34,35 @@ def _mflyt_apply(params, inputs, mixer):
     return mixer_mix(mixer, inputs)
 
 
+def _check_import(entry, config, key):
+    """``mflyt_import``: the mixer file exists, is no artifact this workflow trains itself, and was
+    trained on exactly the inputs of the run it stands for (``flyt.runs.<flyt>.inputs``), in order."""
+    import json
+    from pathlib import Path
+
+    from clipcurate.train import trainers
+
+    path = entry.get("mixer")
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"config: {key}.mixer: required by method 'mflyt_import' (the path of a trained M-FLYT "
+                         "run's mixer.json, e.g. the medium run's <its --directory>/results/flyt/mflyt/mixer.json)")
+    if trainers.artifact_of(path) is not None:
+        raise ValueError(f"config: {key}.mixer: {path} is the mixer this working directory trains itself; give "
+                         "the trained run's file from its own working directory (an absolute path, or a copy elsewhere)")
+    if not Path(path).is_file():
+        raise ValueError(f"config: {key}.mixer: {path} is not a file; expected a trained M-FLYT run's mixer.json "
+                         "(relative paths are read from the workflow's working directory)")
+    try:
+        inputs = json.loads(Path(path).read_text()).get("inputs")
+    except (OSError, ValueError, AttributeError) as e:
+        raise ValueError(f"config: {key}.mixer: {path} is not a mixer.json ({e})") from None
+    run = ((config.get("flyt") or {}).get("runs") or {}).get(entry.get("flyt"))
+    expected = list((run or {}).get("inputs") or [])
+    if inputs != expected:
+        raise ValueError(f"config: {key}.mixer: {path} mixes {inputs}, but flyt.runs.{entry.get('flyt')}.inputs "
+                         f"is {expected}; the mixer scores exactly the inputs it was trained on, in that order")
+
+
 def _declared() -> dict[str, MixDeclaration]:
     from clipcurate.scores.inputs import Artifact
 
@@ -43,6 +72,16 @@ def _declared() -> dict[str, MixDeclaration]:
             artifacts={"mixer": Artifact("results/flyt/{flyt}/mixer.json")},
             inputs_from=("flyt", "runs", "{flyt}", "inputs"),
             apply=_mflyt_apply,
+            inputs_doc="its inputs are those its mixer was trained on (flyt.runs.<flyt>.inputs)",
+        ),
+        # M-FLYT's mixer imported from another working directory, not retrained (FLYT Table 4: the
+        # medium run's mixer reused on DataComp small); `mixer` is the path of its mixer.json, `flyt`
+        # the run whose inputs it was trained on (scored here on this pool and standardized over it).
+        "mflyt_import": MixDeclaration(
+            artifacts={"mixer": Artifact("{mixer}")},
+            inputs_from=("flyt", "runs", "{flyt}", "inputs"),
+            apply=_mflyt_apply,
+            check=_check_import,
             inputs_doc="its inputs are those its mixer was trained on (flyt.runs.<flyt>.inputs)",
         ),
     }
