@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles
 from clipcurate.sample import subset, within as within_mod
 from clipcurate.sample.validate import SamplingError
 from clipcurate.scores import get
@@ -151,14 +151,14 @@ def test_recipe_subset_from_files_holds_only_subpool_uids(tmp_path, make_index):
     uids = [hex_uid(i) for i in range(300)]
     index = make_index(uids)
     s, within = _pool(m=300, seed=5)
-    fp = io.index_fingerprint(index)
-    io.write_scores(tmp_path / "mix.parquet", pa.array(uids), {"score": s}, fp)
-    io.write_scores(tmp_path / "sub.parquet", pa.array(uids), {"keep": within}, fp)
+    fp = poolindex.index_fingerprint(index)
+    scorefiles.write_scores(tmp_path / "mix.parquet", pa.array(uids), {"score": s}, fp)
+    scorefiles.write_scores(tmp_path / "sub.parquet", pa.array(uids), {"keep": within}, fp)
     out = {k: tmp_path / f"r.{k}" for k in ("parquet", "npy", "json")}
     stats = within_mod.write_within_subset("r", {"method": "scs", "alpha": 0.5}, index, tmp_path / "mix.parquet",
                                            tmp_path / "sub.parquet", "sub:keep", out["parquet"], out["npy"], 512, 0,
                                            out_stats=out["json"], out_hist=tmp_path / "r.hist.png")
-    table = io.read_parquet(out["parquet"])
+    table = fileio.read_parquet(out["parquet"])
     chosen = set(table.column("uid").to_pylist()) if "count" not in table.column_names else {
         u for u, c in zip(table.column("uid").to_pylist(), table.column("count").to_pylist()) if c > 0}
     assert chosen and chosen <= {u for u, w in zip(uids, within) if w}

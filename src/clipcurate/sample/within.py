@@ -18,7 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
-from clipcurate.core import io
+from clipcurate.core import fileio, poolindex, scorefiles
 from clipcurate.sample import subset
 from clipcurate.sample.validate import SamplingError
 
@@ -89,10 +89,10 @@ def write_within_subset(
     ``within_path`` is the score file of ``within_ref`` (``<score>:keep``). The stats JSON adds
     ``n_within`` (the sub-pool's size) and ``within``. Everything is computed before anything is
     written; each file is written atomically. Returns the stats."""
-    uids = io.read_index(index_path, columns=["uid"]).column("uid")
-    columns = io.read_scores(score_path, index_path) if score_path else None
+    uids = poolindex.read_index(index_path, columns=["uid"]).column("uid")
+    columns = scorefiles.read_scores(score_path, index_path) if score_path else None
     column = within_ref.partition(":")[2] or "keep"
-    within = io.read_scores(within_path, index_path, columns=[column])[column]
+    within = scorefiles.read_scores(within_path, index_path, columns=[column])[column]
     where = f"recipes.{recipe}.sample"
     if len(within) != len(uids):
         raise SamplingError(f"{where}: 'within' has {len(within)} rows, the pool {len(uids)}")
@@ -100,9 +100,9 @@ def write_within_subset(
     stats = {**subset.subset_stats(recipe, counts, sample_cfg, n_target, seed),
              "within": within_ref, "n_within": int(np.count_nonzero(within))}
     meta = {"recipe": recipe, "sample": dict(sample_cfg), "seed": seed, "n_target": n_target, "within": within_ref}
-    io.write_subset(out_parquet, out_npy, uids, counts, metadata={k: str(v) for k, v in meta.items()})
+    scorefiles.write_subset(out_parquet, out_npy, uids, counts, metadata={k: str(v) for k, v in meta.items()})
     if out_stats is not None:
-        io.write_json(stats, out_stats)
+        fileio.write_json(stats, out_stats)
     if out_hist is not None:
         from clipcurate.sample.histogram import repetition_histogram  # matplotlib: only when drawing
 
