@@ -58,3 +58,28 @@ def test_a_changed_run_does_not_resume_the_old_checkpoints(tmp_path):
     assert ckpt.exists()
     reset_stale_run(work, ["--lr", "2"], {"arch": "tiny-clip"})  # another run: start afresh
     assert not ckpt.exists()
+
+
+def test_new_shards_at_the_same_path_do_not_resume_the_old_run(tmp_path):
+    """A recipe's shards are rewritten at the same path when its subset changes: the arguments are
+    then identical, and only the shards' stamps tell the rerun from a restart."""
+    import os
+
+    from clipcurate.train.run import input_stamp, reset_stale_run
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "00000000.tar").write_bytes(b"a" * 10)
+    data = f"{shards}/{{00000000..00000000}}.tar"
+    spec = {"arch": "tiny-clip"}
+    work = tmp_path / "open_clip_train"
+    reset_stale_run(work, ["--lr", "1"], spec, input_stamp(data, spec))
+    ckpt = work / "logs" / "run" / "checkpoints" / "epoch_latest.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_text("x")
+    reset_stale_run(work, ["--lr", "1"], spec, input_stamp(data, spec))  # the same files: a restart
+    assert ckpt.exists()
+    (shards / "00000000.tar").write_bytes(b"b" * 12)  # the resharder wrote a new subset there
+    os.utime(shards / "00000000.tar", ns=(1, 1))
+    reset_stale_run(work, ["--lr", "1"], spec, input_stamp(data, spec))
+    assert not ckpt.exists()

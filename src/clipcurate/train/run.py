@@ -74,16 +74,40 @@ def open_clip_train_args(
     return args
 
 
-def reset_stale_run(work: Path, args: Sequence[str], model_spec: Mapping) -> None:
+def input_stamp(train_data: str, model_spec: Mapping) -> list:
+    """(path, size, mtime_ns) of every training shard and of the init checkpoint.
+
+    A recipe's shards always live at the same path, so the arguments alone do not tell a restart of
+    the same run (the same files) from a rerun on a new subset (the resharder wrote new files there).
+    ``train_data`` is open_clip_train's pattern (``dir/{00000000..00000002}.tar``, sources joined by
+    ``::``): every ``.tar`` in each source's folder is stamped.
+    """
+    stamp = []
+    for source in str(train_data).split("::"):
+        folder = Path(source).parent
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.tar")):
+                st = f.stat()
+                stamp.append([str(f), st.st_size, st.st_mtime_ns])
+    init = model_spec.get("pretrained")
+    if init and Path(str(init)).is_file():
+        st = Path(str(init)).stat()
+        stamp.append([str(init), st.st_size, st.st_mtime_ns])
+    return stamp
+
+
+def reset_stale_run(work: Path, args: Sequence[str], model_spec: Mapping, inputs: Sequence = ()) -> None:
     """Keep open_clip_train's checkpoints only for a restart of the very same run.
 
     Training passes ``--resume latest`` so that a preempted job continues where it stopped. A rerun
     with other hyperparameters, data or init would resume the old run instead, and a finished one
-    would be exported unchanged; so the run's arguments are recorded beside its logs, and any other
-    run's logs and checkpoints are removed first.
+    would be exported unchanged; so the run's arguments and its input files' stamps
+    (:func:`input_stamp`: the shards are rewritten at the same path when the subset changes) are
+    recorded beside its logs, and any other run's logs and checkpoints are removed first.
     """
     record = work / "run_args.json"
-    current = json.dumps({"args": list(args), "init": dict(model_spec)}, sort_keys=True)
+    current = json.dumps({"args": list(args), "init": dict(model_spec), "inputs": [list(x) for x in inputs]},
+                         sort_keys=True)
     if record.exists() and record.read_text() == current:
         return
     shutil.rmtree(work / "logs", ignore_errors=True)
@@ -123,7 +147,7 @@ def run_training(
         train_data, samples_seen, model_arg, pretrained, scale,
         logs=str(work / "logs"), name="run", seed=seed, device=device,
     )
-    reset_stale_run(work, args, model_spec)
+    reset_stale_run(work, args, model_spec, input_stamp(train_data, model_spec))
     gpus = int(scale.get("gpus", 1)) if device == "cuda" else 1
     if gpus > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "clipcurate.train.entry", *args]
