@@ -199,6 +199,21 @@ def _variant(config: Mapping, entry: Mapping, key: str, method: str, kind: Embed
     return name
 
 
+def _reference_set(config: Mapping, kind, entry: Mapping, key: str, m: Method, used: set) -> tuple[str, Mapping]:
+    """The reference set an input reads (the method's, or the entry's ``set_key`` value) and the
+    known sets; an unknown set is a PlanError naming the key that chose it."""
+    ref_set, set_field = kind.set, f"{key}.method ({m.name}'s reference set)"
+    if kind.set_key:
+        used.add(kind.set_key)
+        if kind.set_key in entry:
+            ref_set, set_field = entry[kind.set_key], f"{key}.{kind.set_key}"
+    known = reference_sets(config)
+    if ref_set not in known:
+        raise PlanError(f"config: {set_field}: unknown reference set {ref_set!r}; known: {sorted(known)} "
+                        "(the world's sets, and reference_sets: for a user's set)")
+    return ref_set, known
+
+
 def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> ScorePlan:
     """Resolve ``scores.<name>`` into a :class:`ScorePlan`; raise PlanError naming the key."""
     key = f"scores.{name}"
@@ -219,33 +234,14 @@ def plan_score(config: Mapping, name: str, real_pool_check: bool = True) -> Scor
                 raise PlanError(f"config: {key}.method: {m.name!r} reads images, which only chunk-level methods can")
             inputs[arg] = {"kind": "images"}
         elif isinstance(kind, ReferenceImages):
-            ref_set, set_field = kind.set, f"{key}.method ({m.name}'s reference set)"
-            if kind.set_key:
-                used.add(kind.set_key)
-                if kind.set_key in entry:
-                    ref_set, set_field = entry[kind.set_key], f"{key}.{kind.set_key}"
-            known = reference_sets(config)
-            if ref_set not in known:
-                raise PlanError(f"config: {set_field}: unknown reference set {ref_set!r}; known: {sorted(known)} "
-                                "(the world's sets, and reference_sets: for a user's set)")
+            ref_set, known = _reference_set(config, kind, entry, key, m, used)
             # `dir`: the shards read; `input`: what the job depends on (the world as a whole for its sets)
             inputs[arg] = {"kind": "reference_images", "set": ref_set, "dir": known[ref_set],
                            "input": reference_set_input(config, ref_set)}
         elif isinstance(kind, Reference):
             used.add(kind.model_key)
             model = _check_model(config, _entry_value(entry, key, kind.model_key, m.name, arg, "reference embeddings"), f"{key}.{kind.model_key}")
-            ref_set = kind.set
-            set_field = f"{key}.method ({m.name}'s reference set)"
-            if kind.set_key:
-                used.add(kind.set_key)
-                if kind.set_key in entry:
-                    ref_set, set_field = entry[kind.set_key], f"{key}.{kind.set_key}"
-            known = reference_sets(config)
-            if ref_set not in known:
-                raise PlanError(
-                    f"config: {set_field}: unknown reference set {ref_set!r}; known: {sorted(known)} "
-                    "(the world's sets, and reference_sets: for a user's set)"
-                )
+            ref_set, _ = _reference_set(config, kind, entry, key, m, used)
             inputs[arg] = {"kind": "reference", "model": model, "set": ref_set}
             if tuple(kind.modalities) != MODALITIES:  # the default (both) stays out of the params
                 inputs[arg]["modalities"] = list(kind.modalities)
