@@ -205,6 +205,19 @@ def tiny_blip2(tmp_path_factory):
     return path
 
 
+def force_answer(model, processor, word: str) -> None:
+    """Make the tiny BLIP-2 answer ``word`` to every question (its output head prefers that token)."""
+    import torch
+
+    head = model.get_output_embeddings()
+    forced = torch.nn.Linear(head.in_features, head.out_features, bias=True)
+    with torch.no_grad():
+        forced.weight.zero_()
+        forced.bias.fill_(-10.0)
+        forced.bias[processor.tokenizer.convert_tokens_to_ids(word)] = 10.0
+    model.set_output_embeddings(forced)
+
+
 def _images(n):
     from PIL import Image
 
@@ -222,16 +235,8 @@ def test_blip2_loader_runs_the_saved_tiny_checkpoint(tiny_blip2):
 
 @pytest.mark.parametrize("word, want", [("yes", 1), ("no", 0)])
 def test_blip2_answers_are_decoded_after_the_prompt_and_parsed(tiny_blip2, word, want):
-    import torch
-
     model, processor = D.load_blip2(tiny_blip2)
-    head = model.get_output_embeddings()
-    forced = torch.nn.Linear(head.in_features, head.out_features, bias=True)
-    with torch.no_grad():
-        forced.weight.zero_()
-        forced.bias.fill_(-10.0)
-        forced.bias[processor.tokenizer.convert_tokens_to_ids(word)] = 10.0
-    model.set_output_embeddings(forced)
+    force_answer(model, processor, word)
     answers, parsed = D.ask_blip2(model, processor, _images(3), max_new_tokens=2)
     assert answers == [f"{word} {word}"] * 3
     assert parsed.tolist() == [want] * 3

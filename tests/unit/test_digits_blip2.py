@@ -26,7 +26,7 @@ from clipcurate.scores.methods import digits as M
 from clipcurate.scores.plan import PlanError, plan_score, score_files
 from clipcurate.scores.runner import gather, run_score
 from clipcurate.scores.stages import stage_resources
-from tests.unit.test_digits import tiny_blip2  # noqa: F401 - the saved tiny BLIP-2
+from tests.unit.test_digits import force_answer, tiny_blip2  # noqa: F401 - the saved tiny BLIP-2
 from tests.unit.test_score_runner import CAPTIONS, CONFIG, KEYS, SHARDS, UIDS, world  # noqa: F401 - the crafted pool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,19 +77,11 @@ def run(cfg):
 
 def force(monkeypatch, word):
     """BLIP-2 loaded by the same call, its output head replaced to always say ``word``."""
-    import torch
-
     real = D.load_blip2
 
     def load(path, device="cpu", dtype="float32"):
         model, processor = real(path, device=device, dtype=dtype)
-        head = model.get_output_embeddings()
-        forced = torch.nn.Linear(head.in_features, head.out_features, bias=True)
-        with torch.no_grad():
-            forced.weight.zero_()
-            forced.bias.fill_(-10.0)
-            forced.bias[processor.tokenizer.convert_tokens_to_ids(word)] = 10.0
-        model.set_output_embeddings(forced)
+        force_answer(model, processor, word)
         return model, processor
 
     monkeypatch.setattr(D, "load_blip2", load)
