@@ -87,6 +87,7 @@ dfn_quality_inputs = W.dfn_quality_inputs
 CLAIMS = W.claims
 CLAIMS_RUNS = W.claims_runs
 claims_targets = W.claims_targets
+claims_rows_only = W.claims_rows_only
 claims_run_files = W.claims_run_files
 claims_run_dirs = W.claims_run_dirs
 CALLER_CONFIGFILES, CALLER_OVERRIDES = W.caller_config(workflow.overwrite_configfiles, workflow.config_settings.config)

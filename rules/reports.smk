@@ -92,6 +92,7 @@ rule claims_run:
         targets=claims_targets(),
         configfiles=[*CALLER_CONFIGFILES, *CLAIMS_RUNS["configfiles"]],
         overrides=CALLER_OVERRIDES,
+        rows_only=claims_rows_only(),
         snakemake_args=CLAIMS_RUNS["snakemake_args"],
         code=code_version("claims_run"),
     log:

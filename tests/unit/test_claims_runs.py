@@ -49,7 +49,7 @@ def test_the_run_command_names_the_workflow_directory_and_config():
                        "--cores", "2", "--rerun-incomplete", "--configfile", "/c/a.yaml", "/w/o.yaml", "--profile", "slurm"]
 
 
-def test_runs_get_their_seed_and_the_callers_config(tmp_path, monkeypatch):
+def test_runs_get_their_seed_and_the_callers_config(tmp_path, monkeypatch, caplog):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "Snakefile").write_text(SNAKEFILE)
@@ -64,10 +64,13 @@ def test_runs_get_their_seed_and_the_callers_config(tmp_path, monkeypatch):
         d.mkdir(parents=True)
         (d / "base.yaml").write_text("seed: 0\ngap: 0.0\n")
     log = logging.getLogger("test")
+    caplog.set_level(logging.INFO, logger="test")
     for s in (0, 3):
         run_claims_seed(seed=s, repo=repo, targets=["results/tables/t.csv"], configfiles=["claims.yaml"],
                         overrides={"bonus": 0.05}, cores=1, extra_args=[], out=f"results/claims/seed{s}/claims_run.json",
                         log=log)
+    # the nested Snakemake's own progress reaches the run's log, line by line
+    assert sum("steps (100%) done" in r.getMessage() for r in caplog.records) == 2
     rows = {}
     for s in (0, 3):
         with open(work / f"results/claims/seed{s}/results/tables/t.csv") as f:

@@ -11,5 +11,5 @@ log = start(snakemake)
 p = snakemake.params
 repo = Path(snakemake.scriptdir).parents[1]  # workflow/scripts/ -> the repository (its Snakefile)
 run_claims_seed(seed=p.seed, repo=repo, targets=p.targets, configfiles=p.configfiles,
-                overrides=p.overrides, cores=snakemake.threads, extra_args=p.snakemake_args,
+                overrides=p.overrides, rows_only=p.rows_only, cores=snakemake.threads, extra_args=p.snakemake_args,
                 out=snakemake.output[0], log=log)

@@ -486,6 +486,11 @@ def prepare(config: dict, repo: str | Path, sources: Sequence[tuple[str, Mapping
     from clipcurate.config.plan_checks import check_all  # checks joining sections: data_root, sampler sizes, score columns
 
     check_all(config)
+    # rows_only (a claims run): the rows this run builds; after the checks, which see every row (a
+    # claim names rows of the whole table), and before the wiring plans any table
+    from clipcurate.config.rows_only import restrict_tables
+
+    restrict_tables(config)
     return points
 
 

@@ -18,7 +18,13 @@ class ClaimsWiring:
     def claims_runs(self) -> dict:
         """``reports.claims_runs`` with its defaults: the seeds, the claims' config files, z."""
         own = (self.config.get("reports") or {}).get("claims_runs") or {}
-        return {"seeds": [self.seed], "configfiles": [], "z": 2.0, "snakemake_args": [], "cores": 2, **own}
+        return {"seeds": [self.seed], "configfiles": [], "z": 2.0, "snakemake_args": [], "cores": 2, "rows": "claimed", **own}
+
+    def claims_rows_only(self) -> dict | None:
+        """The ``rows_only`` each claims run gets: the claimed rows (``rows: claimed``) or ``None`` (all)."""
+        from clipcurate.report.claims_runs import claimed_rows
+
+        return claimed_rows(self.claims) if self.claims_runs["rows"] == "claimed" and self.claims else None
 
     def claims_targets(self) -> list[str]:
         from clipcurate.report.claims_runs import claim_targets

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from clipcurate.config.rows_only import restrict_points
+
 
 def _expanded(config: Mapping) -> dict:
     from clipcurate.config.errors import ConfigError
@@ -36,10 +38,11 @@ def expand_config(config: dict) -> list[dict]:
             if name in config[kind] and config[kind][name] != entry:
                 raise ConfigError(f"config: dfn_quality adds {kind[:-1]} {name!r}, which config already defines")
             config[kind][name] = entry
-    return entries["points"]
+    return restrict_points(config, entries["points"])
 
 
 def quality_points(config: Mapping) -> list[dict]:
     """The experiment's points (``[]`` without a ``dfn_quality`` block); a pure function of the
-    block, so it gives the same points before and after :func:`expand_config`."""
-    return _expanded(config)["points"] if config.get("dfn_quality") else []
+    block, so it gives the same points before and after :func:`expand_config`. ``rows_only``
+    (:mod:`clipcurate.config.rows_only`) may keep only some of them; every entry is added regardless."""
+    return restrict_points(config, _expanded(config)["points"]) if config.get("dfn_quality") else []

@@ -8,7 +8,11 @@ working directory ``results/claims/seed{seed}/`` with the evaluation sets of ``c
 (``config/claims.yaml``: several thousand test images on the tasks the claims read).
 
 Each run is a nested Snakemake invocation (rule ``claims_run``) that builds the files the claims
-read, and only those; a second call reruns only what changed in it, as any Snakemake run does. The
+read, and only those; a second call reruns only what changed in it, as any Snakemake run does.
+With ``reports.claims_runs.rows: claimed`` (the default) a run also builds only the rows the claims
+compare (:func:`claimed_rows`, config ``rows_only``): its tables hold those rows and its data-quality
+figure those points, and the models of every other row are never trained. ``rows: all`` builds the
+whole tables. The
 runs' config is the caller's: the same config files, the same ``--config`` overrides, then the
 claims' config files, then ``seed``. ``snakemake_args`` (config) passes e.g. ``--profile slurm``
 so that on a cluster each run submits its own jobs.
@@ -38,12 +42,27 @@ def claim_targets(claims: Sequence[Mapping]) -> list[str]:
     return sorted({claim_file(c) for c in claims})
 
 
-def seeded(overrides: Mapping, seed: int) -> dict:
+def claimed_rows(claims: Sequence[Mapping]) -> dict[str, list[str]]:
+    """``{table name or file: [row labels]}``: the rows the claims compare, for ``rows_only``.
+
+    A table's rows are keyed by the table's name, a file's (the DFN data-quality points) by its path,
+    as ``rows_only`` (:mod:`clipcurate.config.rows_only`) reads them."""
+    out: dict[str, set] = {}
+    for c in claims:
+        key = c.get("table") or claim_file(c)
+        out.setdefault(key, set()).update((c["better"], c["worse"]))
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def seeded(overrides: Mapping, seed: int, rows_only: Mapping | None = None) -> dict:
     """The caller's ``--config`` values with ``seed`` (every random step) and ``world.seed`` (the
-    tiny world itself, held apart from ``seed`` in the main config) set to the run's seed."""
+    tiny world itself, held apart from ``seed`` in the main config) set to the run's seed, and
+    ``rows_only`` (the claimed rows; ``None``: every row) so that the run trains only what the claims read."""
     out = dict(overrides)
     out["seed"] = int(seed)
     out["world"] = {**dict(out.get("world") or {}), "seed": int(seed)}
+    if rows_only:
+        out["rows_only"] = {k: list(v) for k, v in rows_only.items()}
     return out
 
 
@@ -58,8 +77,10 @@ def run_command(snakefile: str, workdir: str, targets: Sequence[str], configfile
 
 
 def run_claims_seed(*, seed: int, repo: str | os.PathLike, targets: Sequence[str], configfiles: Sequence[str],
-                    overrides: Mapping, cores: int, extra_args: Sequence[str], out: str | os.PathLike, log) -> None:
-    """Build ``targets`` in ``results/claims/seed{seed}`` with the caller's config plus ``seed``.
+                    overrides: Mapping, cores: int, extra_args: Sequence[str], out: str | os.PathLike, log,
+                    rows_only: Mapping | None = None) -> None:
+    """Build ``targets`` in ``results/claims/seed{seed}`` with the caller's config plus ``seed``
+    (and ``rows_only``: see :func:`seeded`); the nested Snakemake's output goes to ``log`` as it comes.
 
     ``configfiles`` are relative to the caller's working directory (made absolute here, not in the
     rule's params, which must not depend on the machine); ``overrides`` are the caller's ``--config``
@@ -78,13 +99,16 @@ def run_claims_seed(*, seed: int, repo: str | os.PathLike, targets: Sequence[str
         files.append(str(p.resolve()))
     over = work / "overrides.yaml"
     with atomic_path(over) as tmp:
-        tmp.write_text(yaml.safe_dump(seeded(overrides, seed), sort_keys=True))
+        tmp.write_text(yaml.safe_dump(seeded(overrides, seed, rows_only), sort_keys=True))
     cmd = run_command(str(repo / "Snakefile"), str(work), targets, [*files, str(over)], cores, extra_args)
     log.info("claims run, seed %d: %s", seed, " ".join(cmd))
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log.info("%s", proc.stdout[-20000:])
-    if proc.returncode != 0:
-        raise RuntimeError(f"claims run (seed {seed}) failed with exit code {proc.returncode}; "
+    # streamed line by line: a run takes hours on one machine, and its progress belongs in the log
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            log.info("%s", line.rstrip("\n"))
+        returncode = proc.wait()
+    if returncode != 0:
+        raise RuntimeError(f"claims run (seed {seed}) failed with exit code {returncode}; "
                            f"its Snakemake log is above and in {work}/.snakemake/log/")
     missing = [t for t in targets if not (work / t).exists()]
     if missing:

@@ -320,6 +320,12 @@ def expand_quality_experiment(block: Mapping, models: Mapping, default_seed: int
     return out
 
 
+def point_label(point: Mapping) -> str:
+    """A data-quality point's row label in its CSV (``method``, as table rows name theirs):
+    "<label> (seed <s>)"; config ``rows_only`` and the claims name points by it."""
+    return f"{point.get('label', point['name'])} (seed {point['seed']})"
+
+
 def quality_points(points: Sequence[Mapping], dfn_acc: Mapping[str, float], subset_acc: Mapping[str, float],
                    dfn_se: Mapping[str, float] | None = None, subset_se: Mapping[str, float] | None = None) -> list[dict]:
     """One CSV row per point: its label (``method``, as table rows name theirs, so that
@@ -327,7 +333,7 @@ def quality_points(points: Sequence[Mapping], dfn_acc: Mapping[str, float], subs
     subset's ImageNet accuracy, each with its standard error (NaN when not given)."""
     dfn_se, subset_se = dfn_se or {}, subset_se or {}
     return [
-        {"method": f"{p.get('label', p['name'])} (seed {p['seed']})", "name": p["name"], "kind": p.get("kind", "replaced"),
+        {"method": point_label(p), "name": p["name"], "kind": p.get("kind", "replaced"),
          "replaced": p["replaced"], "seed": p["seed"],
          "dfn_imagenet": dfn_acc[p["model"]], "dfn_imagenet_se": dfn_se.get(p["model"], math.nan),
          "subset_imagenet": subset_acc[p["recipe"]], "subset_imagenet_se": subset_se.get(p["recipe"], math.nan),
