@@ -126,3 +126,28 @@ def test_a_file_claim_reads_the_dfn_quality_points(tmp_path):
     # 0.15 > 2 * sqrt(2) * 0.02 = 0.0566; 0.10 > 2 * sqrt(2) * 0.007 = 0.0198
     assert [r["verdict"] for r in got] == [claims.HOLDS, claims.HOLDS]
     assert got[0]["table"] == "results/figures/dfn_data_quality.csv"
+
+
+def test_a_file_claim_reads_the_filter_quality_report(tmp_path):
+    """Flipped against plain CLIP on scene text, over score_quality.csv rows as the report writes them
+    (keyed by ``entry``), with the AUCs' Hanley-McNeil standard errors."""
+    import numpy as np
+
+    from clipcurate.report import quality
+
+    kinds = np.array(["clean"] * 300 + ["scene_text"] * 100)
+    plain = np.r_[np.linspace(0, 1, 300), np.linspace(0.3, 1.3, 100)]   # scene text scores high: fooled
+    flipped = np.r_[np.linspace(0, 1, 300), np.linspace(-0.8, 0.2, 100)]  # flipping demotes it
+    rows = quality.score_rows({"clip": {"score": plain}, "clip_hflip": {"score": flipped}}, kinds)
+    d = tmp_path / "run" / "results" / "reports"
+    d.mkdir(parents=True)
+    (d / "score_quality.csv").write_text(quality.to_csv(rows))
+    claim = {"claim": "flip", "file": "results/reports/score_quality.csv", "better": "clip_hflip", "worse": "clip",
+             "metric": "auc_scene_text"}
+    got = claims.decide_claims([claim], [tmp_path / "run"])[0]
+    by = {r["entry"]: r for r in rows}
+    d_auc = by["clip_hflip"]["auc_scene_text"] - by["clip"]["auc_scene_text"]
+    se = np.hypot(by["clip_hflip"]["auc_scene_text_se"], by["clip"]["auc_scene_text_se"])
+    assert d_auc > 2 * se and got["verdict"] == claims.HOLDS
+    d_read, se_read = (float(x) for x in got["differences"].split(" ± "))
+    assert d_read == pytest.approx(d_auc, abs=2e-4) and se_read == pytest.approx(se, abs=2e-4)  # the CSV keeps 4 decimals

@@ -128,3 +128,30 @@ def test_report_has_a_row_per_further_float_column_but_not_counts(pool_files):
     assert set(by) == {"h", "h:eps"}
     clean = kinds == "clean"
     assert by["h:eps"]["auc_misaligned"] == pytest.approx(brute_auc(eps[clean], eps[kinds == "misaligned"]))
+
+
+def test_auc_se_is_the_null_variance_of_mann_whitney_at_chance():
+    # at A = 0.5 Hanley-McNeil's variance is (1/4 + (n_pos + n_neg - 2) / 12) / (n_pos n_neg), which is
+    # the exact null variance of U / (n_pos n_neg): (n_pos + n_neg + 1) / (12 n_pos n_neg)
+    for n_pos, n_neg in ((10, 10), (7, 30), (400, 1000)):
+        assert quality.auc_se(0.5, n_pos, n_neg) == pytest.approx(np.sqrt((n_pos + n_neg + 1) / (12 * n_pos * n_neg)))
+    assert np.isnan(quality.auc_se(0.7, 0, 5)) and np.isnan(quality.auc_se(float("nan"), 5, 5))
+
+
+def test_auc_se_matches_the_spread_of_simulated_aucs():
+    """Exponential scores (the model Hanley-McNeil's Q1, Q2 are exact for): negatives Exp(1), positives
+    Exp(rate r), so AUC = P(pos > neg) = 1 / (1 + r); the SD of 4,000 simulated AUCs against the formula."""
+    rng = np.random.default_rng(0)
+    n_pos, n_neg = 60, 90
+    for r in (1.0, 0.25):
+        aucs = [quality.rank_auc(rng.exponential(1 / r, n_pos), rng.exponential(1.0, n_neg)) for _ in range(4000)]
+        # the SD of 4,000 draws is within about 2.2 % of the truth (1 / sqrt(2 * 4000)); 8 % is ~3.5 of those
+        assert np.std(aucs) == pytest.approx(quality.auc_se(1 / (1 + r), n_pos, n_neg), rel=0.08)
+
+
+def test_score_rows_carry_each_auc_standard_error(pool_files):
+    d, kinds, score, keep, kept = pool_files
+    rows, _ = quality.build_report({"s": d / "s.parquet"}, {}, d / "truth.parquet", d / "index.parquet")
+    clean = kinds == "clean"
+    for k, bad in (("misaligned", kinds == "misaligned"), ("all_bad", ~clean)):
+        assert rows[0][f"auc_{k}_se"] == pytest.approx(quality.auc_se(rows[0][f"auc_{k}"], int(clean.sum()), int(bad.sum())))

@@ -86,3 +86,17 @@ def test_a_row_no_table_has_fails_at_planning_time(tmp_path):
     proc = _dry_run(tmp_path, {"rows_only": {"table1": ["No filtering", "CLIP scor"]}}, ["results/tables/table1.csv"])
     assert proc.returncode != 0
     assert "rows_only.table1: ['CLIP scor'] are not rows of table 'table1'" in proc.stdout + proc.stderr
+
+
+def test_the_filter_quality_report_reads_only_the_named_scores(tmp_path):
+    config = {"rows_only": {"results/reports/score_quality.csv": ["clip_score", "clip_score_hflip", "clip_score_top30"]}}
+    proc = _dry_run(tmp_path, config, ["results/reports/score_quality.csv"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for wanted in ("results/scores/clip_score.parquet", "results/scores/clip_score_hflip.parquet",
+                   "results/subsets/clip_score_top30.parquet"):
+        assert wanted in out, wanted
+    for unwanted in ("results/scores/dfn.parquet", "results/scores/tmars.parquet", "results/subsets/clip_score_top20.parquet"):
+        assert unwanted not in out, unwanted
+    bad = _dry_run(tmp_path, {"rows_only": {"results/reports/score_quality.csv": ["clip_scor"]}}, ["results/reports/score_quality.csv"])
+    assert bad.returncode != 0 and "['clip_scor'] are neither scores" in bad.stdout + bad.stderr

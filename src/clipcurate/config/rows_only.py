@@ -3,7 +3,8 @@
 A claims run (:mod:`clipcurate.report.claims_runs`) compares two rows of a table on one metric; on a
 single machine the other rows' trainings cost most of its time (the DFN data-quality experiment
 alone trains nine DFNs and nine CLIPs, of which its claims read three points). ``rows_only`` maps a
-table's name, or the data-quality CSV's path, to the row labels to keep; everything else of the
+table's name, or the data-quality CSV's path, to the row labels to keep (or the filter-quality
+report's path to its entries: scores, ``score:column`` and recipes, :func:`quality_entries`); everything else of the
 config is unchanged, so the kept rows' models, subsets and evaluations are exactly those of the full
 table (the same recipe names, the same seeds, the same files).
 
@@ -21,6 +22,8 @@ from clipcurate.config.errors import ConfigError
 
 #: the data-quality experiment's CSV (rule dfn_data_quality), whose rows are the experiment's points
 DATA_QUALITY_FILE = "results/figures/dfn_data_quality.csv"
+#: the filter-quality report (rule score_quality), whose rows are scores (``name``, ``name:keep``) and recipes
+SCORE_QUALITY_FILE = "results/reports/score_quality.csv"
 
 
 def _wanted(config: Mapping) -> dict:
@@ -36,14 +39,28 @@ def restrict_tables(config: dict) -> None:
             if not config.get("dfn_quality"):
                 raise ConfigError(f"config: rows_only names {key}, but there is no dfn_quality block")
             continue
+        if key == SCORE_QUALITY_FILE:
+            unknown = [e for e in labels if e.partition(":")[0] not in config["scores"] and e not in config["recipes"]]
+            if unknown:
+                raise ConfigError(f"config: rows_only.{key}: {unknown} are neither scores (name or name:column) nor recipes")
+            continue
         if key not in tables:
-            raise ConfigError(f"config: rows_only.{key}: not a table (tables: {sorted(tables)}) nor {DATA_QUALITY_FILE}")
+            raise ConfigError(f"config: rows_only.{key}: not a table (tables: {sorted(tables)}), "
+                              f"{DATA_QUALITY_FILE} nor {SCORE_QUALITY_FILE}")
         rows = tables[key]["rows"]
         have = [r["label"] for r in rows]
         unknown = [lab for lab in labels if lab not in have]
         if unknown:
             raise ConfigError(f"config: rows_only.{key}: {unknown} are not rows of table {key!r}; rows: {have}")
         tables[key]["rows"] = [r for r in rows if r["label"] in set(labels)]
+
+
+def quality_entries(config: Mapping) -> tuple[set, set] | None:
+    """(scores, recipes) the filter-quality report keeps, or ``None`` (every one it reports)."""
+    entries = _wanted(config).get(SCORE_QUALITY_FILE)
+    if entries is None:
+        return None
+    return {e.partition(":")[0] for e in entries if e not in config["recipes"]}, {e for e in entries if e in config["recipes"]}
 
 
 def restrict_points(config: Mapping, points: Sequence[Mapping]) -> list:

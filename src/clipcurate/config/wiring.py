@@ -420,12 +420,21 @@ class Wiring(TrainerWiring, ClaimsWiring):
     # ---- auxiliary models and reports ---------------------------------------------------
 
     def quality_scores(self) -> list[str]:
+        """The scores of the filter-quality report: every configured one but those it excludes, or
+        those ``rows_only`` names (:func:`clipcurate.config.rows_only.quality_entries`)."""
+        from clipcurate.config.rows_only import quality_entries
+
         exclude = set((self.config.get("reports") or {}).get("score_quality", {}).get("exclude") or [])
-        return [s for s in self.config["scores"] if s not in exclude]
+        only = quality_entries(self.config)
+        return [s for s in self.config["scores"] if s not in exclude and (only is None or s in only[0])]
 
     def quality_recipes(self) -> list[str]:
+        from clipcurate.config.rows_only import quality_entries
+
         scores = set(self.quality_scores())
-        return [r for r, rec in self.config["recipes"].items() if rec.get("score") in scores]
+        only = quality_entries(self.config)
+        return [r for r, rec in self.config["recipes"].items()
+                if rec.get("score") in scores and (only is None or r in only[1])]
 
     def score_quality_inputs(self, wildcards) -> dict:
         """Every configured score (but those the report excludes), the recipes sampling from them, and

@@ -3,7 +3,8 @@
 A claim compares two rows of a paper table on one metric: "M-FLYT beats Standardized Sum on the
 ImageNet analogue" is ``{table: table2, better: M-FLYT, worse: Standardized Sum, metric: ImageNet}``
 (or rows of another CSV of the run with a ``method`` column and ``<metric>_se`` columns, given as
-``file:``, e.g. the DFN data-quality points).
+``file:``, e.g. the DFN data-quality points, or the filter-quality report's ``entry`` rows with their
+AUCs ``auc_<kind>`` and ``auc_<kind>_se``).
 On one run (one world seed) the difference d = better - worse is *significant* when it exceeds z
 standard errors of the difference (z = 2 by default, about a 95 % two-sided test), with
 SE_diff = sqrt(se_better^2 + se_worse^2) (:func:`clipcurate.report.uncertainty.diff_se`; conservative
@@ -120,16 +121,23 @@ def check_claims(claims: Sequence[Mapping], tables: Mapping[str, Mapping]) -> No
             raise ClaimError(f"{where}: direction {c['direction']!r}; expected one of {DIRECTIONS}")
 
 
+#: the columns that name a CSV's rows: a table's (and the DFN data-quality points') ``method``, the
+#: filter-quality report's ``entry`` (a score, ``score:keep`` or a recipe)
+ROW_KEYS = ("method", "entry")
+
+
 def read_table_csv(path: str | Path) -> dict[str, dict[str, str]]:
-    """{row label (column ``method``): {column: cell}} of a table CSV."""
+    """{row label (column ``method``, or ``entry`` in the filter-quality report): {column: cell}} of a CSV."""
     path = Path(path)
     if not path.exists():
         raise ClaimError(f"{path}: table not found; build it in that run's directory first (snakemake ... --directory RUN)")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    if rows and "method" not in rows[0]:
-        raise ClaimError(f"{path}: no 'method' column; expected a table written by the table rule")
-    return {r["method"]: r for r in rows}
+    key = next((k for k in ROW_KEYS if not rows or k in rows[0]), None)
+    if key is None:
+        raise ClaimError(f"{path}: no {' or '.join(repr(k) for k in ROW_KEYS)} column; expected a table written by the "
+                         "table rule or the filter-quality report")
+    return {r[key]: r for r in rows}
 
 
 def _cell(table: Mapping, path, label: str, column: str) -> float:

@@ -46,6 +46,22 @@ def rank_auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float((r_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def auc_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of a ROC AUC from its two sample sizes (Hanley and McNeil 1982, eq. 2):
+    ``sqrt((A(1-A) + (n_pos-1)(Q1-A^2) + (n_neg-1)(Q2-A^2)) / (n_pos n_neg))`` with ``Q1 = A/(2-A)``,
+    ``Q2 = 2A^2/(1+A)`` (the exponential-score approximation); NaN if a side is empty.
+
+    The rows the claims compare (:mod:`clipcurate.report.claims`, e.g. flipped against plain CLIP on
+    scene text) are scored on the same samples, so the SE of their difference from two such SEs is
+    conservative."""
+    if n_pos == 0 or n_neg == 0 or not np.isfinite(auc):
+        return float("nan")
+    a = float(auc)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))
+
+
 def precision_recall(kept: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
     """Precision (clean among kept) and recall (kept among clean) of a kept-mask."""
     kept = np.asarray(kept, dtype=bool)
@@ -74,7 +90,8 @@ def bad_kinds(kinds: np.ndarray, clean_kind: str = "clean") -> list[str]:
 
 
 def score_rows(scores: Mapping[str, Mapping[str, np.ndarray]], kinds: np.ndarray, clean_kind: str = "clean") -> list[dict]:
-    """One row per (score, column): AUC of clean vs each bad kind, and vs all bad samples together."""
+    """One row per (score, column): AUC of clean vs each bad kind, and vs all bad samples together,
+    each with its standard error (``auc_<kind>_se``, :func:`auc_se`)."""
     clean = kinds == clean_kind
     bads = bad_kinds(kinds, clean_kind)
     rows = []
@@ -85,9 +102,9 @@ def score_rows(scores: Mapping[str, Mapping[str, np.ndarray]], kinds: np.ndarray
                 raise QualityError(f"score {name!r} column {col!r}: {len(v)} rows, the pool index has {len(kinds)}")
             row = {"entry": f"{name}:{col}" if col != "score" else name, "type": "filter" if col == "keep" else "score",
                    "score": name, "column": col}
-            for k in bads:
-                row[f"auc_{k}"] = rank_auc(v[clean], v[kinds == k])
-            row["auc_all_bad"] = rank_auc(v[clean], v[~clean])
+            for k, bad in [*((k, kinds == k) for k in bads), ("all_bad", ~clean)]:
+                row[f"auc_{k}"] = rank_auc(v[clean], v[bad])
+                row[f"auc_{k}_se"] = auc_se(row[f"auc_{k}"], int(clean.sum()), int(bad.sum()))
             rows.append(row)
     return rows
 
@@ -179,7 +196,7 @@ def plot_heatmap(rows: Sequence[Mapping], path, title: str = "Clean vs bad kind:
     from clipcurate.report.plots import new_figure, save_figure
 
     rows = [r for r in rows if r["type"] in ("score", "filter")]
-    cols = [k for k in rows[0] if k.startswith("auc_")] if rows else []
+    cols = [k for k in rows[0] if k.startswith("auc_") and not k.endswith("_se")] if rows else []
     data = np.array([[r[c] for c in cols] for r in rows], dtype=float) if rows else np.zeros((0, 0))
     fig = new_figure(1.2 * len(cols) + 3, 0.45 * len(rows) + 2, layout=None)
     ax = fig.add_subplot()
