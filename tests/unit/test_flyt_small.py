@@ -308,3 +308,65 @@ def test_a_round_larger_than_the_expected_subpool_is_refused_when_planned():
     cfg = copy.deepcopy(SHIPPED)
     update_config(cfg, {"recipes": {"small_mflyt_scs_a050": {"sample": {"method": "scs", "alpha": 0.5, "group_size": 9000}}}})
     config_check.prepare(cfg, REPO)
+
+
+def _head_file(path, arch):
+    import torch
+
+    from clipcurate.train.flyt.scorers import GLUHead
+
+    torch.manual_seed(0)
+    head = GLUHead(8)
+    torch.save({"state_dict": head.state_dict(), "d_in": 8, "hidden_mult": 1.0, "embed_spec": {"arch": arch}}, path)
+    return head
+
+
+def _eflyt_import_config(head_path):
+    import copy
+
+    from tests.unit.test_bad_inputs import SHIPPED, update_config
+
+    cfg = copy.deepcopy(SHIPPED)
+    update_config(cfg, {"scores": {"eflyt": {"method": "eflyt_import", "flyt": None, "head": str(head_path)}}})
+    return cfg
+
+
+def test_an_imported_eflyt_head_scores_without_training_eflyt(tmp_path):
+    """The eflyt score given a medium run's head.pt (FLYT Table 4): planned with the file as its
+    artifact and the score's embeddings, no E-FLYT training; applied, the head's GLU output."""
+    import torch
+
+    from clipcurate.config import check as config_check
+    from clipcurate.config.wiring import Wiring
+    from clipcurate.scores import get
+
+    arch = merged("tiny")["models"][merged("tiny")["scores"]["eflyt"]["model"]]["arch"]
+    head = _head_file(tmp_path / "head.pt", arch)
+    cfg = _eflyt_import_config(tmp_path / "head.pt")
+    config_check.prepare(cfg, REPO)
+    w = Wiring(cfg, REPO)
+    plan = w.score_plan("eflyt")
+    assert plan.method == "eflyt_import"
+    assert ("train_eflyt", "eflyt") not in w.dependencies(["small_mflyt_scs_a050"])["artifacts"]
+    rng = np.random.default_rng(0)
+    img, txt = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        expected = head(torch.from_numpy(np.concatenate([img, txt], 1))).numpy()
+    out = get("eflyt_import").func({}, emb={"image": img, "text": txt}, head=str(tmp_path / "head.pt"))
+    np.testing.assert_allclose(out["score"], expected, rtol=1e-6)
+
+
+def test_an_imported_eflyt_head_is_checked_when_the_workflow_is_planned(tmp_path):
+    from clipcurate.config import check as config_check
+    from clipcurate.config.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"scores\.eflyt\.head: .*missing\.pt is not a file"):
+        config_check.prepare(_eflyt_import_config(tmp_path / "missing.pt"), REPO)
+    with pytest.raises(ConfigError, match=r"scores\.eflyt\.head: results/flyt/eflyt/head.pt is a head this working directory trains"):
+        config_check.prepare(_eflyt_import_config("results/flyt/eflyt/head.pt"), REPO)
+    _head_file(tmp_path / "l14.pt", "ViT-L-14")
+    with pytest.raises(ConfigError, match=r"trained on ViT-L-14 embeddings, but the score's model is tiny-clip"):
+        config_check.prepare(_eflyt_import_config(tmp_path / "l14.pt"), REPO)
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(ConfigError, match=r"junk\.pt is not an E-FLYT head\.pt"):
+        config_check.prepare(_eflyt_import_config(tmp_path / "junk.pt"), REPO)
