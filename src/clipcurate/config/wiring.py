@@ -22,6 +22,7 @@ from typing import Mapping
 import yaml
 
 from clipcurate.config.claims_wiring import ClaimsWiring
+from clipcurate.config.report_wiring import ReportWiring
 from clipcurate.config.expand import quality_points
 from clipcurate.config.trainer_wiring import TrainerWiring, _regex
 
@@ -34,10 +35,11 @@ METADATA_ROWS = "results/pool/metadata_rows.parquet"
 SLURM_SITE_KEYS = {"partition": "slurm_partition", "account": "slurm_account", "qos": "qos"}
 
 
-class Wiring(TrainerWiring, ClaimsWiring):
+class Wiring(TrainerWiring, ClaimsWiring, ReportWiring):
     """The rules' view of one checked config (``repo``: the workflow's checkout); the trainer rules'
     part is :class:`~clipcurate.config.trainer_wiring.TrainerWiring`, the claims target's
-    :class:`~clipcurate.config.claims_wiring.ClaimsWiring`."""
+    :class:`~clipcurate.config.claims_wiring.ClaimsWiring`, the tiny world's reports'
+    :class:`~clipcurate.config.report_wiring.ReportWiring`."""
 
     def __init__(self, config: Mapping, repo: str | Path):
         self.config = config
@@ -415,45 +417,6 @@ class Wiring(TrainerWiring, ClaimsWiring):
         return {
             "evals": [f"results/eval/{r}.jsonl" for r in recipes],
             "subsets": [f"results/subsets/{r}.parquet" for r in recipes],
-        }
-
-    # ---- auxiliary models and reports ---------------------------------------------------
-
-    def quality_scores(self) -> list[str]:
-        """The scores of the filter-quality report: every configured one but those it excludes, or
-        those ``rows_only`` names (:func:`clipcurate.config.rows_only.quality_entries`)."""
-        from clipcurate.config.rows_only import quality_entries
-
-        exclude = set((self.config.get("reports") or {}).get("score_quality", {}).get("exclude") or [])
-        only = quality_entries(self.config)
-        return [s for s in self.config["scores"] if s not in exclude and (only is None or s in only[0])]
-
-    def quality_recipes(self) -> list[str]:
-        from clipcurate.config.rows_only import quality_entries
-
-        scores = set(self.quality_scores())
-        only = quality_entries(self.config)
-        return [r for r, rec in self.config["recipes"].items()
-                if rec.get("score") in scores and (only is None or r in only[1])]
-
-    def score_quality_inputs(self, wildcards) -> dict:
-        """Every configured score (but those the report excludes), the recipes sampling from them, and
-        the world's ground truth: the report exists only on the tiny world."""
-        if self.config["pool"]["source"] != "world":
-            raise ValueError("results/reports/score_quality.csv needs the tiny world's ground truth (pool.source: world)")
-        return {
-            "world": WORLD_DIR,
-            "index": POOL_INDEX,
-            "scores": [f"results/scores/{s}.parquet" for s in self.quality_scores()],
-            "subsets": [f"results/subsets/{r}.parquet" for r in self.quality_recipes()],
-        }
-
-    def dfn_quality_inputs(self, wildcards) -> dict:
-        if not self.dfn_quality_points:
-            raise ValueError("results/figures/dfn_data_quality.png needs a `dfn_quality` config block")
-        return {
-            "dfn_evals": [f"results/eval/models/{p['model']}.jsonl" for p in self.dfn_quality_points],
-            "subset_evals": [f"results/eval/{p['recipe']}.jsonl" for p in self.dfn_quality_points],
         }
 
     # ---- report captions and figures (rules/report_common.smk, rules/tables.smk) ---------
