@@ -42,16 +42,8 @@ def _check_import(entry, config, key):
 
     from clipcurate.train import trainers
 
-    path = entry.get("mixer")
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"config: {key}.mixer: required by method 'mflyt_import' (the path of a trained M-FLYT "
-                         "run's mixer.json, e.g. the medium run's <its --directory>/results/flyt/mflyt/mixer.json)")
-    if trainers.artifact_of(path) is not None:
-        raise ValueError(f"config: {key}.mixer: {path} is the mixer this working directory trains itself; give "
-                         "the trained run's file from its own working directory (an absolute path, or a copy elsewhere)")
-    if not Path(path).is_file():
-        raise ValueError(f"config: {key}.mixer: {path} is not a file; expected a trained M-FLYT run's mixer.json "
-                         "(relative paths are read from the workflow's working directory)")
+    path = trainers.check_imported(entry.get("mixer"), f"{key}.mixer", "mflyt_import", "a trained M-FLYT run's mixer.json",
+                                   "the mixer", "results/flyt/mflyt/mixer.json")
     try:
         inputs = json.loads(Path(path).read_text()).get("inputs")
     except (OSError, ValueError, AttributeError) as e:

@@ -46,20 +46,10 @@ def eflyt(params: dict, emb: dict, head: str) -> dict[str, np.ndarray]:
 def check_eflyt_import(entry, config, key):
     """``head`` is a file that this working directory does not train itself (then ``eflyt`` is the method),
     trained on embeddings of the score's ``model``'s architecture (read from the file: torch, only here)."""
-    from pathlib import Path
-
     from clipcurate.train import trainers
 
-    path = entry.get("head")
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"config: {key}.head: required by method 'eflyt_import' (the path of a trained E-FLYT "
-                         "run's head.pt, e.g. the medium run's <its --directory>/results/flyt/eflyt/head.pt)")
-    if trainers.artifact_of(path) is not None:
-        raise ValueError(f"config: {key}.head: {path} is a head this working directory trains itself; use method "
-                         "'eflyt' with flyt: <run>, or give the trained run's file from its own working directory")
-    if not Path(path).is_file():
-        raise ValueError(f"config: {key}.head: {path} is not a file; expected a trained E-FLYT run's head.pt "
-                         "(relative paths are read from the workflow's working directory)")
+    path = trainers.check_imported(entry.get("head"), f"{key}.head", "eflyt_import", "a trained E-FLYT run's head.pt",
+                                   "a head", "results/flyt/eflyt/head.pt", use_instead="use method 'eflyt' with flyt: <run>, or ")
     import torch
 
     try:

@@ -187,6 +187,27 @@ def artifact_of(path: str) -> Optional[tuple[Trainer, str]]:
     return None
 
 
+def check_imported(path, key: str, method: str, file: str, own: str, example: str, use_instead: str = "") -> str:
+    """The path of a trained artifact imported from another working directory (``mflyt_import``'s
+    mixer, ``eflyt_import``'s head; ``key``: the config key naming it), as planning checks it: given,
+    not an artifact this working directory trains itself (``own``: "the mixer", "a head"), and a
+    file. ``file`` says what it is ("a trained M-FLYT run's mixer.json"), ``example`` where such a
+    file lies in the medium run, ``use_instead`` what to configure for this directory's own one.
+    Errors are ``ValueError`` naming ``key``; returns the path."""
+    from pathlib import Path
+
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"config: {key}: required by method {method!r} (the path of {file}, e.g. the medium "
+                         f"run's <its --directory>/{example})")
+    if artifact_of(path) is not None:
+        raise ValueError(f"config: {key}: {path} is {own} this working directory trains itself; {use_instead}give "
+                         "the trained run's file from its own working directory (an absolute path, or a copy elsewhere)")
+    if not Path(path).is_file():
+        raise ValueError(f"config: {key}: {path} is not a file; expected {file} "
+                         "(relative paths are read from the workflow's working directory)")
+    return path
+
+
 def check_reference(trainer: Trainer, config: Mapping, value, key: str) -> None:
     """``value`` (the entry a score or mix names under ``key``) is one that ``trainer`` trains."""
     from clipcurate.config.errors import ConfigError
