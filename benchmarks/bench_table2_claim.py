@@ -11,7 +11,8 @@ and a one-line config ``world: {seed: s}`` (config/claims.yaml's header gives th
 then reads each run's ``results/tables/table2.csv`` and prints, per seed, on the ImageNet analogue
 and on the Average: M-FLYT, the best of the twelve single inputs (which one), the Standardized Sum,
 and M-FLYT's margins over both with their standard errors (clipcurate.report.claims' rule: a margin counts
-when it exceeds 2 SE). Nothing here is tuned against the evaluation tasks; the script only reads the
+when it exceeds 2 SE), and whether the M-FLYT run's reference model started below chance on the
+downstream task (clipcurate.train.flyt.signal; on the tiny world M-FLYT lost where it did not). Nothing here is tuned against the evaluation tasks; the script only reads the
 tables the configured recipes give.
 
     python benchmarks/bench_table2_claim.py --workdir claims_table2 --seeds 0 1 2 --cores 2
@@ -94,6 +95,28 @@ def compare(rows: dict[str, dict[str, float]], metric: str) -> dict:
     return out
 
 
+def reference_signal(workdir: Path, seed: int, run: str = "mflyt") -> str:
+    """One line on the M-FLYT run's downstream signal (clipcurate.train.flyt.signal): did its reference
+    model start below chance (ln C) on the downstream task, and did the loss move?"""
+    import json
+
+    from clipcurate.train.flyt.signal import downstream_signal
+
+    path = seed_dir(workdir, seed) / "results" / "flyt" / run / "train_info.json"
+    if not path.exists():
+        return f"{path} not made"
+    info = json.loads(path.read_text())
+    sig = info.get("downstream_signal") or downstream_signal(  # files written before the check existed
+        [h["downstream_loss"] for h in info["history"]], info["downstream"]["classes"],
+        info["train"].get("downstream_loss", "ce"))
+    if sig["start"] is None:
+        return "too few steps to judge"
+    chance = "" if sig["chance"] is None else f" (ln C = {sig['chance']:.4f}: {'below' if sig['above_chance'] else 'AT'} chance)"
+    return (f"downstream loss {sig['start']:.4f} +- {sig['start_se']:.4f} -> {sig['end']:.4f} +- {sig['end_se']:.4f}"
+            f"{chance}, {'moved' if sig['moved'] else 'did not move'}; "
+            f"{sum(w > 0 for w in info.get('weights', {}).values())} of {len(info.get('weights', {}))} weights positive")
+
+
 def verdict(diff: float, se: float) -> str:
     if math.isnan(diff) or math.isnan(se):
         return "?"
@@ -117,6 +140,7 @@ def report(workdir: Path, seeds: list[int]) -> int:
                   f"{c['vs_best']:+.4f} +- {c['vs_best_se']:.4f} ({verdict(c['vs_best'], c['vs_best_se'])}) | "
                   f"Standardized Sum {c['std_sum']:.4f}: {c['vs_std_sum']:+.4f} +- {c['vs_std_sum_se']:.4f} "
                   f"({verdict(c['vs_std_sum'], c['vs_std_sum_se'])})")
+        print(f"seed {seed} M-FLYT's reference model: {reference_signal(workdir, seed)}")
     return 1 if missing else 0
 
 

@@ -3,6 +3,7 @@
 import csv
 import io as _io
 import json
+import math
 
 import numpy as np
 import pyarrow as pa
@@ -222,6 +223,10 @@ def test_a_short_run_writes_its_files(tmp_path, make_index, scorer):
     assert all(np.isfinite(h["downstream_loss"]) for h in info["history"])
     saved = json.loads((out / "train_info.json").read_text())
     assert saved["steps_done"] == 3 and saved["scorer"] == scorer
+    # three steps are too few to judge the downstream signal; chance is ln(classes) of the downstream set
+    sig = saved["downstream_signal"]
+    assert sig["chance"] == pytest.approx(math.log(saved["downstream"]["classes"]))
+    assert sig["above_chance"] is None and sig["moved"] is None
     if scorer == "mixer":
         m = read_mixer(out / "mixer.json")
         assert m["inputs"] == ["s1", "s2"]

@@ -6,6 +6,7 @@
 * :mod:`.meta` — the meta-gradient by the JVP trick (Appendix A) and one Algorithm-1 step.
 * :mod:`.scorers` — M-FLYT ``LinearMixer`` and E-FLYT ``GLUHead``.
 * :mod:`.trainer` — ``train_flyt``, ``score_pool``, ``mixer_weights_table``.
+* :mod:`.signal` — whether a run's reference model started above chance downstream.
 """
 
 from .adamw import AdamWState, adamw_step, exclude_from_weight_decay, weight_decay_param_groups

@@ -7,7 +7,8 @@ fine-tuned along the way when ``update_reference``), the downstream set, and the
 * M-FLYT: ``mixer.json`` (input names, learned weights ``a``, the pool mean/std used to
   standardise each input; the mixer has no bias, see :mod:`.scorers`) and ``weights.csv`` (input, weight: FLYT Table 2, left);
 * E-FLYT: ``head.pt`` (GLU head state dict plus what is needed to rebuild it);
-* both: ``train_info.json`` (hyperparameters, per-step history, wall time).
+* both: ``train_info.json`` (hyperparameters, per-step history, wall time, and whether the reference
+  model's downstream loss started below chance: :mod:`.signal`).
 
 Reading of the paper where it is ambiguous, following the authors' code:
 the M-FLYT inputs are standardised over the whole pool before the linear layer (§4.2; the code
@@ -35,6 +36,7 @@ from clipcurate.embed import models
 
 from .data import downstream_batches, downstream_set, pool_score_features, upstream_batches
 from .scorers import GLUHead, LinearMixer, embedding_features
+from .signal import downstream_signal, signal_message
 from .trainer import FlytConfig, mixer_weights_table, train_flyt
 
 log = logging.getLogger(__name__)
@@ -132,7 +134,13 @@ def train_run(
         "steps_done": len(history),
         "seconds": round(time.time() - t0, 2),
         "history": history,
+        # whether the reference model gave the meta-gradient anything to follow (:mod:`.signal`)
+        "downstream_signal": downstream_signal([h["downstream_loss"] for h in history], len(down["classnames"]),
+                                               cfg.downstream_loss),
     }
+    warning = signal_message(info["downstream_signal"])
+    if warning:
+        log.warning(warning)
     if scorer_kind == "mixer":
         names = [s[0] for s in score_specs]
         write_mixer(scorer, names, out_dir / "mixer.json", out_dir / "weights.csv")
