@@ -12,8 +12,9 @@ then reads each run's ``results/tables/table2.csv`` and prints, per seed, on the
 and on the Average: M-FLYT, the best of the twelve single inputs (which one), the Standardized Sum,
 and M-FLYT's margins over both with their standard errors (clipcurate.report.claims' rule: a margin counts
 when it exceeds 2 SE), and whether the M-FLYT run's reference model started below chance on the
-downstream task (clipcurate.train.flyt.signal; on the tiny world M-FLYT lost where it did not). Nothing here is tuned against the evaluation tasks; the script only reads the
-tables the configured recipes give.
+downstream task (clipcurate.train.flyt.signal; on the tiny world M-FLYT lost where it did not).
+Nothing here is tuned against the evaluation tasks; the script only reads the tables the configured
+recipes give.
 
     python benchmarks/bench_table2_claim.py --workdir claims_table2 --seeds 0 1 2 --cores 2
     python benchmarks/bench_table2_claim.py --workdir claims_table2 --seeds 0 1 2 -n    # plan only (dry run)
