@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import subprocess
@@ -99,8 +100,6 @@ def compare(rows: dict[str, dict[str, float]], metric: str) -> dict:
 def reference_signal(workdir: Path, seed: int, run: str = "mflyt") -> str:
     """One line on the M-FLYT run's downstream signal (clipcurate.train.flyt.signal): did its reference
     model start below chance (ln C) on the downstream task, and did the loss move?"""
-    import json
-
     from clipcurate.train.flyt.signal import downstream_signal
 
     path = seed_dir(workdir, seed) / "results" / "flyt" / run / "train_info.json"
