@@ -111,7 +111,8 @@ def reference_signal(workdir: Path, seed: int, run: str = "mflyt") -> str:
         info["train"].get("downstream_loss", "ce"))
     if sig["start"] is None:
         return "too few steps to judge"
-    chance = "" if sig["chance"] is None else f" (ln C = {sig['chance']:.4f}: {'below' if sig['above_chance'] else 'AT'} chance)"
+    chance = "" if sig.get("above_chance") is None else (
+        f" (ln C = {sig['chance']:.4f}: {'below' if sig['above_chance'] else 'AT'} chance)")
     return (f"downstream loss {sig['start']:.4f} +- {sig['start_se']:.4f} -> {sig['end']:.4f} +- {sig['end_se']:.4f}"
             f"{chance}, {'moved' if sig['moved'] else 'did not move'}; "
             f"{sum(w > 0 for w in info.get('weights', {}).values())} of {len(info.get('weights', {}))} weights positive")

@@ -24,10 +24,24 @@ def embedding_runs(config):
     return [r for r, spec in config["flyt"]["runs"].items() if spec["scorer"] == "embedding"]
 
 
-def test_the_tiny_eflyt_run_uses_ten_times_the_base_reference_lr():
+def test_the_tiny_eflyt_runs_keep_the_base_reference_lr_and_e_flyt_base_its_temperature():
     tiny = merged("tiny")
-    assert effective(tiny, "eflyt")["reference_lr"] == pytest.approx(10 * tiny["flyt"]["train"]["reference_lr"])
+    base_lr = tiny["flyt"]["train"]["reference_lr"]
+    assert effective(tiny, "eflyt")["downstream_loss"] == "ce_temperature"   # E-FLYT-Base, as FLYT Table 7
+    assert effective(tiny, "eflyt_ce")["downstream_loss"] == "ce"
+    for run in ("eflyt", "eflyt_ce", "eflyt_clip", "eflyt_frozen_ref", "eflyt22_imagenet"):
+        assert effective(tiny, run)["reference_lr"] == pytest.approx(base_lr), run
+    # Table 11's grid: paper 5e-5 <-> the base, so its 1e-5, 1e-4, 5e-4 are 0.2x, 2x, 10x of it
+    for run, factor in (("eflyt_lr_r02", 0.2), ("eflyt_lr_s1", 2.0), ("eflyt_lr_r1", 1.0), ("eflyt_lr_r10", 10.0)):
+        assert effective(tiny, run)["reference_lr"] == pytest.approx(factor * base_lr), run
     assert len(embedding_runs(tiny)) >= 20  # eflyt and the appendix runs (Tables 11-13)
+
+
+def test_m_flyt_mixes_the_ce_head_on_the_tiny_world_and_e_flyt_base_at_every_real_scale():
+    assert merged("tiny")["scores"]["eflyt"]["flyt"] == "eflyt_ce"
+    for scale in ("small", "medium", "large", "xlarge"):
+        assert merged(scale)["scores"]["eflyt"]["flyt"] == "eflyt", scale
+    assert merged("tiny")["scores"]["eflyt_base"]["flyt"] == "eflyt"   # Table 12's E-FLYT-Base row
 
 
 def test_every_eflyt_run_at_medium_has_the_papers_values():

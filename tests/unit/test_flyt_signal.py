@@ -49,12 +49,33 @@ def test_the_fifth_grows_with_the_run_and_nans_are_dropped():
     assert sig["above_chance"] is True and sig["moved"] is True
 
 
-@pytest.mark.parametrize("kind", ["clip", "ce_temperature"])
-def test_losses_with_a_learned_temperature_are_not_judged_against_chance(kind):
-    # an over-confident start above ln 10 (E-FLYT's CE + temperature starts near 3.1) is no warning
-    sig = downstream_signal([3.0, 3.1, 2.9, 2.5, 2.4, 2.6], classes=10, kind=kind)
-    assert sig["chance"] is None and sig["above_chance"] is None and sig["moved"] is True
-    assert signal_message(sig) is None
+def test_the_clip_loss_is_not_judged_against_chance():
+    sig = downstream_signal([3.0, 3.1, 2.9, 2.5, 2.4, 2.6], classes=10, kind="clip")
+    assert sig["chance"] is None and sig["above_chance"] is None and sig["over_confident"] is None
+    assert sig["moved"] is True and signal_message(sig) is None
+
+
+def test_a_learned_temperature_starting_above_chance_is_over_confident_and_warns():
+    # start = mean(3.0, 3.1, 2.9) = 3.0, se = 0.1 / sqrt(3) = 0.0577; 3.0 - ln 10 = 0.697 > 2 se
+    sig = downstream_signal([3.0, 3.1, 2.9, 2.5, 2.4, 2.6], classes=10, kind="ce_temperature")
+    assert sig["chance"] == pytest.approx(LN10)
+    assert sig["over_confident"] is True and sig["above_chance"] is None and sig["moved"] is True
+    msg = signal_message(sig)
+    assert "over-confident" in msg and "3.0000" in msg and "2.3026" in msg
+
+
+@pytest.mark.parametrize(("gap", "expected"), [(0.0120, True), (0.0110, False), (-0.5, False)])
+def test_over_confidence_just_inside_and_just_outside_z_standard_errors(gap, expected):
+    # three equal-spaced values around m have sd 0.01, se 0.005774; 2 se = 0.011547
+    m = LN10 + gap
+    sig = downstream_signal([m - 0.01, m, m + 0.01] * 2, classes=10, kind="ce_temperature")
+    assert sig["over_confident"] is expected
+    assert (signal_message(sig) is not None) is expected
+
+
+def test_plain_ce_is_never_called_over_confident():
+    sig = downstream_signal([3.0, 3.1, 2.9, 2.5, 2.4, 2.6], classes=10, kind="ce")
+    assert sig["over_confident"] is None and sig["above_chance"] is False
 
 
 def test_short_runs_are_not_judged():

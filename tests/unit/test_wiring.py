@@ -120,7 +120,7 @@ def test_table_figures_follow_scores_mixes_and_trained_artifacts(tiny):
     # the E-FLYT head (run eflyt) over openai's embeddings; mflyt's reference model is nofilter
     assert figs["scores"] == ["results/figures/scores/clip_score.png", "results/figures/scores/eflyt.png"]
     # openai (the OpenAI-CLIP analogue) is trained here on the tiny world; nofilter is a subset's model
-    assert figs["trained"] == ["results/figures/flyt/eflyt.png", "results/figures/flyt/mflyt.png", "results/figures/models/openai.png"]
+    assert figs["trained"] == ["results/figures/flyt/eflyt_ce.png", "results/figures/flyt/mflyt.png", "results/figures/models/openai.png"]
     assert figs["train"] == ["results/figures/train/r.png"]
 
 
