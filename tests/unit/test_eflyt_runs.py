@@ -53,3 +53,21 @@ def test_every_eflyt_run_at_medium_has_the_papers_values():
                 f"flyt.runs.{run}.train.{key} = {train[key]} at medium; FLYT uses {sorted(allowed)}")
     assert effective(med, "eflyt")["reference_lr"] == pytest.approx(5e-5)
     assert med["embed"]["variants"]["textmask"]["params"]["det_size"] == 512
+
+
+def test_m_flyt_runs_train_tables_7s_scorer_budget_on_the_tiny_world_and_5000_steps_at_medium():
+    from clipcurate.train.trainers.flyt import run_train
+
+    tiny, med = merged("tiny"), merged("medium")
+    mixers = [r for r, spec in tiny["flyt"]["runs"].items() if spec["scorer"] == "mixer"]
+    assert len(mixers) >= 14 and "mflyt_ce_temperature" in mixers
+    for run in mixers:
+        train = run_train(tiny, tiny["flyt"]["runs"][run])
+        expected = 60 if run == "mflyt_steps_60" else 600
+        assert (train["steps"], train["warmup"]) == (expected, expected // 10), run
+        # lr x steps of FLYT Table 7 (1e-3 x 5000) for every configured run but the 60-step comparison
+        assert train["scorer_lr"] * train["steps"] == pytest.approx(6.0 if expected == 600 else 0.6), run
+        assert run_train(med, med["flyt"]["runs"][run])["steps"] == (60 if run == "mflyt_steps_60" else 5000), run
+    assert run_train(tiny, tiny["flyt"]["runs"]["mflyt_ce_temperature"])["downstream_loss"] == "ce_temperature"
+    # E-FLYT runs keep flyt.train's 60 steps: scorer_train names only the mixers
+    assert run_train(tiny, tiny["flyt"]["runs"]["eflyt"])["steps"] == tiny["flyt"]["train"]["steps"] == 60

@@ -6,7 +6,9 @@ from the downstream set (:func:`clipcurate.train.flyt.run.train_run`, workflow/s
 * ``train_eflyt`` (``scorer: embedding``): E-FLYT, a GLU head over frozen [image, text] CLIP
   embeddings of ``embed_model``, read by the ``eflyt`` score.
 
-A run's training settings are ``flyt.train`` overridden by the run's own ``train``.
+A run's training settings are ``flyt.train``, overridden by ``flyt.scorer_train.<scorer>`` (the
+settings every M-FLYT or every E-FLYT run shares where they differ from the other kind's: on the tiny
+world M-FLYT trains 600 steps and E-FLYT 60), overridden by the run's own ``train``.
 """
 
 from typing import Mapping
@@ -35,6 +37,13 @@ register_schema(
         "required": ["train", "runs"],
         "properties": {
             "train": {"$ref": "#/$defs/flyt_train"},
+            "scorer_train": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "overrides of flyt.train for every run of one scorer kind (before the run's own train)",
+                "properties": {"mixer": {"$ref": "#/$defs/flyt_train_override"},
+                               "embedding": {"$ref": "#/$defs/flyt_train_override"}},
+            },
             "runs": {
                 "allOf": [{"$ref": "#/$defs/name_map"}],
                 "additionalProperties": {
@@ -64,8 +73,10 @@ register_schema(
 
 
 def run_train(config: Mapping, run: Mapping) -> dict:
-    """A run's training hyperparameters: ``flyt.train``, overridden by the run's own ``train``."""
-    return {**config["flyt"]["train"], **(run.get("train") or {})}
+    """A run's training hyperparameters: ``flyt.train``, overridden by ``flyt.scorer_train`` for the
+    run's scorer kind, overridden by the run's own ``train``."""
+    by_kind = (config["flyt"].get("scorer_train") or {}).get(run["scorer"]) or {}
+    return {**config["flyt"]["train"], **by_kind, **(run.get("train") or {})}
 
 
 def downstream_dir(run: Mapping) -> str:
