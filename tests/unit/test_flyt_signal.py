@@ -78,6 +78,12 @@ def test_plain_ce_is_never_called_over_confident():
     assert sig["over_confident"] is None and sig["above_chance"] is False
 
 
+def test_one_class_has_no_chance_level_to_judge_against():
+    for kind in ("ce", "ce_temperature"):
+        sig = downstream_signal([0.1, 0.2, 0.1, 0.0, 0.1, 0.0], classes=1, kind=kind)
+        assert sig["chance"] is None and sig["above_chance"] is None and sig["over_confident"] is None
+
+
 def test_short_runs_are_not_judged():
     short = downstream_signal([2.4, 2.3, 2.2, 2.1, 2.0], classes=10)
     assert short["steps_each"] == 0 and short["above_chance"] is None and short["moved"] is None

@@ -68,9 +68,11 @@ def downstream_signal(losses: Sequence[float], classes: int, kind: str = "ce", *
     end, end_se = _mean_se(x[-k:])
     out.update(start=start, start_se=start_se, end=end, end_se=end_se,
                moved=bool(start - end > z * math.hypot(start_se, end_se)))
+    if chance is None:
+        return out
     if kind == "ce":
         out["above_chance"] = bool(chance - start > z * start_se)
-    elif kind == "ce_temperature":
+    else:  # ce_temperature
         out["over_confident"] = bool(start - chance > z * start_se)
     return out
 
