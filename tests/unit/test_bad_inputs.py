@@ -719,6 +719,8 @@ CONFIG_CASES = [
     ({"models": {"nofilter": {"arch": "ViT-B-32"}}}, r"config: models\.nofilter\.arch: 'ViT-B-32', but its weights results/train/no_filter/.* scale\.model \('tiny-clip'\); expected the same architecture"),
     ({"models": {"openai": {"train": {"dataset": "imagenet"}}}}, r"config: models\.openai\.train\.dataset: unknown reference set 'imagenet'; known: \['downstream', 'hq', 'pretrain', 'retrieval_train'\] \(the world's sets, and reference_sets: for a user's set\)"),
     ({"flyt": {"runs": {"eflyt": {"embed_model": "clip-b32"}}}}, r"config: flyt\.runs\.eflyt\.embed_model: unknown model 'clip-b32'"),
+    ({"flyt": {"scorer_train": {"mixers": {"steps": 600}}}}, r"config key flyt\.scorer_train \(set in bad\.yaml\): Additional properties are not allowed \('mixers' was unexpected\)"),
+    ({"flyt": {"scorer_train": {"mixer": {"step": 600}}}}, r"config key flyt\.scorer_train\.mixer \(set in bad\.yaml\): Additional properties are not allowed \('step' was unexpected\)"),
     # planning-time checks joining sections (clipcurate.config.plan_checks): found before any job runs
     ({"evaluation": {"data_root": "/no/such/eval"}}, r"config: evaluation\.data_root: '/no/such/eval' has no effect with pool\.source: world \(the tiny world evaluates its own generated tasks"),
     (_recipe({"method": "scs", "alpha": float("inf"), "n": 30000}), r"config: recipes\.x\.sample\.n: 30000 examples without replacement \(alpha = inf\) from a pool of 20000 \(scale\.pool_size\); expected n <= 20000"),

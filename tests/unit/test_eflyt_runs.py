@@ -71,3 +71,15 @@ def test_m_flyt_runs_train_tables_7s_scorer_budget_on_the_tiny_world_and_5000_st
     assert run_train(tiny, tiny["flyt"]["runs"]["mflyt_ce_temperature"])["downstream_loss"] == "ce_temperature"
     # E-FLYT runs keep flyt.train's 60 steps: scorer_train names only the mixers
     assert run_train(tiny, tiny["flyt"]["runs"]["eflyt"])["steps"] == tiny["flyt"]["train"]["steps"] == 60
+
+
+def test_run_train_layers_flyt_train_then_the_scorer_kind_then_the_run():
+    from clipcurate.train.trainers.flyt import run_train
+
+    config = {"flyt": {"train": {"steps": 60, "warmup": 6, "reference_lr": 2e-4},
+                       "scorer_train": {"mixer": {"steps": 600, "warmup": 60}}}}
+    assert run_train(config, {"scorer": "mixer"}) == {"steps": 600, "warmup": 60, "reference_lr": 2e-4}
+    assert run_train(config, {"scorer": "mixer", "train": {"steps": 60}}) == {"steps": 60, "warmup": 60, "reference_lr": 2e-4}
+    assert run_train(config, {"scorer": "embedding"}) == {"steps": 60, "warmup": 6, "reference_lr": 2e-4}
+    del config["flyt"]["scorer_train"]   # optional: without it every run reads flyt.train
+    assert run_train(config, {"scorer": "mixer"})["steps"] == 60
