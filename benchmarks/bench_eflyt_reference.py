@@ -34,7 +34,7 @@ import yaml
 
 from clipcurate.embed import models
 from clipcurate.train.flyt.data import downstream_batches, downstream_set
-from clipcurate.train.flyt.downstream import INIT_DOWNSTREAM_LOG_TAU, fill_template
+from clipcurate.train.flyt.downstream import INIT_DOWNSTREAM_LOG_TAU, downstream_loss, fill_template
 from clipcurate.train.flyt.signal import downstream_signal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,11 +59,15 @@ def zero_shot(model_path: Path, arch: str, downstream_dir: Path, images: int) ->
         if sum(len(x) for x in labels) >= images:
             break
     img, y = torch.cat(feats)[:images], torch.cat(labels)[:images]
-    cos = torch.einsum("nd,tcd->tnc", img, text)  # (templates, N, C)
     ensemble = img @ F.normalize(text.mean(0), dim=-1).T
-    ce = {tau: float(torch.stack([F.cross_entropy(tau * c, y) for c in cos]).mean()) for tau in (1.0, math.exp(INIT_DOWNSTREAM_LOG_TAU))}
+    init_log_tau = torch.tensor(INIT_DOWNSTREAM_LOG_TAU)
+
+    def mean_over_templates(kind: str) -> float:  # the FLYT training loss itself, one template at a time
+        return float(torch.stack([downstream_loss(kind, img, t, y, init_log_tau) for t in text]).mean())
+
     return {"n": len(y), "classes": len(classes), "accuracy": float((ensemble.argmax(1) == y).float().mean()),
-            "ce_tau1": ce[1.0], "ce_tau_init": ce[math.exp(INIT_DOWNSTREAM_LOG_TAU)], "chance": math.log(len(classes))}
+            "ce_tau1": mean_over_templates("ce"), "ce_tau_init": mean_over_templates("ce_temperature"),
+            "chance": math.log(len(classes))}
 
 
 def score_runs() -> dict[str, str]:
@@ -86,8 +90,12 @@ def signal_line(info_path: Path) -> str:
     sig = downstream_signal([h["downstream_loss"] for h in info["history"]], info["downstream"]["classes"], loss)
     if sig.get("start") is None:
         return f"{loss}: too few steps to judge"
-    verdict = {True: "OVER-CONFIDENT at the start", False: "not over-confident"}.get(sig.get("over_confident")) \
-        or {True: "below chance at the start", False: "AT chance at the start"}.get(sig.get("above_chance"), "not judged")
+    if sig["over_confident"] is not None:
+        verdict = "OVER-CONFIDENT at the start" if sig["over_confident"] else "not over-confident"
+    elif sig["above_chance"] is not None:
+        verdict = "below chance at the start" if sig["above_chance"] else "AT chance at the start"
+    else:
+        verdict = "not judged"
     return (f"{loss}, reference lr {info['train']['reference_lr']:g}: downstream loss {sig['start']:.3f} ± {sig['start_se']:.3f}"
             f" -> {sig['end']:.3f} ± {sig['end_se']:.3f} ({verdict})")
 

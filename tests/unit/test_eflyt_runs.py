@@ -4,6 +4,8 @@ the textmask detector on T-MARS's 512 px, so that a tiny setting never leaks int
 
 import pytest
 
+from clipcurate.train.trainers.flyt import run_train
+
 from tests.unit.test_scale_configs import merged
 
 # FLYT Table 7 (E-FLYT-Base, -22, -LR) and the values its Tables 11 and 12 vary
@@ -17,7 +19,8 @@ PAPER = {
 
 
 def effective(config, run):
-    return {**config["flyt"]["train"], **(config["flyt"]["runs"][run].get("train") or {})}
+    """The run's training settings as the workflow layers them (flyt.train, scorer_train, the run's)."""
+    return run_train(config, config["flyt"]["runs"][run])
 
 
 def embedding_runs(config):
@@ -56,8 +59,6 @@ def test_every_eflyt_run_at_medium_has_the_papers_values():
 
 
 def test_m_flyt_runs_train_tables_7s_scorer_budget_on_the_tiny_world_and_5000_steps_at_medium():
-    from clipcurate.train.trainers.flyt import run_train
-
     tiny, med = merged("tiny"), merged("medium")
     mixers = [r for r, spec in tiny["flyt"]["runs"].items() if spec["scorer"] == "mixer"]
     assert len(mixers) >= 14 and "mflyt_ce_temperature" in mixers
@@ -74,8 +75,6 @@ def test_m_flyt_runs_train_tables_7s_scorer_budget_on_the_tiny_world_and_5000_st
 
 
 def test_run_train_layers_flyt_train_then_the_scorer_kind_then_the_run():
-    from clipcurate.train.trainers.flyt import run_train
-
     config = {"flyt": {"train": {"steps": 60, "warmup": 6, "reference_lr": 2e-4},
                        "scorer_train": {"mixer": {"steps": 600, "warmup": 60}}}}
     assert run_train(config, {"scorer": "mixer"}) == {"steps": 600, "warmup": 60, "reference_lr": 2e-4}
